@@ -1,0 +1,34 @@
+{
+  "variables": {
+    "deps": "libcurl liburcu-memb liburcu-cds ck",
+    "sanitize%": "<!(node -p \"process.env.CURL_DISPATCHER_SANITIZE || ''\")"
+  },
+  "targets": [
+    {
+      "target_name": "curl_dispatcher",
+      "sources": [
+        "engine/cd_engine.c",
+        "engine/cd_worker.c",
+        "engine/cd_transfer.c",
+        "engine/cd_timer.c",
+        "engine/cd_config.c",
+        "napi/cd_binding.c"
+      ],
+      "include_dirs": ["engine"],
+      "cflags": ["<!@(pkg-config --cflags <(deps))"],
+      "cflags_c": ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "libraries": ["<!@(pkg-config --libs <(deps))", "-lpthread"],
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [
+        ["sanitize=='address'", {
+          "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }],
+        ["sanitize=='thread'", {
+          "cflags": ["-fsanitize=thread", "-fno-omit-frame-pointer"],
+          "ldflags": ["-fsanitize=thread"]
+        }]
+      ]
+    }
+  ]
+}

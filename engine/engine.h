@@ -1,0 +1,202 @@
+/* engine.h - public interface of the curl-dispatcher engine.
+ *
+ * Pure C11 on libcurl, concurrencykit and liburcu: no Node headers. The
+ * N-API bridge (napi/) and the C tests (test/engine/) are its only users.
+ *
+ * Threads and roles
+ *   - One engine per process (cd_engine_acquire/cd_engine_release), shared by
+ *     every "environment" (a JS thread: the main thread or a worker_thread).
+ *   - The engine runs N worker threads; each owns a curl multi handle.
+ *   - An environment (cd_env) is created and used by exactly one thread, its
+ *     "owner" (the JS thread). Every cd_env_*, cd_request_* and cd_config_*
+ *     call below is made on the owner thread unless it says otherwise.
+ *   - Per environment and worker there is a channel: a command ring (owner
+ *     to worker) and an event ring (worker to owner), both SPSC.
+ *   - Workers tell the owner that events are waiting through the notify
+ *     callback given to cd_env_attach. It is called from a worker thread, at
+ *     most once until the owner calls cd_env_poll_begin again.
+ *
+ * One request, as the owner sees it
+ *   cd_request_submit -> events (HEADERS*, DATA*, BODY_WANTED*) -> exactly
+ *   one terminal event (END, ERROR or ABORTED) -> nothing more. After the
+ *   terminal event has been handled the owner calls cd_request_release.
+ */
+#ifndef CD_ENGINE_H
+#define CD_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CD_MAX_WORKERS 64
+
+typedef struct cd_engine cd_engine;
+typedef struct cd_env cd_env;
+typedef struct cd_config cd_config;
+typedef struct cd_request cd_request;
+
+/* ---- engine ---------------------------------------------------------- */
+
+/* Takes a reference on the process-wide engine, starting it (with no
+ * workers yet) on first use. Returns NULL on failure. Thread-safe. */
+cd_engine *cd_engine_acquire(void);
+
+/* Drops a reference; the last one stops and joins every worker. Every
+ * environment must have been detached first. Thread-safe. */
+void cd_engine_release(cd_engine *engine);
+
+/* Grows the worker pool to at least n workers (capped at CD_MAX_WORKERS).
+ * Returns the pool size after the call. Thread-safe. */
+unsigned cd_engine_ensure_workers(cd_engine *engine, unsigned n);
+
+/* Live object counts, for leak checks in tests. Read without locks. */
+typedef struct cd_engine_stats {
+  long requests;   /* cd_request objects alive */
+  long transfers;  /* requests a worker is running or queueing */
+  long events;     /* events allocated and not yet freed */
+  long commands;   /* body chunks queued and not yet freed */
+  long handles;    /* curl easy handles alive (active and pooled) */
+  long envs;       /* attached environments */
+  unsigned workers;
+} cd_engine_stats;
+
+void cd_engine_get_stats(cd_engine *engine, cd_engine_stats *out);
+
+/* ---- environments ----------------------------------------------------- */
+
+typedef void (*cd_notify_fn)(void *ctx);
+
+/* Attaches the calling thread as an environment. `notify` is called from
+ * worker threads when events become available (see top of file). */
+cd_env *cd_env_attach(cd_engine *engine, cd_notify_fn notify, void *ctx);
+
+/* Detaches: every unfinished request of this environment is dropped by its
+ * worker (no further events), queued events and commands are freed, and the
+ * environment is freed. Blocks until the workers have let go. Afterwards
+ * the owner calls cd_request_release for each request it still holds. */
+void cd_env_detach(cd_env *env);
+
+/* ---- configuration ---------------------------------------------------- */
+
+/* Immutable per-agent settings shared by the agent's in-flight transfers.
+ * Blobs are copied. Zero/NULL means "libcurl's default". */
+typedef struct cd_config_opts {
+  long connect_timeout_ms;       /* 0: libcurl's default (300 s) */
+  long keepalive_timeout_ms;     /* idle time before a pooled connection is dropped; 0: default */
+  unsigned connections;          /* max concurrent transfers per origin; 0: unlimited */
+  size_t max_header_size;        /* bytes of one response header block; 0: 16 KiB */
+  int reject_unauthorized;       /* verify peer certificate and host name */
+  const char *ca; size_t ca_len; /* PEM bundle replacing the system CAs */
+  const char *cert; size_t cert_len; /* client certificate, PEM */
+  const char *key; size_t key_len;   /* client key, PEM */
+  const char *servername;        /* TLS SNI and certificate name, or NULL */
+} cd_config_opts;
+
+cd_config *cd_config_new(const cd_config_opts *opts);
+/* Drops the creator's reference; in-flight transfers keep theirs. */
+void cd_config_release(cd_config *config);
+
+/* ---- requests ----------------------------------------------------------- */
+
+enum cd_body_mode {
+  CD_BODY_NONE = 0,   /* no request body and no Content-Length */
+  CD_BODY_STREAM = 1  /* body chunks follow through cd_request_write */
+};
+
+enum cd_http_version {
+  CD_HTTP_1_1 = 0,
+  CD_HTTP_2TLS = 1    /* HTTP/2 when ALPN agrees, else 1.1 */
+};
+
+typedef struct cd_request_opts {
+  const char *url;         /* absolute http(s) URL, already validated */
+  const char *origin;      /* scheme://host:port, for routing and limits */
+  const char *method;      /* token, already validated */
+  const char *headers;     /* "Name: value\n" lines, validated, may be NULL */
+  size_t headers_len;
+  int body_mode;           /* enum cd_body_mode */
+  int64_t body_length;     /* CD_BODY_STREAM: bytes, or -1 for chunked */
+  uint32_t headers_timeout_ms; /* 0 disables */
+  uint32_t body_timeout_ms;    /* idle time between body chunks; 0 disables */
+  int http_version;        /* enum cd_http_version */
+  int reset;               /* close the connection after this request */
+  unsigned worker;         /* which worker runs it (taken modulo the pool) */
+  uint32_t slot;           /* the owner's id, echoed in every event */
+} cd_request_opts;
+
+/* Hands a request to its worker. The returned object carries one
+ * reference for the owner. Returns NULL if out of memory. */
+cd_request *cd_request_submit(cd_env *env, cd_config *config,
+                              const cd_request_opts *opts);
+
+/* Appends request body bytes (copied); `end` marks the last chunk.
+ * Returns 0, or -1 when out of memory. */
+int cd_request_write(cd_env *env, cd_request *req, const void *data,
+                     size_t len, int end);
+
+/* Stops delivery of response body bytes as soon as the worker sees it.
+ * Events already queued are still delivered: the owner holds them. */
+void cd_request_pause(cd_request *req);
+
+/* Lets the transfer receive again. */
+void cd_request_resume(cd_env *env, cd_request *req);
+
+/* Asks the worker to drop the transfer. Unless the terminal event was
+ * already queued, the worker answers with CD_EV_ABORTED. */
+void cd_request_abort(cd_env *env, cd_request *req);
+
+/* The owner is done with the request (after its terminal event). */
+void cd_request_release(cd_request *req);
+
+/* ---- events ------------------------------------------------------------- */
+
+enum cd_event_type {
+  CD_EV_HEADERS = 1,     /* a: status, b: HTTP version x10 (10, 11, 20); data: raw header block, status line first */
+  CD_EV_DATA = 2,        /* data: response body bytes */
+  CD_EV_BODY_WANTED = 3, /* the worker has sent every queued body byte */
+  CD_EV_END = 4,         /* terminal; data: raw trailer lines (may be empty) */
+  CD_EV_ERROR = 5,       /* terminal; a: cd_error code, b: OS errno, c: TLS verify result, d: flags; data: message */
+  CD_EV_ABORTED = 6      /* terminal; answer to cd_request_abort */
+};
+
+/* Error codes of CD_EV_ERROR: a CURLcode (>= 0), or one of the engine's own. */
+enum cd_error {
+  CD_ERR_HEADERS_TIMEOUT = -1,
+  CD_ERR_BODY_TIMEOUT = -2,
+  CD_ERR_HEADERS_OVERFLOW = -3,
+  CD_ERR_NO_MEMORY = -4,
+  CD_ERR_DETACHED = -5
+};
+
+/* CD_EV_ERROR flags */
+#define CD_ERRF_CONNECTED 1     /* a connection had been established */
+#define CD_ERRF_HEADERS 2       /* final response headers had been delivered */
+
+/* Owner-thread view of one event. Free with cd_event_free. */
+typedef struct cd_event {
+  struct cd_event *next;   /* engine-internal queueing */
+  cd_request *req;
+  uint32_t slot;
+  int32_t type;
+  int32_t a, b, c, d;
+  size_t len;
+  char data[];
+} cd_event;
+
+/* Starts a drain: clears the "notified" state so that events pushed from
+ * now on cause a new notification. Call before cd_env_poll. */
+void cd_env_poll_begin(cd_env *env);
+
+/* Pops up to `max` events in per-request order. Returns how many. */
+size_t cd_env_poll(cd_env *env, cd_event **out, size_t max);
+
+void cd_event_free(cd_event *ev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CD_ENGINE_H */

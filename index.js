@@ -1,0 +1,6 @@
+'use strict'
+
+const Agent = require('./lib/agent')
+
+module.exports = { Agent }
+module.exports.default = Agent

@@ -1,0 +1,4 @@
+import cjs from './index.js'
+
+export const Agent = cjs.Agent
+export default cjs.Agent

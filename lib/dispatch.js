@@ -1,0 +1,406 @@
+'use strict'
+
+// One request as JS sees it: the DispatchController handed to the handler,
+// the order of callbacks, pause/resume, abort, and the request body pump.
+//
+// Invariants (undici's contract):
+//   - exactly one terminal callback (onResponseEnd or onResponseError),
+//     nothing after it;
+//   - no onResponseData while paused: events that arrive meanwhile wait in
+//     `queue` and are replayed, in order, after resume();
+//   - a handler that throws gets onResponseError with what it threw.
+
+const { errors } = require('undici')
+const {
+  binding, requests,
+  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED
+} = require('./native')
+const { mapEngineError } = require('./errors')
+
+const { RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError } = errors
+
+// Request body bytes handed to the engine before waiting for it to ask for
+// more (CD_EV_BODY_WANTED): bounds memory per upload.
+const BODY_HIGH_WATER = 1024 * 1024
+
+const kRequest = Symbol('request')
+
+/** @typedef {{ status: number, statusMessage: string, block: string }} ParsedHead */
+
+// Splits a raw header block ("HTTP/1.1 200 OK\r\nName: value\r\n...") into
+// the status message, undici's headers object and the raw name/value list.
+function parseHead (block) {
+  const lines = block.split('\r\n')
+  const statusLine = lines[0]
+  const sp1 = statusLine.indexOf(' ')
+  const sp2 = sp1 === -1 ? -1 : statusLine.indexOf(' ', sp1 + 1)
+  const statusMessage = sp2 === -1 ? '' : statusLine.slice(sp2 + 1)
+  return { statusMessage, pairs: parseFields(lines, 1) }
+}
+
+// Header or trailer lines -> [name, value, name, value, ...] (strings).
+function parseFields (lines, from) {
+  const pairs = []
+  for (let i = from; i < lines.length; i++) {
+    const line = lines[i]
+    if (line === '') continue
+    if ((line[0] === ' ' || line[0] === '\t') && pairs.length) {
+      // obs-fold: continuation of the previous value
+      pairs[pairs.length - 1] += ' ' + line.trim()
+      continue
+    }
+    const colon = line.indexOf(':')
+    if (colon <= 0) continue
+    pairs.push(line.slice(0, colon), line.slice(colon + 1).trim())
+  }
+  return pairs
+}
+
+function fieldsToObject (pairs) {
+  const obj = {}
+  for (let i = 0; i < pairs.length; i += 2) {
+    const key = pairs[i].toLowerCase()
+    const val = pairs[i + 1]
+    const cur = obj[key]
+    if (cur === undefined) {
+      obj[key] = val
+    } else if (Array.isArray(cur)) {
+      cur.push(val)
+    } else {
+      obj[key] = [cur, val]
+    }
+  }
+  return obj
+}
+
+function fieldsToRaw (pairs) {
+  const raw = new Array(pairs.length)
+  for (let i = 0; i < pairs.length; i++) raw[i] = Buffer.from(pairs[i], 'latin1')
+  return raw
+}
+
+class DispatchController {
+  constructor (request) {
+    this[kRequest] = request
+    this.rawTrailers = null
+    this._rawHeaders = null
+    this._headerPairs = null
+  }
+
+  // Built on first use: most v2 handlers never read it.
+  get rawHeaders () {
+    if (this._rawHeaders === null && this._headerPairs !== null) {
+      this._rawHeaders = fieldsToRaw(this._headerPairs)
+    }
+    return this._rawHeaders
+  }
+
+  set rawHeaders (value) {
+    this._rawHeaders = value
+  }
+
+  get aborted () { return this[kRequest].aborted }
+  get paused () { return this[kRequest].paused }
+  get reason () { return this[kRequest].reason }
+
+  abort (reason) { this[kRequest].abort(reason) }
+  pause () { this[kRequest].pause() }
+  resume () { this[kRequest].resume() }
+}
+
+// undici's legacy handler (onConnect/onHeaders/onData/onComplete/onError),
+// still what undici 7's request()/stream()/fetch() and Node 20's fetch use.
+class LegacyHandler {
+  constructor (handler) {
+    this.handler = handler
+  }
+
+  onRequestStart (controller, context) {
+    this.handler.onConnect?.((reason) => controller.abort(reason), context)
+  }
+
+  onResponseStart (controller, statusCode, headers, statusMessage) {
+    const h = this.handler
+    if (statusCode >= 200) h.onResponseStarted?.()
+    if (h.onHeaders?.(statusCode, controller.rawHeaders, () => controller.resume(), statusMessage) === false) {
+      controller.pause()
+    }
+  }
+
+  onResponseData (controller, chunk) {
+    if (this.handler.onData?.(chunk) === false) controller.pause()
+  }
+
+  onResponseEnd (controller, trailers) {
+    this.handler.onComplete?.(controller.rawTrailers ?? [])
+  }
+
+  onResponseError (controller, err) {
+    this.handler.onError?.(err)
+  }
+
+  onBodySent (chunk) {
+    this.handler.onBodySent?.(chunk)
+  }
+
+  onRequestSent () {
+    this.handler.onRequestSent?.()
+  }
+}
+
+function isV2Handler (h) {
+  return typeof h.onRequestStart === 'function' || typeof h.onResponseStart === 'function' ||
+    typeof h.onResponseData === 'function' || typeof h.onResponseEnd === 'function' ||
+    typeof h.onResponseError === 'function'
+}
+
+function adaptHandler (handler) {
+  if (handler === null || typeof handler !== 'object') {
+    throw new InvalidArgumentError('handler must be an object')
+  }
+  if (isV2Handler(handler)) {
+    if (typeof handler.onResponseError !== 'function') throw new InvalidArgumentError('invalid onError method')
+    return handler
+  }
+  if (typeof handler.onError !== 'function') throw new InvalidArgumentError('invalid onError method')
+  return new LegacyHandler(handler)
+}
+
+function rethrowLater (err) {
+  process.nextTick(() => { throw err })
+}
+
+class CurlRequest {
+  /**
+   * @param {import('./agent')} agent
+   * @param {object} handler v2 handler (adapted)
+   */
+  constructor (agent, handler) {
+    this.agent = agent
+    this.handler = handler
+    this.controller = new DispatchController(this)
+    this.slot = -1
+    this.norm = null
+    this.aborted = false
+    this.reason = null
+    this.paused = false
+    this.finished = false    // the agent has stopped counting it
+    this.done = false        // the handler got its terminal callback
+    this.engineDone = false  // the engine sent its terminal event
+    this.queue = null        // events held while paused
+    this.flushScheduled = false
+    this.bodyInFlight = 0
+    this.bodyWaiter = null
+  }
+
+  // Immediate failure: onResponseError without onRequestStart (as undici).
+  failImmediately (err) {
+    this.done = true
+    this.engineDone = true
+    try {
+      this.handler.onResponseError(this.controller, err)
+    } catch (e) {
+      rethrowLater(e)
+    }
+  }
+
+  start (norm, configId, threads) {
+    this.norm = norm
+    try {
+      this.handler.onRequestStart?.(this.controller, {})
+    } catch (err) {
+      this.abort(err)
+    }
+    if (this.aborted) return // aborted in onRequestStart: nothing is sent
+    const agent = this.agent
+    const target = norm.target
+    if (target.hash === undefined) target.hash = hashString(target.key)
+    this.slot = binding.submit(
+      configId, norm.url, target.key, norm.method, norm.headers,
+      norm.bodyMode, norm.bodyLength,
+      norm.headersTimeout ?? agent._headersTimeout,
+      norm.bodyTimeout ?? agent._bodyTimeout,
+      target.hash % threads,
+      norm.reset,
+      agent._httpVersion
+    )
+    requests[this.slot] = this
+    const { body } = norm
+    if (body.buffer !== null) {
+      binding.write(this.slot, body.buffer, true)
+      this.handler.onBodySent?.(body.buffer)
+      this.handler.onRequestSent?.()
+    } else if (body.source !== null) {
+      this.pumpBody(body.source, norm.bodyLength)
+    }
+  }
+
+  async pumpBody (source, declared) {
+    let sent = 0
+    try {
+      for await (let chunk of source) {
+        if (this.done || this.engineDone) return // leaving the loop destroys the stream
+        if (typeof chunk === 'string') {
+          chunk = Buffer.from(chunk)
+        } else if (!(chunk instanceof Uint8Array)) {
+          if (!ArrayBuffer.isView(chunk)) throw new InvalidArgumentError('body chunks must be strings or Uint8Arrays')
+          chunk = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        }
+        if (chunk.length === 0) continue
+        sent += chunk.length
+        if (declared >= 0 && sent > declared) throw new RequestContentLengthMismatchError()
+        binding.write(this.slot, chunk, false)
+        this.handler.onBodySent?.(chunk)
+        this.bodyInFlight += chunk.length
+        if (this.bodyInFlight >= BODY_HIGH_WATER) {
+          await new Promise((resolve) => { this.bodyWaiter = resolve })
+          if (this.done || this.engineDone) return
+        }
+      }
+      if (this.done || this.engineDone) return
+      if (declared >= 0 && sent !== declared) throw new RequestContentLengthMismatchError()
+      binding.write(this.slot, null, true)
+      this.handler.onRequestSent?.()
+    } catch (err) {
+      this.abort(err)
+    }
+  }
+
+  wakeBodyPump () {
+    const waiter = this.bodyWaiter
+    if (waiter !== null) {
+      this.bodyWaiter = null
+      waiter()
+    }
+  }
+
+  abort (reason) {
+    if (this.done || this.aborted) return
+    this.aborted = true
+    this.reason = reason ?? new RequestAbortedError()
+    this.queue = null
+    if (this.slot >= 0 && !this.engineDone) binding.abort(this.slot)
+    this.finishWithError(this.reason)
+  }
+
+  pause () {
+    if (this.done || this.paused) return
+    this.paused = true
+    if (this.slot >= 0 && !this.engineDone) binding.pause(this.slot)
+  }
+
+  resume () {
+    if (!this.paused) return
+    this.paused = false
+    if (this.done) return
+    if (this.slot >= 0 && !this.engineDone) binding.resume(this.slot)
+    if (this.queue !== null && !this.flushScheduled) {
+      // Replayed from a microtask, not from inside the caller's callback.
+      this.flushScheduled = true
+      queueMicrotask(() => this.flushQueue())
+    }
+  }
+
+  flushQueue () {
+    this.flushScheduled = false
+    const queue = this.queue
+    while (queue !== null && queue.length > 0 && !this.paused && !this.done) {
+      const ev = queue.shift()
+      this.deliver(ev[0], ev[1], ev[2], ev[3], ev[4], ev[5])
+    }
+    if (this.queue !== null && this.queue.length === 0) this.queue = null
+  }
+
+  onEngineEvent (type, a, b, c, d, payload) {
+    if (type >= EV_END) {
+      this.engineDone = true
+      this.wakeBodyPump()
+      if (this.done) {
+        this.agent._requestFinished(this)
+        return
+      }
+    }
+    if (this.done) return
+    if (type === EV_BODY_WANTED) {
+      this.bodyInFlight = 0
+      this.wakeBodyPump()
+      return
+    }
+    if (this.paused || this.queue !== null) {
+      if (this.queue === null) this.queue = []
+      this.queue.push([type, a, b, c, d, payload])
+      return
+    }
+    this.deliver(type, a, b, c, d, payload)
+  }
+
+  deliver (type, a, b, c, d, payload) {
+    const { handler, controller } = this
+    try {
+      switch (type) {
+        case EV_HEADERS: {
+          const head = parseHead(payload)
+          controller._headerPairs = head.pairs
+          controller._rawHeaders = null
+          handler.onResponseStart?.(controller, a, fieldsToObject(head.pairs), head.statusMessage)
+          return
+        }
+        case EV_DATA:
+          handler.onResponseData?.(controller, payload)
+          return
+        case EV_END: {
+          const pairs = payload.length ? parseFields(payload.split('\r\n'), 0) : []
+          controller.rawTrailers = fieldsToRaw(pairs)
+          this.done = true
+          this.queue = null
+          try {
+            handler.onResponseEnd?.(controller, fieldsToObject(pairs))
+          } catch (err) {
+            rethrowLater(err)
+          }
+          this.agent._requestFinished(this)
+          return
+        }
+        case EV_ERROR:
+          this.finishWithError(mapEngineError(a, b, c, d, payload, this.errorTarget()))
+          return
+        case EV_ABORTED:
+          this.finishWithError(this.reason ?? new RequestAbortedError())
+      }
+    } catch (err) {
+      // The handler threw: the request ends with what it threw.
+      this.abort(err)
+    }
+  }
+
+  errorTarget () {
+    const { target } = this.norm
+    return { hostname: target.hostname, port: target.port, connectTimeout: this.agent._connectTimeout }
+  }
+
+  finishWithError (err) {
+    if (this.done) return
+    this.done = true
+    this.queue = null
+    this.wakeBodyPump()
+    try {
+      this.handler.onResponseError(this.controller, err)
+    } catch (e) {
+      rethrowLater(e)
+    }
+    if (this.engineDone || this.slot < 0) this.agent._requestFinished(this)
+  }
+}
+
+// FNV-1a: spreads origins over workers; one origin always lands on the
+// same worker, so its connections are reused.
+function hashString (s) {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+module.exports = { CurlRequest, DispatchController, adaptHandler, parseHead }

@@ -1,0 +1,139 @@
+'use strict'
+
+// Engine errors (a CURLcode or one of the engine's own codes, the OS errno,
+// the TLS verify result) turned into the errors undici's Agent raises, built
+// from the user's undici so that `instanceof` works.
+
+const { errors } = require('undici')
+const os = require('node:os')
+const util = require('node:util')
+
+// engine/engine.h, enum cd_error
+const CD_ERR_HEADERS_TIMEOUT = -1
+const CD_ERR_BODY_TIMEOUT = -2
+const CD_ERR_HEADERS_OVERFLOW = -3
+// engine/engine.h, CD_ERRF_*
+const CD_ERRF_CONNECTED = 1
+
+// CURLcode values used below (curl/curl.h)
+const CURLE = {
+  UNSUPPORTED_PROTOCOL: 1,
+  COULDNT_RESOLVE_HOST: 6,
+  COULDNT_CONNECT: 7,
+  WEIRD_SERVER_REPLY: 8,
+  PARTIAL_FILE: 18,
+  OUT_OF_MEMORY: 27,
+  OPERATION_TIMEDOUT: 28,
+  SSL_CONNECT_ERROR: 35,
+  GOT_NOTHING: 52,
+  SEND_ERROR: 55,
+  RECV_ERROR: 56,
+  PEER_FAILED_VERIFICATION: 60,
+  BAD_CONTENT_ENCODING: 61,
+  SSL_CACERT_BADFILE: 77
+}
+
+// OpenSSL X509_V_ERR_* -> the code Node's TLS gives the same failure.
+const X509_CODES = {
+  2: ['UNABLE_TO_GET_ISSUER_CERT', 'unable to get issuer certificate'],
+  9: ['CERT_NOT_YET_VALID', 'certificate is not yet valid'],
+  10: ['CERT_HAS_EXPIRED', 'certificate has expired'],
+  18: ['DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'],
+  19: ['SELF_SIGNED_CERT_IN_CHAIN', 'self-signed certificate in certificate chain'],
+  20: ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'unable to get local issuer certificate'],
+  21: ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unable to verify the first certificate'],
+  23: ['CERT_REVOKED', 'certificate revoked'],
+  62: ['ERR_TLS_CERT_ALTNAME_INVALID', 'Hostname/IP does not match certificate\'s altnames']
+}
+
+function systemError (syscall, errno, host, port) {
+  const code = util.getSystemErrorName(-errno)
+  const where = port ? `${host}:${port}` : host
+  const err = new Error(`${syscall} ${code}${where ? ' ' + where : ''}`)
+  err.errno = -errno
+  err.code = code
+  err.syscall = syscall
+  if (host) err.address = host
+  if (port) err.port = Number(port)
+  return err
+}
+
+function tag (err, curlCode, message) {
+  Object.defineProperty(err, 'curlCode', { value: curlCode, enumerable: false, configurable: true })
+  if (message && err.message !== message) {
+    Object.defineProperty(err, 'curlMessage', { value: message, enumerable: false, configurable: true })
+  }
+  return err
+}
+
+/**
+ * @param {number} code CURLcode (>= 0) or CD_ERR_* (< 0)
+ * @param {number} osErrno
+ * @param {number} verify TLS verify result (X509_V_ERR_*)
+ * @param {number} flags CD_ERRF_*
+ * @param {string} message libcurl's message
+ * @param {{hostname: string, port: string, connectTimeout: number}} target
+ */
+function mapEngineError (code, osErrno, verify, flags, message, target) {
+  switch (code) {
+    case CD_ERR_HEADERS_TIMEOUT:
+      return new errors.HeadersTimeoutError()
+    case CD_ERR_BODY_TIMEOUT:
+      return new errors.BodyTimeoutError()
+    case CD_ERR_HEADERS_OVERFLOW:
+      return new errors.HeadersOverflowError()
+  }
+  const { hostname, port } = target
+  let err
+  switch (code) {
+    case CURLE.COULDNT_RESOLVE_HOST: {
+      err = new Error(`getaddrinfo ENOTFOUND ${hostname}`)
+      err.errno = os.constants.errno.ENOTFOUND ?? -3008
+      err.code = 'ENOTFOUND'
+      err.syscall = 'getaddrinfo'
+      err.hostname = hostname
+      break
+    }
+    case CURLE.COULDNT_CONNECT:
+      err = osErrno ? systemError('connect', osErrno, hostname, port) : new errors.SocketError(message)
+      break
+    case CURLE.OPERATION_TIMEDOUT:
+      err = (flags & CD_ERRF_CONNECTED)
+        ? new errors.SocketError(message)
+        : new errors.ConnectTimeoutError(`Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${target.connectTimeout}ms)`)
+      break
+    case CURLE.GOT_NOTHING:
+    case CURLE.PARTIAL_FILE:
+      err = new errors.SocketError('other side closed')
+      break
+    case CURLE.SEND_ERROR:
+    case CURLE.RECV_ERROR:
+      err = osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE
+        ? systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
+        : new errors.SocketError('other side closed')
+      break
+    case CURLE.UNSUPPORTED_PROTOCOL:
+    case CURLE.WEIRD_SERVER_REPLY:
+      err = new errors.HTTPParserError(message, 'INVALID_CONSTANT')
+      break
+    case CURLE.OUT_OF_MEMORY:
+      // libcurl's own limit on one header line (100 KB) ends up here.
+      err = /header/i.test(message) ? new errors.HeadersOverflowError() : new Error(message)
+      break
+    case CURLE.PEER_FAILED_VERIFICATION: {
+      const known = X509_CODES[verify] ?? (/subject name|does not match|altname/i.test(message) ? X509_CODES[62] : null)
+      err = new Error(known ? known[1] : message)
+      err.code = known ? known[0] : 'ERR_TLS_CERT_VERIFY'
+      break
+    }
+    case CURLE.SSL_CONNECT_ERROR:
+    case CURLE.SSL_CACERT_BADFILE:
+      err = new errors.SocketError(message)
+      break
+    default:
+      err = new errors.SocketError(message)
+  }
+  return tag(err, code, message)
+}
+
+module.exports = { mapEngineError, errors }

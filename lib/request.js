@@ -1,0 +1,321 @@
+'use strict'
+
+// Validation and normalization of dispatch options, the way undici's
+// core/request.js does it: every problem is an InvalidArgumentError (or
+// NotSupportedError) raised before anything is sent.
+
+const { Readable } = require('node:stream')
+const { errors } = require('undici')
+
+const { InvalidArgumentError, NotSupportedError } = errors
+
+// RFC 9110 token characters.
+const tokenRegExp = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// field-vchar / obs-text / SP / HTAB: no CR, LF or NUL.
+const headerValueRegExp = /[^\t\x20-\x7e\x80-\xff]/
+const invalidPathRegExp = /[^\u0021-\u00ff]/
+
+const BODY_NONE = 0
+const BODY_STREAM = 1
+
+const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
+
+// Parsed origins, keyed by the string the user passed.
+const originCache = new Map()
+const ORIGIN_CACHE_MAX = 1024
+
+function parseOrigin (origin) {
+  if (typeof origin !== 'string' && !(origin instanceof URL)) {
+    throw new InvalidArgumentError('opts.origin must be a non-empty string or URL.')
+  }
+  const key = typeof origin === 'string' ? origin : origin.href
+  let parsed = originCache.get(key)
+  if (parsed !== undefined) return parsed
+  if (key === '') throw new InvalidArgumentError('opts.origin must be a non-empty string or URL.')
+  let url
+  try {
+    url = new URL(key)
+  } catch {
+    throw new InvalidArgumentError('Invalid URL: The URL argument must be a non-null object.')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError('Invalid URL protocol: the URL must start with `http:` or `https:`.')
+  }
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80')
+  parsed = {
+    origin: url.origin,
+    // The key for routing and per-origin limits: scheme://host:port
+    key: `${url.protocol}//${url.host}${url.port ? '' : ':' + port}`,
+    protocol: url.protocol,
+    hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    port,
+    worker: -1
+  }
+  if (originCache.size >= ORIGIN_CACHE_MAX) originCache.clear()
+  originCache.set(key, parsed)
+  return parsed
+}
+
+function isStream (obj) {
+  return obj && typeof obj === 'object' && typeof obj.pipe === 'function' && typeof obj.on === 'function'
+}
+
+function isBlobLike (obj) {
+  if (obj instanceof Blob) return true
+  if (obj === null || typeof obj !== 'object') return false
+  const tag = obj[Symbol.toStringTag]
+  return (tag === 'Blob' || tag === 'File') && typeof obj.stream === 'function'
+}
+
+function isFormDataLike (obj) {
+  return obj && typeof obj === 'object' && typeof obj.append === 'function' &&
+    typeof obj.getAll === 'function' && obj[Symbol.toStringTag] === 'FormData'
+}
+
+function isIterable (obj) {
+  return obj != null && (typeof obj[Symbol.iterator] === 'function' || typeof obj[Symbol.asyncIterator] === 'function')
+}
+
+function hasSafeIterator (obj) {
+  const proto = Object.getPrototypeOf(obj)
+  return Object.prototype.hasOwnProperty.call(obj, Symbol.iterator) ||
+    (proto != null && proto !== Object.prototype && typeof obj[Symbol.iterator] === 'function')
+}
+
+function serializeQuery (path, query) {
+  if (path.includes('?') || path.includes('#')) {
+    throw new InvalidArgumentError('Query params cannot be passed when url already contains "?" or "#".')
+  }
+  const parts = []
+  for (const key of Object.keys(query)) {
+    const value = query[key]
+    if (value === undefined || value === null) continue
+    const values = Array.isArray(value) ? value : [value]
+    for (const v of values) {
+      if (v !== null && typeof v === 'object') {
+        throw new InvalidArgumentError(`invalid query value for ${key}`)
+      }
+      parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(`${v}`)}`)
+    }
+  }
+  return parts.length ? `${path}?${parts.join('&')}` : path
+}
+
+class HeaderCollector {
+  constructor () {
+    this.block = ''
+    this.host = null
+    this.contentLength = null
+    this.contentType = null
+    this.reset = null
+  }
+
+  add (key, val) {
+    if (typeof key !== 'string') key = `${key}`
+    if (val && typeof val === 'object' && !Array.isArray(val)) {
+      throw new InvalidArgumentError(`invalid ${key} header`)
+    } else if (val === undefined) {
+      return
+    }
+    const name = key.toLowerCase()
+    if (!tokenRegExp.test(name)) throw new InvalidArgumentError('invalid header key')
+
+    if (Array.isArray(val)) {
+      const values = []
+      for (const v of val) {
+        if (v !== null && typeof v === 'object') throw new InvalidArgumentError(`invalid ${key} header`)
+        const s = v === null ? '' : `${v}`
+        if (headerValueRegExp.test(s)) throw new InvalidArgumentError(`invalid ${key} header`)
+        values.push(s)
+      }
+      val = values
+    } else {
+      val = val === null ? '' : `${val}`
+      if (headerValueRegExp.test(val)) throw new InvalidArgumentError(`invalid ${key} header`)
+    }
+
+    switch (name) {
+      case 'host':
+        if (this.host !== null) throw new InvalidArgumentError('duplicate host header')
+        if (typeof val !== 'string') throw new InvalidArgumentError('invalid host header')
+        this.host = val
+        this.push(key, val)
+        return
+      case 'content-length':
+        if (this.contentLength !== null) throw new InvalidArgumentError('duplicate content-length header')
+        if (typeof val !== 'string' || !/^\d+$/.test(val)) throw new InvalidArgumentError('invalid content-length header')
+        this.contentLength = parseInt(val, 10)
+        return // sent by the engine as framing
+      case 'transfer-encoding':
+      case 'keep-alive':
+      case 'upgrade':
+        throw new InvalidArgumentError(`invalid ${name} header`)
+      case 'expect':
+        throw new NotSupportedError('expect header not supported')
+      case 'connection': {
+        if (typeof val !== 'string') throw new InvalidArgumentError('invalid connection header')
+        for (const token of val.toLowerCase().split(',')) {
+          const t = token.trim()
+          if (!tokenRegExp.test(t)) throw new InvalidArgumentError('invalid connection header')
+          if (t === 'close') this.reset = true
+        }
+        break
+      }
+      case 'content-type':
+        if (this.contentType === null) this.contentType = val
+        break
+    }
+    this.push(key, val)
+  }
+
+  push (key, val) {
+    if (Array.isArray(val)) {
+      for (const v of val) this.block += `${key}: ${v}\n`
+    } else {
+      this.block += `${key}: ${val}\n`
+    }
+  }
+}
+
+function collectHeaders (headers) {
+  const c = new HeaderCollector()
+  if (headers == null) return c
+  if (Array.isArray(headers)) {
+    if (headers.length % 2 !== 0) throw new InvalidArgumentError('headers array must be even')
+    for (let i = 0; i < headers.length; i += 2) c.add(headers[i], headers[i + 1])
+  } else if (typeof headers === 'object') {
+    if (hasSafeIterator(headers)) {
+      for (const pair of headers) {
+        if (!Array.isArray(pair) || pair.length !== 2) {
+          throw new InvalidArgumentError('headers must be in key-value pair format')
+        }
+        c.add(pair[0], pair[1])
+      }
+    } else {
+      for (const key of Object.keys(headers)) c.add(key, headers[key])
+    }
+  } else {
+    throw new InvalidArgumentError('headers must be an object or an array')
+  }
+  return c
+}
+
+// Body kinds after normalization: a Buffer (length known, sent in one
+// piece) or an iterable/stream source (sent chunk by chunk).
+function normalizeBody (body, collector) {
+  if (body == null) return { buffer: null, source: null, length: 0 }
+  if (typeof body === 'string') {
+    const b = Buffer.from(body)
+    return { buffer: b, source: null, length: b.length }
+  }
+  if (Buffer.isBuffer(body)) return { buffer: body, source: null, length: body.length }
+  if (ArrayBuffer.isView(body)) {
+    const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    return { buffer: b, source: null, length: b.length }
+  }
+  if (body instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && body instanceof SharedArrayBuffer)) {
+    const b = Buffer.from(body)
+    return { buffer: b, source: null, length: b.length }
+  }
+  if (isStream(body)) {
+    if (body.destroyed || body.readableEnded) {
+      throw new InvalidArgumentError('body stream has already been consumed or destroyed')
+    }
+    return { buffer: null, source: body, length: null }
+  }
+  if (isFormDataLike(body)) {
+    // Encode with the user's undici, the way its own client does.
+    const { Response } = require('undici')
+    const res = new Response(body)
+    if (collector.contentType === null) {
+      const type = res.headers.get('content-type')
+      collector.contentType = type
+      collector.push('content-type', type)
+    }
+    return { buffer: null, source: Readable.fromWeb(res.body), length: null }
+  }
+  if (isBlobLike(body)) {
+    if (collector.contentType === null && body.type) {
+      if (headerValueRegExp.test(body.type)) throw new InvalidArgumentError('invalid content-type header')
+      collector.contentType = body.type
+      collector.push('content-type', body.type)
+    }
+    return { buffer: null, source: Readable.fromWeb(body.stream()), length: body.size }
+  }
+  if (isIterable(body)) return { buffer: null, source: body, length: null }
+  throw new InvalidArgumentError('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable')
+}
+
+/**
+ * Validates `opts` of Dispatcher#dispatch. Returns what the engine needs.
+ */
+function normalizeRequest (opts) {
+  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
+  const target = parseOrigin(opts.origin)
+  const { method } = opts
+  let { path } = opts
+
+  if (typeof path !== 'string') throw new InvalidArgumentError('path must be a string')
+  if (path[0] !== '/' && !(path.startsWith('http://') || path.startsWith('https://'))) {
+    throw new InvalidArgumentError('path must be an absolute URL or start with a slash')
+  }
+  if (invalidPathRegExp.test(path)) throw new InvalidArgumentError('invalid request path')
+  if (typeof method !== 'string') throw new InvalidArgumentError('method must be a string')
+  if (!tokenRegExp.test(method)) throw new InvalidArgumentError('invalid request method')
+  if (method === 'CONNECT' || opts.upgrade) {
+    throw new NotSupportedError('upgrade and CONNECT are not supported yet')
+  }
+  for (const key of ['headersTimeout', 'bodyTimeout']) {
+    const v = opts[key]
+    if (v != null && (!Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`invalid ${key}`)
+  }
+  if (opts.reset != null && typeof opts.reset !== 'boolean') throw new InvalidArgumentError('invalid reset')
+  if (opts.expectContinue != null && typeof opts.expectContinue !== 'boolean') {
+    throw new InvalidArgumentError('invalid expectContinue')
+  }
+  if (opts.throwOnError != null) throw new InvalidArgumentError('invalid throwOnError')
+  if (opts.maxRedirections != null && opts.maxRedirections !== 0) {
+    throw new InvalidArgumentError('maxRedirections is not supported, use the redirect interceptor')
+  }
+  if (opts.query != null) {
+    if (typeof opts.query !== 'object') throw new InvalidArgumentError('query must be an object')
+    path = serializeQuery(path, opts.query)
+  }
+  if (path[0] !== '/') {
+    // An absolute URL as path: undici sends it as the request target.
+    throw new NotSupportedError('absolute-form request targets are not supported')
+  }
+
+  const collector = collectHeaders(opts.headers)
+  const body = normalizeBody(opts.body, collector)
+  const upperMethod = method.toUpperCase()
+  const expectsPayload = PAYLOAD_METHODS.has(upperMethod)
+
+  let bodyLength = body.length
+  if (body.buffer !== null && body.length === 0) body.buffer = null
+  if (collector.contentLength !== null && bodyLength !== null && bodyLength !== collector.contentLength &&
+      (body.buffer !== null || body.source !== null || expectsPayload)) {
+    throw new errors.RequestContentLengthMismatchError()
+  }
+  if (bodyLength === null) bodyLength = collector.contentLength
+  const hasBody = body.buffer !== null || body.source !== null || (expectsPayload && bodyLength === 0)
+
+  return {
+    target,
+    url: target.origin + path,
+    method,
+    path,
+    headers: collector.block,
+    hostHeader: collector.host,
+    body,
+    hasBody,
+    bodyLength: hasBody ? (bodyLength ?? -1) : 0,
+    bodyMode: hasBody ? BODY_STREAM : BODY_NONE,
+    reset: opts.reset === true || collector.reset === true,
+    idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
+    headersTimeout: opts.headersTimeout,
+    bodyTimeout: opts.bodyTimeout
+  }
+}
+
+module.exports = { normalizeRequest, parseOrigin, BODY_NONE, BODY_STREAM }
