@@ -22,7 +22,6 @@ static void config_free(cd_config *c) {
   free(c->ca.data);
   free(c->cert.data);
   free(c->key.data);
-  free(c->servername);
   free(c);
 }
 
@@ -41,10 +40,6 @@ cd_config *cd_config_new(const cd_config_opts *o) {
     config_free(c);
     return NULL;
   }
-  if (o->servername != NULL && (c->servername = strdup(o->servername)) == NULL) {
-    config_free(c);
-    return NULL;
-  }
   return c;
 }
 
@@ -52,7 +47,18 @@ void cd_config_retain(cd_config *c) {
   atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
+static void config_unref(cd_config *c) {
+  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) config_free(c);
+}
+
 void cd_config_release(cd_config *c) {
-  if (c != NULL && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
-    config_free(c);
+  if (c == NULL) return;
+  /* The creator is done: workers drop the agent's idle connections. */
+  atomic_store(&c->closed, 1);
+  cd_engine_wake_all();
+  config_unref(c);
+}
+
+void cd_config_unref(cd_config *c) {
+  if (c != NULL) config_unref(c);
 }

@@ -52,6 +52,16 @@ void cd_engine_release(cd_engine *e) {
    * (or a later engine) may still rely on libcurl's global state. */
 }
 
+void cd_engine_wake_all(void) {
+  pthread_mutex_lock(&g_engine_mu);
+  cd_engine *e = g_engine;
+  if (e != NULL) {
+    unsigned n = atomic_load(&e->nworkers);
+    for (unsigned i = 0; i < n; i++) curl_multi_wakeup(e->workers[i]->multi);
+  }
+  pthread_mutex_unlock(&g_engine_mu);
+}
+
 unsigned cd_engine_ensure_workers(cd_engine *e, unsigned n) {
   if (n > CD_MAX_WORKERS) n = CD_MAX_WORKERS;
   pthread_mutex_lock(&e->mu);
@@ -232,10 +242,11 @@ void cd_request_unref(cd_request *req) {
   free(req->url);
   free(req->origin);
   free(req->method);
+  free(req->connect_to);
   curl_slist_free_all(req->headers);
   free(req->hdr);
   free(req->trailers);
-  cd_config_release(req->config);
+  cd_config_unref(req->config);
   free(req);
   cd_stat_add(&cd_live.requests, -1);
 }
@@ -304,11 +315,14 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_o
   req->url = strdup(o->url);
   req->origin = strdup(o->origin ? o->origin : "");
   req->method = strdup(o->method ? o->method : "GET");
+  req->connect_to = o->connect_to ? strdup(o->connect_to) : NULL;
   cd_timer_init(&req->timer);
   CDS_INIT_LIST_HEAD(&req->chan_node);
   CDS_INIT_LIST_HEAD(&req->wait_node);
   if (req->url == NULL || req->origin == NULL || req->method == NULL ||
+      (o->connect_to && req->connect_to == NULL) ||
       build_headers(req, o->headers, o->headers_len) != 0) {
+    free(req->connect_to);
     free(req->url);
     free(req->origin);
     free(req->method);

@@ -57,6 +57,7 @@ typedef struct cd_backlog_node {
  * the agent's transfers, kept alive by `refs`. */
 struct cd_config {
   atomic_long refs;
+  atomic_int closed;         /* the agent is done: drop its idle connections */
   uint64_t id;               /* unique per process, for per-agent limits */
   long connect_timeout_ms;
   long keepalive_timeout_ms;
@@ -64,11 +65,11 @@ struct cd_config {
   size_t max_header_size;
   int reject_unauthorized;
   struct curl_blob ca, cert, key;   /* data == NULL when unset */
-  char *servername;
 };
 
 void cd_config_retain(cd_config *config);
-/* cd_config_release is public. */
+/* Drops a transfer's or worker's reference (cd_config_release is the creator's). */
+void cd_config_unref(cd_config *config);
 
 /* ---- channel ----------------------------------------------------------------
  * The pair of rings between one environment and one worker.
@@ -141,6 +142,8 @@ struct cd_request {
   char *url;
   char *origin;
   char *method;
+  char *connect_to;                 /* CURLOPT_CONNECT_TO entry, or NULL */
+  struct curl_slist connect_to_list; /* [worker] one-entry list for curl */
   struct curl_slist *headers;
   int body_mode;
   int64_t body_length;
@@ -155,6 +158,7 @@ struct cd_request {
   struct cds_list_head chan_node;   /* chan->transfers */
   struct cds_list_head wait_node;   /* limiter queue or worker->stalled */
   struct cd_limit *limit;           /* connection limiter entry, or NULL */
+  struct cd_share *share;           /* the agent's connection cache on this worker */
   bool in_wait_list;
   bool recv_paused;                 /* write callback returned PAUSE */
   bool send_paused;                 /* read callback returned PAUSE */
@@ -188,6 +192,17 @@ typedef struct cd_limit {
 
 #define CD_LIMIT_BUCKETS 256u
 
+/* One agent's connection, DNS and TLS session caches on one worker: agents
+ * do not share connections (as undici's Agents do not), and an agent's idle
+ * connections close when it is closed.
+ * Ownership and threading: one worker; holds a config reference. */
+typedef struct cd_share {
+  struct cd_share *next;
+  cd_config *config;
+  CURLSH *handle;
+  unsigned active;                  /* transfers using it */
+} cd_share;
+
 /* One worker thread with its curl multi handle.
  * Ownership: created by the engine, joined and freed by the engine.
  * Threading: [worker] fields only on its thread; [atomic] fields from any. */
@@ -208,6 +223,7 @@ typedef struct cd_worker {
   cd_channel **dirty;               /* [worker] channels to notify */
   size_t dirty_len, dirty_cap;
   cd_limit *limits[CD_LIMIT_BUCKETS]; /* [worker] */
+  cd_share *shares;                 /* [worker] */
 } cd_worker;
 
 /* ---- engine -------------------------------------------------------------- */
@@ -228,6 +244,7 @@ extern cd_counters cd_live;
 
 /* cd_engine.c */
 void cd_request_unref(cd_request *req);
+void cd_engine_wake_all(void);
 void cd_stat_add(atomic_long *counter, long delta);
 
 /* cd_worker.c */
@@ -247,5 +264,6 @@ void cd_transfer_body(cd_worker *w, cd_chunk *chunk);
 void cd_transfer_timeout(cd_worker *w, cd_request *req);
 void cd_transfer_unstall(cd_worker *w, cd_request *req);
 void cd_limit_release(cd_worker *w, cd_request *req);
+void cd_shares_sweep(cd_worker *w, int all);
 
 #endif /* CD_INTERNAL_H */

@@ -26,6 +26,9 @@ static CURL *easy_get(cd_worker *w) {
 }
 
 static void easy_put(cd_worker *w, CURL *easy) {
+  /* curl_easy_reset keeps the share: detach it so a closed agent's cache
+   * can be freed. */
+  curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
   curl_easy_reset(easy);
   if (w->pool_len == w->pool_cap && w->pool_cap < CD_POOL_MAX) {
     size_t cap = w->pool_cap ? w->pool_cap * 2 : 16;
@@ -72,9 +75,10 @@ static void arm_deadline(cd_worker *w, cd_request *req, uint32_t timeout_ms) {
     return;
   }
   req->deadline_ms = w->now_ms + timeout_ms;
-  /* Body data moves the deadline often: only touch the heap when the node
-   * is not armed; a node that fires early is re-armed in cd_transfer_timeout. */
-  if (req->timer.index == CD_TIMER_INACTIVE &&
+  /* Body data moves the deadline later, often: the heap is only touched
+   * when the node is not armed or must fire earlier; a node that fires
+   * early is re-armed in cd_transfer_timeout. */
+  if ((req->timer.index == CD_TIMER_INACTIVE || req->deadline_ms < req->timer.deadline_ms) &&
       cd_timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0)
     abort();
 }
@@ -139,6 +143,46 @@ void cd_limit_release(cd_worker *w, cd_request *req) {
     transfer_run(w, next);
   }
   limit_free_if_idle(w, l);
+}
+
+/* ---- per-agent caches ------------------------------------------------------ */
+
+static cd_share *share_get(cd_worker *w, cd_config *config) {
+  for (cd_share *s = w->shares; s; s = s->next)
+    if (s->config == config) return s;
+  cd_share *s = calloc(1, sizeof(*s));
+  if (s == NULL) return NULL;
+  s->handle = curl_share_init();
+  if (s->handle == NULL) {
+    free(s);
+    return NULL;
+  }
+  /* Used by this worker only: no lock callbacks needed. */
+  curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  cd_config_retain(config);
+  s->config = config;
+  s->next = w->shares;
+  w->shares = s;
+  return s;
+}
+
+/* Frees the caches of closed agents that no transfer uses any more (their
+ * idle connections close), or every cache when `all`. */
+void cd_shares_sweep(cd_worker *w, int all) {
+  cd_share **pp = &w->shares;
+  while (*pp != NULL) {
+    cd_share *s = *pp;
+    if (all || (s->active == 0 && atomic_load_explicit(&s->config->closed, memory_order_relaxed))) {
+      *pp = s->next;
+      curl_share_cleanup(s->handle);
+      cd_config_unref(s->config);
+      free(s);
+    } else {
+      pp = &s->next;
+    }
+  }
 }
 
 /* ---- callbacks ------------------------------------------------------------- */
@@ -290,6 +334,12 @@ static void setup_easy(cd_request *req, CURL *e) {
     if (req->body_length == 0) req->body_done = true;
   }
   if (req->reset) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  if (req->share != NULL) curl_easy_setopt(e, CURLOPT_SHARE, req->share->handle);
+  if (req->connect_to != NULL) {
+    req->connect_to_list.data = req->connect_to;
+    req->connect_to_list.next = NULL;
+    curl_easy_setopt(e, CURLOPT_CONNECT_TO, &req->connect_to_list);
+  }
 
   if (cfg->connect_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
   if (cfg->keepalive_timeout_ms > 0) {
@@ -344,6 +394,10 @@ static void transfer_finish(cd_worker *w, cd_request *req) {
     easy_put(w, req->easy);
     req->easy = NULL;
   }
+  if (req->share != NULL) {
+    req->share->active--;
+    req->share = NULL;
+  }
   while (req->body_head != NULL) {
     cd_chunk *c = req->body_head;
     req->body_head = c->next;
@@ -360,7 +414,9 @@ static void transfer_finish(cd_worker *w, cd_request *req) {
 
 static int transfer_run(cd_worker *w, cd_request *req) {
   req->easy = easy_get(w);
-  if (req->easy == NULL) {
+  req->share = share_get(w, req->config);
+  if (req->share != NULL) req->share->active++;
+  if (req->easy == NULL || req->share == NULL) {
     emit_error(req, CD_ERR_NO_MEMORY, "out of memory");
     transfer_finish(w, req);
     return -1;

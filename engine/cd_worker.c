@@ -259,6 +259,7 @@ static void *worker_main(void *arg) {
     w->now_ms = cd_now_ms();
     fire_timers(w);
     unstall_transfers(w);
+    if (w->shares != NULL) cd_shares_sweep(w, 0);
     notify_envs(w);
     park(w);
   }
@@ -290,6 +291,7 @@ void cd_worker_stop(cd_worker *w) {
   atomic_store(&w->stop, 1);
   curl_multi_wakeup(w->multi);
   pthread_join(w->thread, NULL);
+  cd_shares_sweep(w, 1);
   for (size_t i = 0; i < w->pool_len; i++) {
     curl_easy_cleanup(w->pool[i]);
     cd_stat_add(&cd_live.handles, -1);

@@ -92,11 +92,11 @@ typedef struct cd_config_opts {
   const char *ca; size_t ca_len; /* PEM bundle replacing the system CAs */
   const char *cert; size_t cert_len; /* client certificate, PEM */
   const char *key; size_t key_len;   /* client key, PEM */
-  const char *servername;        /* TLS SNI and certificate name, or NULL */
 } cd_config_opts;
 
 cd_config *cd_config_new(const cd_config_opts *opts);
-/* Drops the creator's reference; in-flight transfers keep theirs. */
+/* Drops the creator's reference; in-flight transfers keep theirs. The
+ * agent's idle connections are closed once its transfers are done. */
 void cd_config_release(cd_config *config);
 
 /* ---- requests ----------------------------------------------------------- */
@@ -123,6 +123,8 @@ typedef struct cd_request_opts {
   uint32_t body_timeout_ms;    /* idle time between body chunks; 0 disables */
   int http_version;        /* enum cd_http_version */
   int reset;               /* close the connection after this request */
+  const char *connect_to;  /* "HOST:PORT:ADDR:PORT" (CURLOPT_CONNECT_TO), or NULL:
+                            * the URL names the TLS name, ADDR where to connect */
   unsigned worker;         /* which worker runs it (taken modulo the pool) */
   uint32_t slot;           /* the owner's id, echoed in every event */
 } cd_request_opts;

@@ -80,6 +80,8 @@ function validateOptions (opts) {
   }
 }
 
+const configRegistry = new FinalizationRegistry((configId) => binding.releaseConfig(configId))
+
 class Agent extends Dispatcher {
   constructor (opts = {}) {
     super()
@@ -98,15 +100,18 @@ class Agent extends Dispatcher {
       rejectUnauthorized: connect.rejectUnauthorized ?? true,
       ca: tlsBytes(connect.ca, 'ca'),
       cert: tlsBytes(connect.cert, 'cert'),
-      key: tlsBytes(connect.key, 'key'),
-      servername: connect.servername
+      key: tlsBytes(connect.key, 'key')
     })
+    this._servername = connect.servername ?? null
     this._poolSize = binding.ensureThreads(this._threads)
     this._active = new Set()
     this._closed = false
     this._destroyed = false
     this._onClosed = []
     this._configReleased = false
+    // An agent dropped without close(): its config (and the idle
+    // connections cached for it) goes when the agent is collected.
+    configRegistry.register(this, this._configId, this)
   }
 
   get closed () {
@@ -146,6 +151,7 @@ class Agent extends Dispatcher {
   _finishClose () {
     if (!this._configReleased) {
       this._configReleased = true
+      configRegistry.unregister(this)
       binding.releaseConfig(this._configId)
     }
     const callbacks = this._onClosed

@@ -16,6 +16,7 @@ const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED
 } = require('./native')
 const { mapEngineError } = require('./errors')
+const { applyServername } = require('./request')
 
 const { RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError } = errors
 
@@ -215,6 +216,7 @@ class CurlRequest {
     const agent = this.agent
     const target = norm.target
     if (target.hash === undefined) target.hash = hashString(target.key)
+    const connectTo = target.protocol === 'https:' ? applyServername(norm, norm.servername ?? agent._servername) : null
     this.slot = binding.submit(
       configId, norm.url, target.key, norm.method, norm.headers,
       norm.bodyMode, norm.bodyLength,
@@ -222,7 +224,8 @@ class CurlRequest {
       norm.bodyTimeout ?? agent._bodyTimeout,
       target.hash % threads,
       norm.reset,
-      agent._httpVersion
+      agent._httpVersion,
+      connectTo
     )
     requests[this.slot] = this
     const { body } = norm
@@ -356,7 +359,13 @@ class CurlRequest {
           try {
             handler.onResponseEnd?.(controller, fieldsToObject(pairs))
           } catch (err) {
-            rethrowLater(err)
+            // As undici's core/request.js: a throwing onComplete is followed
+            // by onError (the retry handler relies on it).
+            try {
+              handler.onResponseError(controller, err)
+            } catch (e) {
+              rethrowLater(e)
+            }
           }
           this.agent._requestFinished(this)
           return

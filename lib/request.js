@@ -47,6 +47,7 @@ function parseOrigin (origin) {
     // The key for routing and per-origin limits: scheme://host:port
     key: `${url.protocol}//${url.host}${url.port ? '' : ':' + port}`,
     protocol: url.protocol,
+    host: url.host,
     hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
     port,
     worker: -1
@@ -314,8 +315,23 @@ function normalizeRequest (opts) {
     reset: opts.reset === true || collector.reset === true,
     idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
     headersTimeout: opts.headersTimeout,
-    bodyTimeout: opts.bodyTimeout
+    bodyTimeout: opts.bodyTimeout,
+    servername: opts.servername ?? null
   }
 }
 
-module.exports = { normalizeRequest, parseOrigin, BODY_NONE, BODY_STREAM }
+// TLS name different from the host connected to (connect.servername): the
+// URL carries the name (SNI and certificate check), CURLOPT_CONNECT_TO the
+// address, and the Host header stays the origin's. Returns the connect-to
+// entry, or null when the origin's own name is used.
+function applyServername (norm, servername) {
+  const t = norm.target
+  if (!servername || t.protocol !== 'https:' || servername === t.hostname) return null
+  if (!/^[A-Za-z0-9.-]+$/.test(servername)) throw new InvalidArgumentError('invalid servername')
+  const address = t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname
+  norm.url = `https://${servername}:${t.port}${norm.path}`
+  if (norm.hostHeader === null) norm.headers = `host: ${t.host}\n` + norm.headers
+  return `${servername}:${t.port}:${address}:${t.port}`
+}
+
+module.exports = { normalizeRequest, applyServername, parseOrigin, BODY_NONE, BODY_STREAM }

@@ -332,7 +332,7 @@ static int prop_bytes(napi_env env, napi_value obj, const char *key, char **out,
 }
 
 /* createConfig({ connectTimeout, keepAliveTimeout, connections, maxHeaderSize,
- *   rejectUnauthorized, ca, cert, key, servername }) -> id */
+ *   rejectUnauthorized, ca, cert, key }) -> id */
 static napi_value js_create_config(napi_env env, napi_callback_info info) {
   cd_addon *a = get_addon(env);
   size_t argc = 1;
@@ -351,20 +351,16 @@ static napi_value js_create_config(napi_env env, napi_callback_info info) {
     if (t == napi_boolean) napi_get_value_bool(env, v, &reject);
   }
   o.reject_unauthorized = reject;
-  char *ca = NULL, *cert = NULL, *key = NULL, *servername = NULL;
-  size_t sn_len;
+  char *ca = NULL, *cert = NULL, *key = NULL;
   int bad = prop_bytes(env, argv[0], "ca", &ca, &o.ca_len) || prop_bytes(env, argv[0], "cert", &cert, &o.cert_len) ||
-            prop_bytes(env, argv[0], "key", &key, &o.key_len) ||
-            prop_bytes(env, argv[0], "servername", &servername, &sn_len);
+            prop_bytes(env, argv[0], "key", &key, &o.key_len);
   o.ca = ca;
   o.cert = cert;
   o.key = key;
-  o.servername = servername;
   cd_config *c = bad ? NULL : cd_config_new(&o);
   free(ca);
   free(cert);
   free(key);
-  free(servername);
   if (c == NULL) return throw_msg(env, "curl-dispatcher native: invalid TLS options or out of memory");
   if (a->configs_len == a->configs_cap) {
     uint32_t cap = a->configs_cap ? a->configs_cap * 2 : 8;
@@ -397,20 +393,26 @@ static napi_value js_release_config(napi_env env, napi_callback_info info) {
 }
 
 /* submit(configId, url, origin, method, headers, bodyMode, bodyLength,
- *        headersTimeout, bodyTimeout, worker, reset, httpVersion) -> slot */
+ *        headersTimeout, bodyTimeout, worker, reset, httpVersion,
+ *        connectTo: string | null) -> slot */
 static napi_value js_submit(napi_env env, napi_callback_info info) {
   cd_addon *a = get_addon(env);
-  size_t argc = 12;
-  napi_value argv[12], res;
+  size_t argc = 13;
+  napi_value argv[13], res;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 12) return throw_msg(env, "curl-dispatcher native: submit needs 12 arguments");
+  if (argc < 13) return throw_msg(env, "curl-dispatcher native: submit needs 13 arguments");
   uint32_t config_id = 0;
   napi_get_value_uint32(env, argv[0], &config_id);
   if (config_id >= a->configs_len || a->configs[config_id] == NULL)
     return throw_msg(env, "curl-dispatcher native: unknown config");
 
-  char url_s[STACK_STR], origin_s[256], method_s[64], headers_s[STACK_STR];
+  char url_s[STACK_STR], origin_s[256], method_s[64], headers_s[STACK_STR], connect_s[256];
   size_t headers_len = 0;
+  char *connect_to = NULL;
+  napi_valuetype connect_type;
+  napi_typeof(env, argv[12], &connect_type);
+  if (connect_type == napi_string && (connect_to = get_latin1(env, argv[12], connect_s, sizeof(connect_s), NULL)) == NULL)
+    return NULL;
   char *url = get_latin1(env, argv[1], url_s, sizeof(url_s), NULL);
   char *origin = url ? get_latin1(env, argv[2], origin_s, sizeof(origin_s), NULL) : NULL;
   char *method = origin ? get_latin1(env, argv[3], method_s, sizeof(method_s), NULL) : NULL;
@@ -436,6 +438,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
           .worker = (unsigned)get_i64(env, argv[9]),
           .reset = reset,
           .http_version = (int)get_i64(env, argv[11]),
+          .connect_to = connect_to,
           .slot = slot,
       };
       cd_request *req = cd_request_submit(a->env, a->configs[config_id], &o);
@@ -454,6 +457,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   if (origin) free_str(origin, origin_s);
   if (method) free_str(method, method_s);
   if (headers) free_str(headers, headers_s);
+  if (connect_to) free_str(connect_to, connect_s);
   res = out;
   return res;
 }
