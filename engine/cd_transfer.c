@@ -317,9 +317,13 @@ static void setup_easy(cd_request *req, CURL *e) {
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   /* Larger reads mean fewer, larger DATA events for big bodies. */
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024L);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                   req->http_version == CD_HTTP_2TLS ? (long)CURL_HTTP_VERSION_2TLS
-                                                     : (long)CURL_HTTP_VERSION_1_1);
+  if (req->http_version == CD_HTTP_2TLS) {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Wait for a connection that can multiplex rather than open another. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  } else {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  }
 
   if (strcmp(req->method, "HEAD") == 0) {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
