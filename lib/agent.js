@@ -154,6 +154,8 @@ class Agent extends Dispatcher {
       configRegistry.unregister(this)
       binding.releaseConfig(this._configId)
     }
+    // As undici: once closed and drained, the agent is destroyed too.
+    this._destroyed = true
     const callbacks = this._onClosed
     this._onClosed = []
     for (const cb of callbacks) queueMicrotask(() => cb(null, null))
