@@ -347,8 +347,11 @@ static void setup_easy(cd_request *req, CURL *e) {
 
   if (cfg->connect_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
   if (cfg->keepalive_timeout_ms > 0) {
-    /* libcurl counts idle connection age in whole seconds. */
-    long secs = (cfg->keepalive_timeout_ms + 999) / 1000;
+    /* libcurl reuses a connection while its idle time in whole seconds
+     * (truncated) is not above this value: (ms - 1) / 1000 drops it at
+     * ceil(ms / 1000) seconds, never later than asked for by more than
+     * the rounding. */
+    long secs = (cfg->keepalive_timeout_ms - 1) / 1000;
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, secs);
   }
   if (cfg->ca.data) curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &cfg->ca);
@@ -372,13 +375,15 @@ static void emit_error(cd_request *req, int code, const char *message) {
   ev->a = code;
   if (req->easy != NULL) {
     long os_errno = 0, verify = 0;
-    curl_off_t connect_time = 0;
+    curl_off_t connect_time = 0, pretransfer_time = 0;
     curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno);
     curl_easy_getinfo(req->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
     curl_easy_getinfo(req->easy, CURLINFO_CONNECT_TIME_T, &connect_time);
+    /* A reused connection has no connect time, but got as far as sending. */
+    curl_easy_getinfo(req->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_time);
     ev->b = (int32_t)os_errno;
     ev->c = (int32_t)verify;
-    if (connect_time > 0) ev->d |= CD_ERRF_CONNECTED;
+    if (connect_time > 0 || pretransfer_time > 0) ev->d |= CD_ERRF_CONNECTED;
   }
   if (req->final_headers) ev->d |= CD_ERRF_HEADERS;
   emit(req, ev);

@@ -154,11 +154,13 @@ class Agent extends Dispatcher {
       configRegistry.unregister(this)
       binding.releaseConfig(this._configId)
     }
-    // As undici: once closed and drained, the agent is destroyed too.
-    this._destroyed = true
     const callbacks = this._onClosed
     this._onClosed = []
-    for (const cb of callbacks) queueMicrotask(() => cb(null, null))
+    queueMicrotask(() => {
+      // As undici: once close() has resolved, the agent is destroyed too.
+      if (this._closed) this._destroyed = true
+      for (const cb of callbacks) cb(null, null)
+    })
   }
 
   close (callback) {
@@ -172,8 +174,8 @@ class Agent extends Dispatcher {
       queueMicrotask(() => callback(new ClientDestroyedError(), null))
       return
     }
-    this._closed = true
     this._onClosed.push(callback)
+    this._closed = true
     if (this._active.size === 0) this._finishClose()
   }
 

@@ -1,0 +1,245 @@
+'use strict'
+
+// One benchmark row for one round, in a process of its own: the process's
+// CPU time and peak RSS then belong to this client alone (our Agent's libcurl
+// worker threads included, since process.cpuUsage() covers every thread).
+//
+// Closed loop: `concurrency` requests are kept in flight; each completion
+// starts the next request. After a warm-up (JIT, connection pool, TLS
+// handshakes) a timed window counts completions, their latencies and the
+// CPU used. The result goes to the parent over IPC as one JSON message.
+//
+// argv[2] is the JSON config written by run.js:
+//   agent: 'ours' | 'undici'        api: 'dispatch' | 'request' | 'fetch'
+//   url, method, bodySize, expectStatus, expectBytes, concurrency,
+//   warmupMs, durationMs, ca (PEM), h2 (bool), threads (number | null)
+
+const path = require('node:path')
+const { performance } = require('node:perf_hooks')
+const { Samples, percentile } = require('../stats')
+
+const cfg = JSON.parse(process.argv[2])
+
+// CD_TEST_AGENT=undici substitutes undici's Agent for ours (as the test
+// suite does) to check the harness's own code paths for our rows.
+const OURS = process.env.CD_TEST_AGENT === 'undici' ? 'undici' : path.resolve(__dirname, '..', '..')
+
+function firstLine (msg) {
+  return String(msg).split('\n')[0]
+}
+
+// fetch() wraps every failure as "fetch failed"; the cause says what it was.
+function describe (err) {
+  if (!err || typeof err !== 'object') return firstLine(err)
+  const text = (err.code ? err.code + ': ' : '') + firstLine(err.message)
+  return err.cause ? `${text} (${describe(err.cause)})` : text
+}
+
+// -> { dispatcher } or { status, reason } when the row cannot run.
+function makeDispatcher (undici) {
+  const connect = { ca: cfg.ca }
+  if (cfg.agent === 'undici') {
+    const opts = { connect }
+    if (cfg.h2) {
+      // By default undici puts one stream on each h2 connection (pipelining
+      // is its streams-per-connection limit) and, since requests dispatched
+      // while a connection is still being made open new ones, ends up with
+      // one connection per in-flight request. The scenario is N streams on
+      // one connection, like h2load -c 1 -m N: ask for exactly that.
+      opts.allowH2 = true
+      opts.connections = 1
+      opts.pipelining = cfg.concurrency
+    }
+    return { dispatcher: new undici.Agent(opts) }
+  }
+
+  let Agent
+  try {
+    Agent = require(OURS).Agent
+  } catch (err) {
+    return { status: 'unavailable', reason: firstLine(err.message) }
+  }
+  if (typeof Agent !== 'function') return { status: 'unavailable', reason: `${OURS} exports no Agent` }
+  const opts = { connect }
+  if (cfg.threads != null) opts.threads = cfg.threads
+  if (cfg.h2) opts.allowH2 = true
+  try {
+    return { dispatcher: new Agent(opts) }
+  } catch (err) {
+    if (cfg.h2) return { status: 'skipped', reason: 'HTTP/2 not implemented yet', detail: 'new Agent({ allowH2: true }): ' + firstLine(err.message) }
+    return { status: 'error', reason: 'new Agent(): ' + firstLine(err.message) }
+  }
+}
+
+// Each maker returns start(cb): begins one request and calls
+// cb(err, statusCode, bodyBytes) exactly once.
+
+function makeDispatchStart (dispatcher, url, body, headers) {
+  // The minimal undici v2 handler: what any dispatcher consumer has to do
+  // at least, so this row measures the dispatcher, not an API layered on it.
+  class Handler {
+    constructor (cb) {
+      this.cb = cb
+      this.status = 0
+      this.bytes = 0
+    }
+
+    onRequestStart () {}
+    onResponseStart (controller, statusCode) { this.status = statusCode }
+    onResponseData (controller, chunk) { this.bytes += chunk.length }
+    onResponseEnd () { this.cb(null, this.status, this.bytes) }
+    onResponseError (controller, err) { this.cb(err) }
+  }
+  const opts = { origin: url.origin, path: url.pathname, method: cfg.method, headers, body }
+  return (cb) => dispatcher.dispatch(opts, new Handler(cb))
+}
+
+function makeRequestStart (undici, dispatcher, url, body, headers) {
+  const href = url.href
+  const opts = { dispatcher, method: cfg.method, headers, body }
+  async function one () {
+    const res = await undici.request(href, opts)
+    let bytes = 0
+    for await (const chunk of res.body) bytes += chunk.length
+    return [res.statusCode, bytes]
+  }
+  return (cb) => one().then(([s, b]) => cb(null, s, b), cb)
+}
+
+function makeFetchStart (undici, dispatcher, url, body, headers) {
+  const href = url.href
+  const opts = { dispatcher, method: cfg.method, headers, body }
+  async function one () {
+    const res = await undici.fetch(href, opts)
+    let bytes = 0
+    for await (const chunk of res.body) bytes += chunk.length
+    return [res.status, bytes]
+  }
+  return (cb) => one().then(([s, b]) => cb(null, s, b), cb)
+}
+
+function runClosedLoop (start) {
+  return new Promise((resolve) => {
+    const latencies = new Samples()
+    let phase = 'warmup' // -> 'timed' -> 'drain'
+    let inFlight = 0
+    let completed = 0
+    let errors = 0
+    let firstError = null
+    let t0 = 0
+    let t1 = 0
+    let cpu0 = null
+    let cpu1 = null
+
+    function launch () {
+      const began = performance.now()
+      inFlight++
+      let settled = false
+      try {
+        start((err, status, bytes) => {
+          if (settled) return
+          settled = true
+          done(began, err, status, bytes)
+        })
+      } catch (err) {
+        if (!settled) { settled = true; done(began, err) }
+      }
+    }
+
+    function done (began, err, status, bytes) {
+      inFlight--
+      const ended = performance.now()
+      if (!err && (status !== cfg.expectStatus || bytes !== cfg.expectBytes)) {
+        err = new Error(`unexpected response: status ${status}, ${bytes} body bytes (want ${cfg.expectStatus}, ${cfg.expectBytes})`)
+      }
+      if (err) {
+        errors++
+        if (!firstError) firstError = describe(err)
+      } else if (phase === 'timed') {
+        completed++
+        latencies.push(ended - began)
+      }
+      if (phase === 'drain') {
+        if (inFlight === 0) finish()
+      } else if (err) {
+        // Never re-issue synchronously after a failure: a request that fails
+        // inside dispatch() would recurse.
+        setImmediate(launch)
+      } else {
+        launch()
+      }
+    }
+
+    function finish () {
+      clearTimeout(drainTimer)
+      const seconds = (t1 - t0) / 1000
+      const cpuUs = cpu1.user + cpu1.system
+      const sorted = latencies.sorted()
+      resolve({
+        requests: completed,
+        seconds,
+        rps: completed / seconds,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        cpuUserUs: cpu1.user,
+        cpuSysUs: cpu1.system,
+        cpuPerReqUs: completed ? cpuUs / completed : null,
+        reqPerCpuSec: cpuUs ? completed / (cpuUs / 1e6) : null,
+        errors,
+        firstError,
+        leftInFlight: inFlight
+      })
+    }
+
+    let drainTimer = null
+    setTimeout(() => {
+      phase = 'timed'
+      cpu0 = process.cpuUsage()
+      t0 = performance.now()
+      setTimeout(() => {
+        t1 = performance.now()
+        cpu1 = process.cpuUsage(cpu0)
+        phase = 'drain'
+        if (inFlight === 0) return finish()
+        // Requests still in flight are not counted; don't wait forever on a
+        // stuck one.
+        drainTimer = setTimeout(finish, 10000)
+      }, cfg.durationMs)
+    }, cfg.warmupMs)
+
+    for (let i = 0; i < cfg.concurrency; i++) launch()
+  })
+}
+
+async function main () {
+  const undici = require('undici')
+  const made = makeDispatcher(undici)
+  if (!made.dispatcher) return { status: made.status, reason: made.reason, detail: made.detail }
+  const dispatcher = made.dispatcher
+
+  const url = new URL(cfg.url)
+  const body = cfg.bodySize ? Buffer.alloc(cfg.bodySize, 'b') : undefined
+  const headers = body ? { 'content-type': 'application/octet-stream' } : undefined
+  const start = cfg.api === 'dispatch'
+    ? makeDispatchStart(dispatcher, url, body, headers)
+    : cfg.api === 'request'
+      ? makeRequestStart(undici, dispatcher, url, body, headers)
+      : makeFetchStart(undici, dispatcher, url, body, headers)
+
+  const r = await runClosedLoop(start)
+  // Closing is not timed; bounded so a dispatcher that hangs on close still
+  // lets us report.
+  await Promise.race([
+    dispatcher.close().catch(() => {}),
+    new Promise((resolve) => setTimeout(resolve, 2000).unref())
+  ])
+  r.maxRssMB = process.resourceUsage().maxRSS / 1024
+  if (r.requests === 0) return { status: 'error', reason: r.firstError || 'no request completed', ...r }
+  return { status: 'ok', ...r }
+}
+
+function send (msg) {
+  process.send(msg, () => process.exit(0))
+}
+
+main().then(send, (err) => send({ status: 'error', reason: firstLine(err && err.stack ? err.stack : err) }))

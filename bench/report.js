@@ -1,0 +1,194 @@
+'use strict'
+
+// Turns the run's results into the console table, bench/results/latest.json
+// and (with --record) bench/RESULTS.md. Also collects the machine facts that
+// make a recorded figure meaningful later.
+
+const { execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+function tryRun (cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch {
+    return null
+  }
+}
+
+function machineInfo () {
+  let cpu = null
+  try {
+    cpu = (/^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8')) || [])[1] || null
+  } catch {}
+  let undici = null
+  try { undici = require('undici/package.json').version } catch {}
+  let ours = null
+  try { ours = require('../package.json').version } catch {}
+  return {
+    cpu: cpu || os.cpus()[0]?.model || 'unknown',
+    cores: os.availableParallelism ? os.availableParallelism() : os.cpus().length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    undici,
+    libcurl: (tryRun('curl-config', ['--version']) || 'unknown (curl-config not found)').replace(/^libcurl\s*/, ''),
+    curlDispatcher: ours
+  }
+}
+
+// Ratios against the scenario's baseline row (undici's Agent through
+// dispatch): > 1 means more throughput, resp. more CPU per request.
+function addRatios (scenario) {
+  const base = scenario.rows.find((r) => r.baseline && r.summary)
+  for (const row of scenario.rows) {
+    if (!row.summary || !base) continue
+    const s = row.summary
+    const b = base.summary
+    row.ratio = {
+      rps: s.rps && b.rps ? s.rps / b.rps : null,
+      cpuPerReq: s.cpuPerReqUs && b.cpuPerReqUs ? s.cpuPerReqUs / b.cpuPerReqUs : null
+    }
+  }
+}
+
+function fmt (v, digits) {
+  if (v == null || !Number.isFinite(v)) return '-'
+  return v.toFixed(digits)
+}
+
+const COLUMNS = [
+  { head: 'req/s', get: (r) => fmt(r.summary.rps, 0) },
+  { head: '±%', get: (r) => fmt(r.summary.rpsSpreadPct, 1) },
+  { head: 'p50 ms', get: (r) => fmt(r.summary.p50, 2) },
+  { head: 'p99 ms', get: (r) => fmt(r.summary.p99, 2) },
+  { head: 'CPU µs/req', get: (r) => fmt(r.summary.cpuPerReqUs, 1) },
+  { head: 'req/CPU-s', get: (r) => fmt(r.summary.reqPerCpuSec, 0) },
+  { head: 'RSS MB', get: (r) => fmt(r.summary.maxRssMB, 1) },
+  { head: 'conns', get: (r) => fmt(r.summary.conns, 0) },
+  { head: 'req/s ×', get: (r) => fmt(r.ratio?.rps, 2) },
+  { head: 'CPU/req ×', get: (r) => fmt(r.ratio?.cpuPerReq, 2) }
+]
+
+function clip (s, n) {
+  return s.length > n ? s.slice(0, n - 1) + '…' : s
+}
+
+// A row that produced no figures shows why instead. "unavailable" is the
+// same for every row of our Agent, so its reason goes to notes() once.
+function rowCells (row) {
+  if (row.summary) {
+    const cells = COLUMNS.map((c) => c.get(row))
+    const notes = []
+    if (row.summary.errors) notes.push(`${row.summary.errors} errors`)
+    if (row.failedRounds) notes.push(`${row.failedRounds} rounds failed: ${clip(row.reason || '', 60)}`)
+    return { cells, note: notes.join(', ') }
+  }
+  if (row.status === 'unavailable') return { cells: null, note: 'unavailable' }
+  return { cells: null, note: `${row.status}: ${clip(row.reason || '', 100)}` }
+}
+
+// Reasons behind unavailable/skipped/failed rows and error messages, once
+// each, with the rows they concern.
+function notes (results) {
+  const byText = new Map()
+  const add = (text, who) => {
+    if (!byText.has(text)) byText.set(text, new Set())
+    byText.get(text).add(who)
+  }
+  for (const s of results.scenarios) {
+    for (const row of s.rows) {
+      if (row.status !== 'ok') add(`${row.status}: ${[row.reason, row.detail].filter(Boolean).join(': ')}`, row.label)
+      for (const r of row.rounds || []) {
+        if (r.errors) add(`errors, first: ${r.firstError || '?'}`, `${row.label} [${s.id}]`)
+      }
+    }
+  }
+  return [...byText].map(([text, who]) => `${text}  (${[...who].join('; ')})`)
+}
+
+function scenarioTitle (s) {
+  return `${s.title}, ${s.concurrency === 1 ? '1 at a time' : s.concurrency + (s.h2 ? ' streams' : ' concurrent')}`
+}
+
+function formatTable (results) {
+  const lines = []
+  const labelWidth = Math.max(...results.scenarios.flatMap((s) => s.rows.map((r) => r.label.length)), 6)
+  for (const s of results.scenarios) {
+    const rendered = s.rows.map((r) => ({ row: r, ...rowCells(r) }))
+    const widths = COLUMNS.map((c, i) => Math.max(c.head.length, ...rendered.filter((x) => x.cells).map((x) => x.cells[i].length)))
+    lines.push('')
+    lines.push(`${scenarioTitle(s)}  [${s.id}]`)
+    lines.push('  ' + 'client'.padEnd(labelWidth) + '  ' + COLUMNS.map((c, i) => c.head.padStart(widths[i])).join('  '))
+    for (const x of rendered) {
+      const label = x.row.label.padEnd(labelWidth)
+      if (x.cells) {
+        lines.push(('  ' + label + '  ' + x.cells.map((c, i) => c.padStart(widths[i])).join('  ') + (x.note ? '  ' + x.note : '')).trimEnd())
+      } else {
+        lines.push('  ' + label + '  ' + x.note)
+      }
+    }
+  }
+  return lines.join('\n')
+}
+
+function headerLines (results) {
+  const m = results.meta.machine
+  const o = results.meta.options
+  return [
+    `date: ${results.meta.date}`,
+    `machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.os}`,
+    `node ${m.node}, undici ${m.undici}, libcurl ${m.libcurl}, curl-dispatcher ${m.curlDispatcher}`,
+    `server: ${results.meta.server.version} on 127.0.0.1${results.meta.server.note ? ' (' + results.meta.server.note + ')' : ''}`,
+    `mode: ${o.mode}, ${o.rounds} rounds x ${o.durationMs / 1000} s after ${o.warmupMs / 1000} s warm-up, medians over rounds; our Agent threads: ${o.threads ?? 'default'}`
+  ]
+}
+
+const LEGEND = [
+  'req/s: completions per second in the timed window; ±%: (max-min)/median of req/s over rounds.',
+  'p50/p99: request latency. CPU µs/req: user+sys CPU of the whole client process (all threads) per request.',
+  'RSS MB: peak resident set of the client process. conns: connections the server accepted during the row.',
+  'req/s × and CPU/req ×: against "undici Agent dispatch" of the same scenario.',
+  'Each client row runs in a fresh process per round. wrk/h2load are ceilings: native, no warm-up, CPU/RSS by GNU time.'
+]
+
+function writeJson (results, file) {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
+}
+
+function mdEscape (s) {
+  return String(s).replace(/\|/g, '\\|')
+}
+
+function writeResultsMd (results, file) {
+  const out = []
+  out.push('# Benchmark results', '')
+  out.push('Written by `npm run bench -- --record` (bench/run.js); rerun it rather than editing by hand.', '')
+  for (const l of headerLines(results)) out.push(`- ${mdEscape(l)}`)
+  out.push('')
+  for (const s of results.scenarios) {
+    out.push(`## ${scenarioTitle(s)}`, '')
+    out.push('| client | ' + COLUMNS.map((c) => c.head).join(' | ') + ' | notes |')
+    out.push('|---|' + COLUMNS.map(() => '---:').join('|') + '|---|')
+    for (const row of s.rows) {
+      const { cells, note } = rowCells(row)
+      const values = cells || COLUMNS.map(() => '')
+      out.push(`| ${mdEscape(row.label)} | ${values.join(' | ')} | ${mdEscape(note)} |`)
+    }
+    out.push('')
+  }
+  const n = notes(results)
+  if (n.length) {
+    out.push('Notes:', '')
+    for (const l of n) out.push(`- ${mdEscape(l)}`)
+    out.push('')
+  }
+  out.push('Reading the tables:', '')
+  for (const l of LEGEND) out.push(`- ${l}`)
+  out.push('')
+  fs.writeFileSync(file, out.join('\n'))
+}
+
+module.exports = { machineInfo, addRatios, formatTable, headerLines, notes, writeJson, writeResultsMd, LEGEND }

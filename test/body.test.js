@@ -1,0 +1,312 @@
+'use strict'
+
+// Request body kinds, their framing on the wire, and big bodies both ways.
+
+const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
+const { Readable } = require('node:stream')
+const undici = require('undici')
+const { createAgent } = require('./support/agent')
+const { startServer } = require('./support/servers')
+const { collect, sha256, sleep } = require('./support/collect')
+
+const MB = 1024 * 1024
+
+describe('request body', function () {
+  let server
+  let agent
+  const download = crypto.randomBytes(10 * MB)
+
+  before(async function () {
+    server = await startServer((req, res) => {
+      if (req.url === '/download') {
+        res.setHeader('content-length', download.length)
+        res.end(download)
+        return
+      }
+      if (req.url === '/download-chunked') {
+        let off = 0
+        const step = () => {
+          while (off < download.length) {
+            const n = Math.min(download.length - off, 1 + Math.floor(Math.random() * 200000))
+            const ok = res.write(download.subarray(off, off + n))
+            off += n
+            if (!ok) return res.once('drain', step)
+          }
+          res.end()
+        }
+        step()
+        return
+      }
+      const hash = crypto.createHash('sha256')
+      let length = 0
+      req.on('data', (chunk) => {
+        hash.update(chunk)
+        length += chunk.length
+      })
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({
+          method: req.method,
+          length,
+          sha256: hash.digest('hex'),
+          contentLength: req.headers['content-length'] ?? null,
+          transferEncoding: req.headers['transfer-encoding'] ?? null
+        }))
+      })
+      req.on('error', () => {})
+    })
+    agent = createAgent()
+  })
+
+  after(async function () {
+    await agent.close()
+    await server.close()
+  })
+
+  async function upload (opts) {
+    const r = await collect(agent, { origin: server.origin, path: '/upload', method: 'POST', ...opts })
+    assert.equal(r.error, null, `request failed: ${r.error && r.error.stack}`)
+    assert.equal(r.statusCode, 200)
+    return JSON.parse(r.body.toString())
+  }
+
+  function assertReceived (got, bytes, framing) {
+    assert.equal(got.length, bytes.length)
+    assert.equal(got.sha256, sha256(bytes))
+    if (framing === 'length') {
+      assert.equal(got.contentLength, String(bytes.length))
+      assert.equal(got.transferEncoding, null)
+    } else if (framing === 'chunked') {
+      assert.equal(got.transferEncoding, 'chunked')
+      assert.equal(got.contentLength, null)
+    } else if (framing === 'none') {
+      assert.equal(got.transferEncoding, null)
+      assert.equal(got.contentLength, null)
+    }
+  }
+
+  describe('kinds', function () {
+    it('GET with body null or undefined sends no body and no framing headers', async function () {
+      assertReceived(await upload({ method: 'GET', body: null }), Buffer.alloc(0), 'none')
+      assertReceived(await upload({ method: 'GET', body: undefined }), Buffer.alloc(0), 'none')
+      assertReceived(await upload({ method: 'GET' }), Buffer.alloc(0), 'none')
+    })
+
+    it('POST with body null sends content-length: 0', async function () {
+      assertReceived(await upload({ body: null }), Buffer.alloc(0), 'length')
+    })
+
+    it('POST with an empty string or Buffer sends content-length: 0', async function () {
+      assertReceived(await upload({ body: '' }), Buffer.alloc(0), 'length')
+      assertReceived(await upload({ body: Buffer.alloc(0) }), Buffer.alloc(0), 'length')
+    })
+
+    it('a string is sent as UTF-8 with its byte length', async function () {
+      const s = 'héllo wörld ✓ 🚀'
+      assertReceived(await upload({ body: s }), Buffer.from(s, 'utf8'), 'length')
+    })
+
+    it('a Buffer', async function () {
+      const b = crypto.randomBytes(12345)
+      assertReceived(await upload({ body: b }), b, 'length')
+    })
+
+    it('a Buffer slice sends only its own bytes', async function () {
+      const whole = crypto.randomBytes(1000)
+      const slice = whole.subarray(100, 400)
+      assertReceived(await upload({ body: slice }), slice, 'length')
+    })
+
+    it('a Uint8Array', async function () {
+      const u = new Uint8Array(crypto.randomBytes(777))
+      assertReceived(await upload({ body: u }), Buffer.from(u), 'length')
+    })
+
+    it('a Uint16Array view with an offset sends the view bytes', async function () {
+      const ab = crypto.randomBytes(64).buffer.slice(0)
+      const view = new Uint16Array(ab, 8, 10) // bytes 8..28
+      const expected = Buffer.from(ab, 8, 20)
+      assertReceived(await upload({ body: view }), expected, 'length')
+    })
+
+    it('a DataView with an offset sends the view bytes', async function () {
+      const ab = crypto.randomBytes(100).buffer.slice(0)
+      const view = new DataView(ab, 10, 50)
+      assertReceived(await upload({ body: view }), Buffer.from(ab, 10, 50), 'length')
+    })
+
+    it('an ArrayBuffer', async function () {
+      const ab = crypto.randomBytes(333).buffer.slice(0)
+      assertReceived(await upload({ body: ab }), Buffer.from(ab), 'length')
+    })
+
+    it('a Readable stream without content-length is sent chunked', async function () {
+      const parts = [crypto.randomBytes(1000), crypto.randomBytes(70000), crypto.randomBytes(5)]
+      assertReceived(await upload({ body: Readable.from(parts) }), Buffer.concat(parts), 'chunked')
+    })
+
+    it('a byte-mode Readable that pushes slowly is sent chunked', async function () {
+      const parts = [Buffer.from('first '), Buffer.from('second '), Buffer.from('third')]
+      let i = 0
+      const stream = new Readable({
+        read () {
+          setTimeout(() => this.push(i < parts.length ? parts[i++] : null), 20)
+        }
+      })
+      assertReceived(await upload({ body: stream }), Buffer.concat(parts), 'chunked')
+    })
+
+    it('a Readable stream with an explicit content-length is sent with that length', async function () {
+      const parts = [crypto.randomBytes(4000), crypto.randomBytes(6000)]
+      const got = await upload({ body: Readable.from(parts), headers: { 'content-length': '10000' } })
+      assertReceived(got, Buffer.concat(parts), 'length')
+    })
+
+    it('a sync iterable of chunks (Buffers, Uint8Arrays and strings) is sent chunked', async function () {
+      const a = crypto.randomBytes(300)
+      const b = new Uint8Array(crypto.randomBytes(200))
+      function * gen () {
+        yield a
+        yield b
+        yield 'tail-ü'
+      }
+      const expected = Buffer.concat([a, Buffer.from(b), Buffer.from('tail-ü')])
+      assertReceived(await upload({ body: gen() }), expected, 'chunked')
+    })
+
+    it('an array of chunks is sent chunked', async function () {
+      const parts = [Buffer.from('a'), Buffer.from('bb'), Buffer.from('ccc')]
+      assertReceived(await upload({ body: parts }), Buffer.from('abbccc'), 'chunked')
+    })
+
+    it('an async iterable (async generator) is sent chunked', async function () {
+      const parts = [crypto.randomBytes(1000), crypto.randomBytes(2000), crypto.randomBytes(3000)]
+      async function * gen () {
+        for (const p of parts) {
+          await sleep(10)
+          yield p
+        }
+      }
+      assertReceived(await upload({ body: gen() }), Buffer.concat(parts), 'chunked')
+    })
+
+    it('an async iterable with an explicit content-length is sent with that length', async function () {
+      async function * gen () {
+        yield Buffer.from('12345')
+        await sleep(5)
+        yield Buffer.from('67890')
+      }
+      const got = await upload({ body: gen(), headers: { 'content-length': '10' } })
+      assertReceived(got, Buffer.from('1234567890'), 'length')
+    })
+
+    it('a body on GET and DELETE is sent too', async function () {
+      assertReceived(await upload({ method: 'GET', body: 'abc' }), Buffer.from('abc'), 'length')
+      assertReceived(await upload({ method: 'DELETE', body: 'abcd' }), Buffer.from('abcd'), 'length')
+    })
+  })
+
+  describe('content-length mismatch', function () {
+    async function mismatch (opts) {
+      const before = server.stats.requests
+      const r = await collect(agent, { origin: server.origin, path: '/upload', method: 'POST', ...opts })
+      assert.equal(r.events[r.events.length - 1], 'error', `expected an error, got ${r.events}`)
+      assert.ok(r.error instanceof undici.errors.RequestContentLengthMismatchError, `got ${r.error && r.error.stack}`)
+      assert.equal(r.error.code, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
+      return before
+    }
+
+    it('a Buffer body shorter than content-length fails before sending', async function () {
+      const before = await mismatch({ body: Buffer.from('abc'), headers: { 'content-length': '10' } })
+      await sleep(50)
+      assert.equal(server.stats.requests, before, 'the server never saw the request')
+    })
+
+    it('a string body longer than content-length fails before sending', async function () {
+      const before = await mismatch({ body: 'abcdef', headers: { 'content-length': '2' } })
+      await sleep(50)
+      assert.equal(server.stats.requests, before, 'the server never saw the request')
+    })
+
+    it('a stream body shorter than content-length fails', async function () {
+      await mismatch({ body: Readable.from([Buffer.from('abc')]), headers: { 'content-length': '10' } })
+    })
+
+    it('a stream body longer than content-length fails', async function () {
+      await mismatch({ body: Readable.from([Buffer.from('abc'), Buffer.from('def')]), headers: { 'content-length': '4' } })
+    })
+
+    it('an iterable body shorter than content-length fails', async function () {
+      await mismatch({ body: [Buffer.from('a'), Buffer.from('bc')], headers: { 'content-length': '5' } })
+    })
+
+    it('the agent still works after a mismatch', async function () {
+      assertReceived(await upload({ body: 'fine' }), Buffer.from('fine'), 'length')
+    })
+  })
+
+  describe('body errors', function () {
+    it('a stream that errors fails the request with that error', async function () {
+      const boom = new Error('stream broke')
+      const stream = new Readable({ read () {} })
+      stream.push('some bytes')
+      setTimeout(() => stream.destroy(boom), 50)
+      const r = await collect(agent, { origin: server.origin, path: '/upload', method: 'POST', body: stream })
+      assert.equal(r.events[r.events.length - 1], 'error')
+      assert.equal(r.error, boom)
+    })
+
+    it('an async iterable that throws fails the request with that error', async function () {
+      const boom = new Error('generator broke')
+      async function * gen () {
+        yield Buffer.from('first')
+        await sleep(30)
+        throw boom
+      }
+      const r = await collect(agent, { origin: server.origin, path: '/upload', method: 'POST', body: gen() })
+      assert.equal(r.events[r.events.length - 1], 'error')
+      assert.equal(r.error, boom)
+    })
+
+    it('the agent still works after body errors', async function () {
+      assertReceived(await upload({ body: 'fine' }), Buffer.from('fine'), 'length')
+    })
+  })
+
+  describe('10 MB both ways', function () {
+    it('uploads 10 MB from a Buffer byte-exact', async function () {
+      const big = crypto.randomBytes(10 * MB)
+      assertReceived(await upload({ method: 'PUT', body: big }), big, 'length')
+    })
+
+    it('uploads 10 MB from a stream of uneven chunks byte-exact', async function () {
+      const big = crypto.randomBytes(10 * MB)
+      async function * gen () {
+        let off = 0
+        while (off < big.length) {
+          const n = Math.min(big.length - off, 1 + Math.floor(Math.random() * 100000))
+          yield big.subarray(off, off + n)
+          off += n
+        }
+      }
+      assertReceived(await upload({ body: Readable.from(gen(), { objectMode: false }) }), big, 'chunked')
+    })
+
+    it('downloads 10 MB with content-length byte-exact', async function () {
+      const r = await collect(agent, { origin: server.origin, path: '/download', method: 'GET' })
+      assert.equal(r.error, null)
+      assert.equal(r.headers['content-length'], String(download.length))
+      assert.equal(r.body.length, download.length)
+      assert.equal(sha256(r.body), sha256(download))
+    })
+
+    it('downloads 10 MB chunked byte-exact', async function () {
+      const r = await collect(agent, { origin: server.origin, path: '/download-chunked', method: 'GET' })
+      assert.equal(r.error, null)
+      assert.equal(r.headers['transfer-encoding'], 'chunked')
+      assert.equal(r.body.length, download.length)
+      assert.equal(sha256(r.body), sha256(download))
+    })
+  })
+})

@@ -1,0 +1,78 @@
+/* test_list.h - every engine test, in run order. */
+#ifndef CD_TEST_LIST_H
+#define CD_TEST_LIST_H
+
+#define CD_TESTS(X)                 \
+  /* test_basic.c */                \
+  X(hello)                          \
+  X(head_echo_headers)              \
+  X(methods)                        \
+  X(head_method)                    \
+  X(http_versions)                  \
+  X(eof_body)                       \
+  X(no_body_statuses)               \
+  X(raw_bytes_no_decoding)          \
+  X(user_headers)                   \
+  X(empty_header_value)             \
+  X(connect_to)                     \
+  /* test_body.c */                 \
+  X(big_bodies)                     \
+  X(chunked_trailers)               \
+  X(early_hints)                    \
+  X(header_size_limits)             \
+  /* test_upload.c */               \
+  X(echo_length)                    \
+  X(echo_chunked_many_writes)       \
+  X(echo_delayed_writes)            \
+  X(body_wanted_flow)               \
+  X(empty_bodies)                   \
+  X(many_writes_backlog)            \
+  /* test_pause.c */                \
+  X(pause_resume)                   \
+  X(pause_before_data)              \
+  X(pause_toggle)                   \
+  X(pause_then_abort)               \
+  /* test_abort.c */                \
+  X(abort_immediately)              \
+  X(abort_waiting_headers)          \
+  X(abort_after_headers)            \
+  X(abort_mid_body)                 \
+  X(abort_during_upload)            \
+  X(abort_after_terminal)           \
+  X(abort_twice)                    \
+  X(abort_random)                   \
+  /* test_errors.c */               \
+  X(headers_timeout)                \
+  X(body_timeout)                   \
+  X(body_timeout_is_idle_time)      \
+  X(headers_timeout_not_body)       \
+  X(refused)                        \
+  X(reset)                          \
+  X(https_to_plain)                 \
+  X(connect_timeout)                \
+  X(error_flags_reused_connection)  \
+  X(body_timeout_while_paused)      \
+  /* test_concurrency.c */          \
+  X(many_concurrent)                \
+  X(two_envs_two_threads)           \
+  X(keepalive_reuse)                \
+  X(reset_flag)                     \
+  X(connection_limit)               \
+  X(keepalive_timeout)              \
+  X(grow_pool_while_attached)       \
+  X(worker_modulo)                  \
+  X(submit_and_event_backlog)       \
+  X(abort_queued_for_connection)    \
+  X(wakeup_latency)                 \
+  /* test_lifecycle.c */            \
+  X(engine_refcount)                \
+  X(worker_cap)                     \
+  X(detach_in_flight)               \
+  X(config_refcount)                \
+  X(config_release_closes_idle)     \
+  X(attach_detach_cycles)           \
+  X(poll_small_batches)             \
+  /* test_stress.c */               \
+  X(stress_rings)
+
+#endif /* CD_TEST_LIST_H */
