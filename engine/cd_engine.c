@@ -109,14 +109,17 @@ static cd_channel *channel_new(cd_env *env, cd_worker *w) {
   if (ch == NULL) return NULL;
   ch->cmd_buf = calloc(CD_CMD_RING_SIZE, sizeof(ck_ring_buffer_t));
   ch->ev_buf = calloc(CD_EV_RING_SIZE, sizeof(ck_ring_buffer_t));
-  if (ch->cmd_buf == NULL || ch->ev_buf == NULL) {
+  ch->free_buf = calloc(CD_EV_RING_SIZE, sizeof(ck_ring_buffer_t));
+  if (ch->cmd_buf == NULL || ch->ev_buf == NULL || ch->free_buf == NULL) {
     free(ch->cmd_buf);
     free(ch->ev_buf);
+    free(ch->free_buf);
     free(ch);
     return NULL;
   }
   ck_ring_init(&ch->cmd_ring, CD_CMD_RING_SIZE);
   ck_ring_init(&ch->ev_ring, CD_EV_RING_SIZE);
+  ck_ring_init(&ch->free_ring, CD_EV_RING_SIZE);
   CDS_INIT_LIST_HEAD(&ch->transfers);
   ch->env = env;
   ch->worker = w;
@@ -162,9 +165,15 @@ static void channel_flush_backlog(cd_channel *ch) {
   atomic_store(&ch->cmd_blocked, 0);
 }
 
+/* Wakes the worker now, or at cd_env_poll_end when inside a drain. */
+static void channel_wake(cd_channel *ch) {
+  if (ch->env->draining) ch->wake_deferred = 1;
+  else cd_worker_wake(ch->worker);
+}
+
 static void channel_push_command(cd_channel *ch, void *cmd) {
   if (ch->backlog_head == NULL && ck_ring_enqueue_spsc(&ch->cmd_ring, ch->cmd_buf, cmd)) {
-    cd_worker_wake(ch->worker);
+    channel_wake(ch);
     return;
   }
   /* Ring full: keep the command on the owner's side, in order. The worker
@@ -177,7 +186,7 @@ static void channel_push_command(cd_channel *ch, void *cmd) {
   if (ch->backlog_tail) ch->backlog_tail->next = n; else ch->backlog_head = n;
   ch->backlog_tail = n;
   atomic_store(&ch->cmd_blocked, 1);
-  cd_worker_wake(ch->worker);
+  channel_wake(ch);
 }
 
 void cd_env_detach(cd_env *env) {
@@ -223,10 +232,12 @@ void cd_env_detach(cd_env *env) {
     cd_channel *ch = atomic_load(&env->channels[i]);
     if (ch == NULL) continue;
     void *item;
-    while (ck_ring_dequeue_spsc(&ch->ev_ring, ch->ev_buf, &item)) cd_event_free(item);
+    while (ck_ring_dequeue_spsc(&ch->ev_ring, ch->ev_buf, &item)) cd_event_destroy(item);
+    while (ck_ring_dequeue_spsc(&ch->free_ring, ch->free_buf, &item)) free(item);
     while (ck_ring_dequeue_spsc(&ch->cmd_ring, ch->cmd_buf, &item)) drop_command(e, item);
     free(ch->cmd_buf);
     free(ch->ev_buf);
+    free(ch->free_buf);
     free(ch);
   }
   pthread_mutex_destroy(&env->detach_mu);
@@ -373,7 +384,20 @@ void cd_request_release(cd_request *req) {
 
 /* ---- events (owner side) ------------------------------------------------ */
 
+void cd_env_poll_end(cd_env *env) {
+  env->draining = 0;
+  unsigned n = atomic_load(&env->engine->nworkers);
+  for (unsigned i = 0; i < n; i++) {
+    cd_channel *ch = atomic_load_explicit(&env->channels[i], memory_order_relaxed);
+    if (ch != NULL && ch->wake_deferred) {
+      ch->wake_deferred = 0;
+      cd_worker_wake(ch->worker);
+    }
+  }
+}
+
 void cd_env_poll_begin(cd_env *env) {
+  env->draining = 1;
   atomic_store(&env->scheduled, 0);
   unsigned n = atomic_load(&env->engine->nworkers);
   for (unsigned i = 0; i < n; i++) {
@@ -402,8 +426,17 @@ size_t cd_env_poll(cd_env *env, cd_event **out, size_t max) {
   return got;
 }
 
-void cd_event_free(cd_event *ev) {
-  if (ev == NULL) return;
+void cd_event_destroy(cd_event *ev) {
   cd_stat_add(&cd_live.events, -1);
   free(ev);
+}
+
+void cd_event_free(cd_event *ev) {
+  if (ev == NULL) return;
+  cd_channel *ch = ev->chan;
+  if (ev->cap == CD_EVENT_SMALL && ck_ring_enqueue_spsc(&ch->free_ring, ch->free_buf, ev)) {
+    cd_stat_add(&cd_live.events, -1);
+    return;
+  }
+  cd_event_destroy(ev);
 }

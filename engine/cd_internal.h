@@ -21,6 +21,12 @@
 #define CD_CMD_RING_SIZE 4096u
 #define CD_EV_RING_SIZE 8192u
 
+/* Events with at most this many payload bytes come from a per-channel pool:
+ * the owner hands them back through free_ring instead of free(), so the
+ * worker's malloc arena is not locked from the owner's thread (glibc's
+ * cross-thread free showed up as ~12% of the JS thread's time). */
+#define CD_EVENT_SMALL 480u
+
 
 /* ---- commands (owner -> worker) -----------------------------------------
  * A command is a tagged pointer: the low bits say what it is. Requests and
@@ -85,6 +91,9 @@ typedef struct cd_channel {
 
   ck_ring_t ev_ring;                /* [worker produces, owner consumes] */
   ck_ring_buffer_t *ev_buf;
+  ck_ring_t free_ring;              /* [owner produces, worker consumes] small events to reuse */
+  ck_ring_buffer_t *free_buf;
+  int wake_deferred;                /* [owner] a command was pushed during a drain */
   cd_event *overflow_head;          /* [worker] events waiting for room */
   cd_event *overflow_tail;
   atomic_int ev_stalled;            /* [atomic] worker has overflow: owner wakes it after draining */
@@ -111,6 +120,7 @@ struct cd_env {
   atomic_int scheduled;             /* [atomic] a notify is outstanding */
   _Atomic(cd_channel *) channels[CD_MAX_WORKERS]; /* [owner writes once, workers read] */
   unsigned poll_cursor;             /* [owner] fairness between channels */
+  int draining;                     /* [owner] between poll_begin and poll_end */
 
   pthread_mutex_t detach_mu;        /* detach handshake */
   pthread_cond_t detach_cv;
@@ -254,6 +264,8 @@ void cd_worker_wake(cd_worker *w);
 /* Queues an event for the owner (ring, or overflow when full). */
 void cd_worker_push_event(cd_worker *w, cd_channel *chan, cd_event *ev);
 cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len);
+/* Frees an event for good (detach paths, either thread). */
+void cd_event_destroy(cd_event *ev);
 
 /* cd_transfer.c */
 int cd_transfer_start(cd_worker *w, cd_request *req);

@@ -25,8 +25,20 @@
 /* ---- events -------------------------------------------------------------- */
 
 cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len) {
-  cd_event *ev = malloc(sizeof(*ev) + len + 1);
-  if (ev == NULL) return NULL;
+  cd_channel *chan = req->chan;
+  cd_event *ev = NULL;
+  if (len <= CD_EVENT_SMALL) {
+    void *recycled;
+    if (ck_ring_dequeue_spsc(&chan->free_ring, chan->free_buf, &recycled)) ev = recycled;
+    else ev = malloc(sizeof(*ev) + CD_EVENT_SMALL + 1);
+    if (ev == NULL) return NULL;
+    ev->cap = CD_EVENT_SMALL;
+  } else {
+    ev = malloc(sizeof(*ev) + len + 1);
+    if (ev == NULL) return NULL;
+    ev->cap = len;
+  }
+  ev->chan = chan;
   ev->next = NULL;
   ev->req = req;
   ev->slot = req->slot;
@@ -145,7 +157,7 @@ static void detach_channel(cd_worker *w, cd_channel *chan) {
   while (chan->overflow_head != NULL) {
     cd_event *ev = chan->overflow_head;
     chan->overflow_head = ev->next;
-    cd_event_free(ev);
+    cd_event_destroy(ev);
   }
   chan->overflow_tail = NULL;
   atomic_store(&chan->detach, 2);

@@ -180,6 +180,8 @@ enum cd_error {
 /* Owner-thread view of one event. Free with cd_event_free. */
 typedef struct cd_event {
   struct cd_event *next;   /* engine-internal queueing */
+  struct cd_channel *chan; /* engine-internal: where to recycle it */
+  size_t cap;              /* engine-internal: payload capacity */
   cd_request *req;
   uint32_t slot;
   int32_t type;
@@ -195,6 +197,12 @@ void cd_env_poll_begin(cd_env *env);
 /* Pops up to `max` events in per-request order. Returns how many. */
 size_t cd_env_poll(cd_env *env, cd_event **out, size_t max);
 
+/* Ends a drain. Between cd_env_poll_begin and this call, commands pushed
+ * by the owner (requests dispatched from event handlers) do not wake their
+ * worker one by one: each worker that got commands is woken once, here. */
+void cd_env_poll_end(cd_env *env);
+
+/* Owner thread: frees (recycles) an event returned by cd_env_poll. */
 void cd_event_free(cd_event *ev);
 
 #ifdef __cplusplus

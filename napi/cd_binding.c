@@ -234,6 +234,7 @@ static void drain(napi_env env, cd_addon *a) {
       break;
     }
   }
+  cd_env_poll_end(a->env);
   update_ref(env, a);
 }
 

@@ -383,6 +383,7 @@ static size_t drain(th_env *t) {
     total += n;
     if (n == 0) break;
   }
+  cd_env_poll_end(t->env);
   return total;
 }
 
