@@ -5,7 +5,8 @@
 //
 // Events arrive in batches through onEvents(count): the fixed fields of
 // event i are meta[6*i .. 6*i+5] = type, slot, a, b, c, d; events that carry
-// a payload (HEADERS, DATA, END, ERROR) take the next entry of `values`.
+// a payload (HEADERS, DATA, END, ERROR) take the next entry of `values`,
+// except small body chunks, which the bridge copies into `slab`.
 
 const path = require('node:path')
 
@@ -32,8 +33,11 @@ const EV_BODY_WANTED = 3
 const EV_END = 4
 const EV_ERROR = 5
 const EV_ABORTED = 6
+// Bridge-only: a small body chunk copied into `slab` (c = offset, d = length).
+const EV_DATA_SLAB = 7
 
 const meta = new Int32Array(binding.META_LENGTH)
+const slab = Buffer.alloc(binding.SLAB_LENGTH)
 const values = []
 // slot -> request state (lib/dispatch.js); cleared on the terminal event.
 const requests = []
@@ -42,10 +46,17 @@ function onEvents (count) {
   let vi = 0
   for (let i = 0; i < count; i++) {
     const o = i * 6
-    const type = meta[o]
+    let type = meta[o]
     const slot = meta[o + 1]
     let payload
-    if (type !== EV_BODY_WANTED && type !== EV_ABORTED) {
+    if (type === EV_DATA_SLAB) {
+      // Buffer.allocUnsafe takes small sizes from Node's shared pool.
+      const offset = meta[o + 4]
+      const length = meta[o + 5]
+      payload = Buffer.allocUnsafe(length)
+      slab.copy(payload, 0, offset, offset + length)
+      type = EV_DATA
+    } else if (type !== EV_BODY_WANTED && type !== EV_ABORTED) {
       payload = values[vi]
       values[vi++] = undefined
     }
@@ -62,7 +73,7 @@ function onEvents (count) {
   }
 }
 
-binding.init(onEvents, meta, values)
+binding.init(onEvents, meta, values, slab)
 
 module.exports = {
   binding,

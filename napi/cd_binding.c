@@ -24,6 +24,13 @@
 
 #define META_FIELDS 6          /* type, slot, a, b, c, d */
 #define BATCH_MAX 1024         /* events per JS call */
+/* Body chunks smaller than Node's Buffer pool threshold (poolSize / 2) are
+ * copied into a slab shared with JS, which copies them into pooled Buffers
+ * (Buffer.allocUnsafe): no malloc and no N-API call per small chunk.
+ * meta: type EV_DATA_SLAB, c = offset in the slab, d = length. */
+#define SLAB_CHUNK_MAX 4095
+#define SLAB_SIZE (256 * 1024)
+#define EV_DATA_SLAB 7
 #define STACK_STR 2048
 
 #define CHECK(call)                                                     \
@@ -44,6 +51,8 @@ typedef struct cd_addon {
   napi_ref values;             /* JS array of payloads, reused */
   napi_ref meta_ref;           /* Int32Array shared with JS */
   int32_t *meta;
+  napi_ref slab_ref;           /* Uint8Array shared with JS */
+  uint8_t *slab;
 
   cd_request **slots;          /* slot -> request, NULL when free */
   uint32_t slots_cap;
@@ -201,6 +210,7 @@ static void drain(napi_env env, cd_addon *a) {
     napi_get_reference_value(env, a->values, &values);
     napi_get_global(env, &global);
     uint32_t vi = 0;
+    size_t slab_used = 0;
     a->finished_len = 0;
     for (size_t i = 0; i < n; i++) {
       cd_event *ev = evs[i];
@@ -211,6 +221,15 @@ static void drain(napi_env env, cd_addon *a) {
       m[3] = ev->b;
       m[4] = ev->c;
       m[5] = ev->d;
+      if (ev->type == CD_EV_DATA && ev->len <= SLAB_CHUNK_MAX && slab_used + ev->len <= SLAB_SIZE) {
+        memcpy(a->slab + slab_used, ev->data, ev->len);
+        m[0] = EV_DATA_SLAB;
+        m[4] = (int32_t)slab_used;
+        m[5] = (int32_t)ev->len;
+        slab_used += ev->len;
+        cd_event_free(ev);
+        continue;
+      }
       napi_value payload = NULL;
       if (event_payload(env, ev, &payload) == napi_ok && payload != NULL)
         napi_set_element(env, values, vi++, payload);
@@ -250,11 +269,11 @@ static void notify_from_worker(void *ctx) {
 
 /* ---- exported functions --------------------------------------------------------- */
 
-/* init(onEvents, meta: Int32Array, values: Array) -> batch capacity */
+/* init(onEvents, meta: Int32Array, values: Array, slab: Uint8Array) -> batch capacity */
 static napi_value js_init(napi_env env, napi_callback_info info) {
   cd_addon *a = get_addon(env);
-  size_t argc = 3;
-  napi_value argv[3], res;
+  size_t argc = 4;
+  napi_value argv[4], res;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (a->initialized) return throw_msg(env, "curl-dispatcher native: already initialized");
   napi_typedarray_type type;
@@ -264,6 +283,11 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   if (type != napi_int32_array || length < BATCH_MAX * META_FIELDS)
     return throw_msg(env, "curl-dispatcher native: meta must be an Int32Array of BATCH_MAX*6");
   a->meta = data;
+  CHECK(napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
+  if (type != napi_uint8_array || length < SLAB_SIZE)
+    return throw_msg(env, "curl-dispatcher native: slab must be a Uint8Array of SLAB_SIZE");
+  a->slab = data;
+  CHECK(napi_create_reference(env, argv[3], 1, &a->slab_ref));
   CHECK(napi_create_reference(env, argv[0], 1, &a->on_events));
   CHECK(napi_create_reference(env, argv[1], 1, &a->meta_ref));
   CHECK(napi_create_reference(env, argv[2], 1, &a->values));
@@ -592,5 +616,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value cap;
   napi_create_uint32(env, BATCH_MAX * META_FIELDS, &cap);
   napi_set_named_property(env, exports, "META_LENGTH", cap);
+  napi_create_uint32(env, SLAB_SIZE, &cap);
+  napi_set_named_property(env, exports, "SLAB_LENGTH", cap);
   return exports;
 }
