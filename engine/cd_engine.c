@@ -109,17 +109,20 @@ static cd_channel *channel_new(cd_env *env, cd_worker *w) {
   if (ch == NULL) return NULL;
   ch->cmd_buf = calloc(CD_CMD_RING_SIZE, sizeof(ck_ring_buffer_t));
   ch->ev_buf = calloc(CD_EV_RING_SIZE, sizeof(ck_ring_buffer_t));
-  ch->free_buf = calloc(CD_EV_RING_SIZE, sizeof(ck_ring_buffer_t));
-  if (ch->cmd_buf == NULL || ch->ev_buf == NULL || ch->free_buf == NULL) {
+  ch->free_buf[CD_POOL_SMALL] = calloc(CD_EV_RING_SIZE, sizeof(ck_ring_buffer_t));
+  ch->free_buf[CD_POOL_LARGE] = calloc(CD_POOL_LARGE_RING, sizeof(ck_ring_buffer_t));
+  if (ch->cmd_buf == NULL || ch->ev_buf == NULL || ch->free_buf[0] == NULL || ch->free_buf[1] == NULL) {
     free(ch->cmd_buf);
     free(ch->ev_buf);
-    free(ch->free_buf);
+    free(ch->free_buf[0]);
+    free(ch->free_buf[1]);
     free(ch);
     return NULL;
   }
   ck_ring_init(&ch->cmd_ring, CD_CMD_RING_SIZE);
   ck_ring_init(&ch->ev_ring, CD_EV_RING_SIZE);
-  ck_ring_init(&ch->free_ring, CD_EV_RING_SIZE);
+  ck_ring_init(&ch->free_ring[CD_POOL_SMALL], CD_EV_RING_SIZE);
+  ck_ring_init(&ch->free_ring[CD_POOL_LARGE], CD_POOL_LARGE_RING);
   CDS_INIT_LIST_HEAD(&ch->transfers);
   ch->env = env;
   ch->worker = w;
@@ -233,11 +236,13 @@ void cd_env_detach(cd_env *env) {
     if (ch == NULL) continue;
     void *item;
     while (ck_ring_dequeue_spsc(&ch->ev_ring, ch->ev_buf, &item)) cd_event_destroy(item);
-    while (ck_ring_dequeue_spsc(&ch->free_ring, ch->free_buf, &item)) free(item);
+    for (int p = 0; p < CD_POOLS; p++) {
+      while (ck_ring_dequeue_spsc(&ch->free_ring[p], ch->free_buf[p], &item)) free(item);
+      free(ch->free_buf[p]);
+    }
     while (ck_ring_dequeue_spsc(&ch->cmd_ring, ch->cmd_buf, &item)) drop_command(e, item);
     free(ch->cmd_buf);
     free(ch->ev_buf);
-    free(ch->free_buf);
     free(ch);
   }
   pthread_mutex_destroy(&env->detach_mu);
@@ -434,7 +439,8 @@ void cd_event_destroy(cd_event *ev) {
 void cd_event_free(cd_event *ev) {
   if (ev == NULL) return;
   cd_channel *ch = ev->chan;
-  if (ev->cap == CD_EVENT_SMALL && ck_ring_enqueue_spsc(&ch->free_ring, ch->free_buf, ev)) {
+  int pool = ev->cap == CD_EVENT_SMALL ? CD_POOL_SMALL : ev->cap == CD_EVENT_LARGE ? CD_POOL_LARGE : -1;
+  if (pool >= 0 && ck_ring_enqueue_spsc(&ch->free_ring[pool], ch->free_buf[pool], ev)) {
     cd_stat_add(&cd_live.events, -1);
     return;
   }

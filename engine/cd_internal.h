@@ -21,11 +21,18 @@
 #define CD_CMD_RING_SIZE 4096u
 #define CD_EV_RING_SIZE 8192u
 
-/* Events with at most this many payload bytes come from a per-channel pool:
- * the owner hands them back through free_ring instead of free(), so the
- * worker's malloc arena is not locked from the owner's thread (glibc's
- * cross-thread free showed up as ~12% of the JS thread's time). */
+/* Events come from two per-channel pools, by payload size: the owner hands
+ * them back through a free ring instead of free(). Cross-thread free() of
+ * small events locked the worker's malloc arena (~12% of the JS thread's
+ * time on 12-byte responses); freeing 64 KiB body events at the top of the
+ * worker's arena made glibc trim and re-fault its heap (page faults were
+ * ~15% of a 1 MiB download). */
 #define CD_EVENT_SMALL 480u
+#define CD_EVENT_LARGE (64u * 1024u)  /* = CURLOPT_BUFFERSIZE: curl's largest write */
+#define CD_POOL_SMALL 0
+#define CD_POOL_LARGE 1
+#define CD_POOLS 2
+#define CD_POOL_LARGE_RING 64u        /* at most 4 MiB of idle large events per channel */
 
 
 /* ---- commands (owner -> worker) -----------------------------------------
@@ -91,8 +98,8 @@ typedef struct cd_channel {
 
   ck_ring_t ev_ring;                /* [worker produces, owner consumes] */
   ck_ring_buffer_t *ev_buf;
-  ck_ring_t free_ring;              /* [owner produces, worker consumes] small events to reuse */
-  ck_ring_buffer_t *free_buf;
+  ck_ring_t free_ring[CD_POOLS];    /* [owner produces, worker consumes] events to reuse */
+  ck_ring_buffer_t *free_buf[CD_POOLS];
   int wake_deferred;                /* [owner] a command was pushed during a drain */
   cd_event *overflow_head;          /* [worker] events waiting for room */
   cd_event *overflow_tail;

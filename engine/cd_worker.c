@@ -27,12 +27,14 @@
 cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len) {
   cd_channel *chan = req->chan;
   cd_event *ev = NULL;
-  if (len <= CD_EVENT_SMALL) {
+  int pool = len <= CD_EVENT_SMALL ? CD_POOL_SMALL : len <= CD_EVENT_LARGE ? CD_POOL_LARGE : -1;
+  if (pool >= 0) {
+    size_t cap = pool == CD_POOL_SMALL ? CD_EVENT_SMALL : CD_EVENT_LARGE;
     void *recycled;
-    if (ck_ring_dequeue_spsc(&chan->free_ring, chan->free_buf, &recycled)) ev = recycled;
-    else ev = malloc(sizeof(*ev) + CD_EVENT_SMALL + 1);
+    if (ck_ring_dequeue_spsc(&chan->free_ring[pool], chan->free_buf[pool], &recycled)) ev = recycled;
+    else ev = malloc(sizeof(*ev) + cap + 1);
     if (ev == NULL) return NULL;
-    ev->cap = CD_EVENT_SMALL;
+    ev->cap = cap;
   } else {
     ev = malloc(sizeof(*ev) + len + 1);
     if (ev == NULL) return NULL;
