@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <urcu/rculist.h>
 
@@ -271,6 +272,7 @@ void cd_request_unref(cd_request *req) {
  * value is written "Name;" (curl reads "Name:" as "remove this header"). */
 static int build_headers(cd_request *req, const char *lines, size_t len) {
   struct curl_slist *list = NULL;
+  int has_content_type = 0;
   const char *p = lines, *end = lines ? lines + len : NULL;
   char stack[512];
   while (p != NULL && p < end) {
@@ -281,6 +283,7 @@ static int build_headers(cd_request *req, const char *lines, size_t len) {
       if (line == NULL) goto fail;
       memcpy(line, p, n);
       line[n] = '\0';
+      if (n >= 13 && strncasecmp(line, "content-type:", 13) == 0) has_content_type = 1;
       size_t l = n;
       while (l > 0 && line[l - 1] == ' ') l--;
       if (l > 0 && line[l - 1] == ':') {
@@ -299,6 +302,13 @@ static int build_headers(cd_request *req, const char *lines, size_t len) {
   static const char *const suppressed[] = {"Accept:", "Expect:"};
   for (size_t i = 0; i < sizeof(suppressed) / sizeof(suppressed[0]); i++) {
     struct curl_slist *next = curl_slist_append(list, suppressed[i]);
+    if (next == NULL) goto fail;
+    list = next;
+  }
+  /* An in-memory body goes out as CURLOPT_POSTFIELDS, for which curl would
+   * add a form Content-Type. */
+  if (req->body_data != NULL && !has_content_type) {
+    struct curl_slist *next = curl_slist_append(list, "Content-Type:");
     if (next == NULL) goto fail;
     list = next;
   }
@@ -324,6 +334,10 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_o
   req->slot = o->slot;
   req->body_mode = o->body_mode;
   req->body_length = o->body_mode == CD_BODY_STREAM ? o->body_length : 0;
+  if (o->body_mode == CD_BODY_STREAM && o->body_data != NULL) {
+    req->body_data = o->body_data;
+    req->body_data_len = o->body_data_len;
+  }
   req->headers_timeout_ms = o->headers_timeout_ms;
   req->body_timeout_ms = o->body_timeout_ms;
   req->http_version = o->http_version;

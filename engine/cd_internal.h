@@ -164,6 +164,8 @@ struct cd_request {
   struct curl_slist *headers;
   int body_mode;
   int64_t body_length;
+  const char *body_data;            /* caller-owned whole body, or NULL */
+  size_t body_data_len;
   uint32_t headers_timeout_ms;
   uint32_t body_timeout_ms;
   int http_version;

@@ -330,7 +330,14 @@ static void setup_easy(cd_request *req, CURL *e) {
   } else if (strcmp(req->method, "GET") != 0 || req->body_mode == CD_BODY_STREAM) {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
   }
-  if (req->body_mode == CD_BODY_STREAM) {
+  if (req->body_mode == CD_BODY_STREAM && req->body_data != NULL) {
+    /* A whole body in memory: curl sends it with the request head, in one
+     * write when it is small (the read callback path costs a second send
+     * and a loop turn: 16 KiB POSTs ran at about half undici's rate). */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_data_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body_data);
+    req->body_done = true;
+  } else if (req->body_mode == CD_BODY_STREAM) {
     curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, req);

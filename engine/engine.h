@@ -123,6 +123,10 @@ typedef struct cd_request_opts {
   uint32_t body_timeout_ms;    /* idle time between body chunks; 0 disables */
   int http_version;        /* enum cd_http_version */
   int reset;               /* close the connection after this request */
+  const void *body_data;   /* CD_BODY_STREAM: the whole body, owned by the caller
+                            * and left untouched until the terminal event (no
+                            * copy, no cd_request_write), or NULL */
+  size_t body_data_len;
   const char *connect_to;  /* "HOST:PORT:ADDR:PORT" (CURLOPT_CONNECT_TO), or NULL:
                             * the URL names the TLS name, ADDR where to connect */
   unsigned worker;         /* which worker runs it (taken modulo the pool) */

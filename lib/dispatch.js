@@ -225,12 +225,12 @@ class CurlRequest {
       target.hash % threads,
       norm.reset,
       agent._httpVersion,
-      connectTo
+      connectTo,
+      norm.body.buffer ?? undefined // read in place by the engine
     )
     requests[this.slot] = this
     const { body } = norm
     if (body.buffer !== null) {
-      binding.write(this.slot, body.buffer, true)
       this.handler.onBodySent?.(body.buffer)
       this.handler.onRequestSent?.()
     } else if (body.source !== null) {

@@ -55,6 +55,7 @@ typedef struct cd_addon {
   uint8_t *slab;
 
   cd_request **slots;          /* slot -> request, NULL when free */
+  napi_ref *body_refs;         /* slot -> the Buffer the engine reads the body from */
   uint32_t slots_cap;
   uint32_t *free_slots;
   uint32_t free_len;
@@ -151,6 +152,10 @@ static int slot_alloc(cd_addon *a, uint32_t *out) {
     uint32_t *fin = realloc(a->finished, cap * sizeof(*fin));
     if (fin == NULL) return -1;
     a->finished = fin;
+    napi_ref *refs = realloc(a->body_refs, cap * sizeof(*refs));
+    if (refs == NULL) return -1;
+    a->body_refs = refs;
+    memset(a->body_refs + a->slots_cap, 0, (cap - a->slots_cap) * sizeof(*refs));
     memset(a->slots + a->slots_cap, 0, (cap - a->slots_cap) * sizeof(*slots));
     a->slots_cap = cap;
   }
@@ -158,7 +163,11 @@ static int slot_alloc(cd_addon *a, uint32_t *out) {
   return 0;
 }
 
-static void slot_free(cd_addon *a, uint32_t slot) {
+static void slot_free(napi_env env, cd_addon *a, uint32_t slot) {
+  if (a->body_refs[slot] != NULL) {
+    napi_delete_reference(env, a->body_refs[slot]);
+    a->body_refs[slot] = NULL;
+  }
   cd_request_release(a->slots[slot]);
   a->slots[slot] = NULL;
   a->free_slots[a->free_len++] = slot;
@@ -240,7 +249,7 @@ static void drain(napi_env env, cd_addon *a) {
     napi_create_uint32(env, (uint32_t)n, &argv[0]);
     napi_status st = napi_call_function(env, global, cb, 1, argv, NULL);
     /* Slots are recycled only now: JS has seen their terminal events. */
-    for (uint32_t i = 0; i < a->finished_len; i++) slot_free(a, a->finished[i]);
+    for (uint32_t i = 0; i < a->finished_len; i++) slot_free(env, a, a->finished[i]);
     a->inflight -= a->finished_len;
     a->finished_len = 0;
     napi_close_handle_scope(env, scope);
@@ -419,13 +428,27 @@ static napi_value js_release_config(napi_env env, napi_callback_info info) {
 
 /* submit(configId, url, origin, method, headers, bodyMode, bodyLength,
  *        headersTimeout, bodyTimeout, worker, reset, httpVersion,
- *        connectTo: string | null) -> slot */
+ *        connectTo: string | null, body: Uint8Array | undefined) -> slot
+ * `body` is the whole request body: the engine reads it in place (a
+ * reference keeps it alive until the terminal event), no copy. */
 static napi_value js_submit(napi_env env, napi_callback_info info) {
   cd_addon *a = get_addon(env);
-  size_t argc = 13;
-  napi_value argv[13], res;
+  size_t argc = 14;
+  napi_value argv[14], res;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 13) return throw_msg(env, "curl-dispatcher native: submit needs 13 arguments");
+  void *body_data = NULL;
+  size_t body_len = 0;
+  if (argc >= 14) {
+    napi_valuetype bt;
+    napi_typeof(env, argv[13], &bt);
+    if (bt == napi_object) {
+      napi_typedarray_type tt;
+      if (napi_get_typedarray_info(env, argv[13], &tt, &body_len, &body_data, NULL, NULL) != napi_ok ||
+          tt != napi_uint8_array)
+        return throw_msg(env, "curl-dispatcher native: body must be a Uint8Array");
+    }
+  }
   uint32_t config_id = 0;
   napi_get_value_uint32(env, argv[0], &config_id);
   if (config_id >= a->configs_len || a->configs[config_id] == NULL)
@@ -464,6 +487,8 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
           .reset = reset,
           .http_version = (int)get_i64(env, argv[11]),
           .connect_to = connect_to,
+          .body_data = body_data,
+          .body_data_len = body_len,
           .slot = slot,
       };
       cd_request *req = cd_request_submit(a->env, a->configs[config_id], &o);
@@ -472,6 +497,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
         napi_throw_error(env, NULL, "curl-dispatcher native: out of memory");
       } else {
         a->slots[slot] = req;
+        if (body_data != NULL) napi_create_reference(env, argv[13], 1, &a->body_refs[slot]);
         a->inflight++;
         update_ref(env, a);
         napi_create_uint32(env, slot, &out);
@@ -575,11 +601,13 @@ static void cleanup(void *arg) {
     cd_env_detach(a->env);
     for (uint32_t i = 0; i < a->next_slot; i++)
       if (a->slots[i] != NULL) cd_request_release(a->slots[i]);
+    /* References die with the environment; nothing reads the bodies now. */
   }
   if (a->tsfn != NULL) napi_release_threadsafe_function(a->tsfn, napi_tsfn_abort);
   for (uint32_t i = 0; i < a->configs_len; i++) cd_config_release(a->configs[i]);
   cd_engine_release(a->engine);
   free(a->slots);
+  free(a->body_refs);
   free(a->free_slots);
   free(a->finished);
   free(a->configs);
