@@ -30,7 +30,8 @@ fi
 echo "valgrind.sh: building the plain engine tests"
 if ! build_log=$(make -C "$tests_dir" -j"$(nproc)" 2>&1); then
   printf '%s\n' "$build_log" >&2
-  echo "valgrind: 0 passed, 1 failed (build)"
+  echo "valgrind build failed"
+  echo "valgrind: 0 passed, 1 failed"
   exit 1
 fi
 mkdir -p "$logdir"
@@ -95,5 +96,6 @@ for t in $("$bin" --list); do
   fi
 done
 echo "# ${failed_names[*]:-}" | sed -n '/[a-z]/s/^# /# failed: /p'
-echo "valgrind: $passed passed, $failed failed, $(( $(date +%s) - start )) s"
+echo "valgrind: $(( $(date +%s) - start )) s"
+echo "valgrind: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
