@@ -150,7 +150,9 @@ const LEGEND = [
   'p50/p99: request latency. CPU µs/req: user+sys CPU of the whole client process (all threads) per request.',
   'RSS MB: peak resident set of the client process. conns: connections the server accepted during the row.',
   'req/s × and CPU/req ×: against "undici Agent dispatch" of the same scenario.',
-  'Each client row runs in a fresh process per round. wrk/h2load are ceilings: native, no warm-up, CPU/RSS by GNU time.'
+  'Each client row runs in a fresh process per round. wrk/h2load are ceilings: native, no warm-up, CPU/RSS by GNU time.',
+  'libcurl multi (C): libcurl alone in the engine\'s pattern (bench/curl-multi.c), same warm-up, CPU/RSS by getrusage;',
+  '  its gap to "curl-dispatcher dispatch" is what the bridge to Node costs.'
 ]
 
 function writeJson (results, file) {

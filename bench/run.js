@@ -24,6 +24,7 @@ const { startServers, verifyServers, acceptedConnections, FILES, SINK_PATH, SINK
 const { summarize } = require('./stats')
 const report = require('./report')
 const tools = require('./clients/tools')
+const curlMulti = require('./clients/curl-multi')
 
 const SCENARIOS = [
   { id: 'h1-get-12b', title: 'HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 64, tool: 'wrk' },
@@ -35,7 +36,8 @@ const SCENARIOS = [
   { id: 'serial-get-12b', title: 'Serial latency, HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 1, tool: 'wrk' }
 ]
 
-// Table order: the four main rows, then fetch (secondary), then the ceiling.
+// Table order: the four main rows, then fetch (secondary), then the ceilings
+// (wrk or h2load, then libcurl by itself).
 const CLIENTS = [
   { id: 'ours-dispatch', agent: 'ours', api: 'dispatch', label: 'curl-dispatcher dispatch' },
   { id: 'ours-request', agent: 'ours', api: 'request', label: 'curl-dispatcher request' },
@@ -46,7 +48,7 @@ const CLIENTS = [
 ]
 
 // Run order within a round: ours and undici alternate (A/B pairs).
-const RUN_ORDER = ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request', 'ours-fetch', 'undici-fetch', 'tool']
+const RUN_ORDER = ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request', 'ours-fetch', 'undici-fetch', 'tool', 'curl-multi']
 
 function usage (msg) {
   if (msg) process.stderr.write(`bench: ${msg}\n`)
@@ -125,8 +127,35 @@ function toolRow (scenario) {
   return { id: 'tool', label, tool: name }
 }
 
+// bench/curl-multi.c, built at start-up (opts.curlMulti: { binary, caFile }
+// or { reason }).
+function curlMultiRow (opts) {
+  const label = 'libcurl multi (C)'
+  if (!opts.curlMulti.binary) return { id: 'curl-multi', label, status: 'unavailable', reason: `libcurl multi (C) not built: ${opts.curlMulti.reason}` }
+  return { id: 'curl-multi', label, curlMulti: true }
+}
+
+function expectedBytes (scenario) {
+  return scenario.method === 'POST' ? Buffer.byteLength(SINK_REPLY) : FILES[scenario.path]
+}
+
 async function runRound (row, scenario, servers, opts) {
   const url = servers[scenario.server] + scenario.path
+  if (row.curlMulti) {
+    return curlMulti.run({
+      binary: opts.curlMulti.binary,
+      caFile: opts.curlMulti.caFile,
+      url,
+      method: scenario.method || 'GET',
+      bodySize: scenario.bodySize || 0,
+      expectBytes: expectedBytes(scenario),
+      concurrency: scenario.concurrency,
+      h2: !!scenario.h2,
+      warmupMs: opts.warmupMs,
+      durationMs: opts.durationMs,
+      onSpawn: (c) => { currentChild = c }
+    })
+  }
   if (row.tool) {
     const run = row.tool === 'wrk' ? tools.runWrk : tools.runH2load
     return run({
@@ -146,7 +175,7 @@ async function runRound (row, scenario, servers, opts) {
     method: scenario.method || 'GET',
     bodySize: scenario.bodySize || 0,
     expectStatus: 200,
-    expectBytes: scenario.method === 'POST' ? Buffer.byteLength(SINK_REPLY) : FILES[scenario.path],
+    expectBytes: expectedBytes(scenario),
     concurrency: scenario.concurrency,
     warmupMs: opts.warmupMs,
     durationMs: opts.durationMs,
@@ -173,7 +202,7 @@ function progress (scenario, round, rounds, row, r) {
 }
 
 async function runScenario (scenario, servers, opts) {
-  const rows = [...CLIENTS.map((c) => ({ ...c })), toolRow(scenario)]
+  const rows = [...CLIENTS.map((c) => ({ ...c })), toolRow(scenario), curlMultiRow(opts)]
   for (const row of rows) row.rounds = []
   const byId = new Map(rows.map((r) => [r.id, r]))
   for (let round = 0; round < opts.rounds; round++) {
@@ -241,6 +270,13 @@ async function main () {
 
   try {
     await verifyServers(servers)
+    // The libcurl-only ceiling is compiled for this run, into its temp dir.
+    opts.curlMulti = curlMulti.build(servers.dir)
+    if (opts.curlMulti.binary) {
+      opts.curlMulti.caFile = curlMulti.writeCa(servers.dir, servers.ca)
+    } else {
+      process.stderr.write(`bench: libcurl multi (C) row skipped: ${opts.curlMulti.reason}\n`)
+    }
     const results = {
       meta: {
         date: new Date().toISOString(),

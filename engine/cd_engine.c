@@ -254,13 +254,11 @@ void cd_env_detach(cd_env *env) {
 
 /* ---- requests (owner side) -------------------------------------------- */
 
+static void free_headers(cd_request *req);
+
 void cd_request_unref(cd_request *req) {
   if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) != 1) return;
-  free(req->url);
-  free(req->origin);
-  free(req->method);
-  free(req->connect_to);
-  curl_slist_free_all(req->headers);
+  free_headers(req);
   free(req->hdr);
   free(req->trailers);
   cd_config_unref(req->config);
@@ -268,10 +266,20 @@ void cd_request_unref(cd_request *req) {
   cd_stat_add(&cd_live.requests, -1);
 }
 
+/* Shared, immutable tails of every request's header list: the headers
+ * curl would add on its own, suppressed, so the server gets the user's
+ * headers plus Host and the framing headers, nothing else. curl only reads
+ * the lists; these nodes are never freed. */
+static struct curl_slist suppress_expect = {(char *)"Expect:", NULL};
+static struct curl_slist suppress_accept = {(char *)"Accept:", &suppress_expect};
+/* With an in-memory body (CURLOPT_POSTFIELDS) curl would add a form type. */
+static struct curl_slist suppress_form = {(char *)"Content-Type:", &suppress_accept};
+
 /* Turns "Name: value\n" lines into curl's list, in curl's dialect: an empty
- * value is written "Name;" (curl reads "Name:" as "remove this header"). */
+ * value is written "Name;" (curl reads "Name:" as "remove this header").
+ * The user's nodes end in one of the shared tails above. */
 static int build_headers(cd_request *req, const char *lines, size_t len) {
-  struct curl_slist *list = NULL;
+  struct curl_slist *list = NULL, *tail = NULL;
   int has_content_type = 0;
   const char *p = lines, *end = lines ? lines + len : NULL;
   char stack[512];
@@ -290,33 +298,28 @@ static int build_headers(cd_request *req, const char *lines, size_t len) {
         line[l - 1] = ';';
         line[l] = '\0';
       }
-      struct curl_slist *next = curl_slist_append(list, line);
+      struct curl_slist *node = curl_slist_append(NULL, line);
       if (line != stack) free(line);
-      if (next == NULL) goto fail;
-      list = next;
+      if (node == NULL) goto fail;
+      if (tail) tail->next = node; else list = node;
+      tail = node;
     }
     p = nl ? nl + 1 : end;
   }
-  /* Suppress what curl would add on its own: the server gets the user's
-   * headers plus Host and the framing headers, nothing else. */
-  static const char *const suppressed[] = {"Accept:", "Expect:"};
-  for (size_t i = 0; i < sizeof(suppressed) / sizeof(suppressed[0]); i++) {
-    struct curl_slist *next = curl_slist_append(list, suppressed[i]);
-    if (next == NULL) goto fail;
-    list = next;
-  }
-  /* An in-memory body goes out as CURLOPT_POSTFIELDS, for which curl would
-   * add a form Content-Type. */
-  if (req->body_data != NULL && !has_content_type) {
-    struct curl_slist *next = curl_slist_append(list, "Content-Type:");
-    if (next == NULL) goto fail;
-    list = next;
-  }
+  struct curl_slist *shared = req->body_data != NULL && !has_content_type ? &suppress_form : &suppress_accept;
+  if (tail) tail->next = shared; else list = shared;
   req->headers = list;
+  req->headers_tail = tail;
   return 0;
 fail:
   curl_slist_free_all(list);
   return -1;
+}
+
+static void free_headers(cd_request *req) {
+  if (req->headers_tail == NULL) return;  /* only the shared tail */
+  req->headers_tail->next = NULL;
+  curl_slist_free_all(req->headers);
 }
 
 cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_opts *o) {
@@ -326,8 +329,18 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_o
   cd_channel *ch = env_channel(env, o->worker % n);
   if (ch == NULL) return NULL;
 
-  cd_request *req = calloc(1, sizeof(*req));
+  /* The request and its strings in one allocation. */
+  const char *method = o->method ? o->method : "GET";
+  const char *origin = o->origin ? o->origin : "";
+  size_t url_len = strlen(o->url) + 1, origin_len = strlen(origin) + 1;
+  size_t method_len = strlen(method) + 1, connect_len = o->connect_to ? strlen(o->connect_to) + 1 : 0;
+  cd_request *req = calloc(1, sizeof(*req) + url_len + origin_len + method_len + connect_len);
   if (req == NULL) return NULL;
+  char *strings = (char *)(req + 1);
+  req->url = memcpy(strings, o->url, url_len);
+  req->origin = memcpy(strings += url_len, origin, origin_len);
+  req->method = memcpy(strings += origin_len, method, method_len);
+  if (connect_len) req->connect_to = memcpy(strings + method_len, o->connect_to, connect_len);
   atomic_init(&req->refs, 2);  /* owner + worker */
   req->env = env;
   req->chan = ch;
@@ -342,20 +355,11 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_o
   req->body_timeout_ms = o->body_timeout_ms;
   req->http_version = o->http_version;
   req->reset = o->reset;
-  req->url = strdup(o->url);
-  req->origin = strdup(o->origin ? o->origin : "");
-  req->method = strdup(o->method ? o->method : "GET");
-  req->connect_to = o->connect_to ? strdup(o->connect_to) : NULL;
+
   cd_timer_init(&req->timer);
   CDS_INIT_LIST_HEAD(&req->chan_node);
   CDS_INIT_LIST_HEAD(&req->wait_node);
-  if (req->url == NULL || req->origin == NULL || req->method == NULL ||
-      (o->connect_to && req->connect_to == NULL) ||
-      build_headers(req, o->headers, o->headers_len) != 0) {
-    free(req->connect_to);
-    free(req->url);
-    free(req->origin);
-    free(req->method);
+  if (build_headers(req, o->headers, o->headers_len) != 0) {
     free(req);
     return NULL;
   }

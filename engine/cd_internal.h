@@ -156,12 +156,13 @@ struct cd_request {
   cd_channel *chan;
   cd_config *config;                /* holds a config ref */
   uint32_t slot;
-  char *url;
+  char *url;                        /* strings: in the request's own allocation */
   char *origin;
   char *method;
   char *connect_to;                 /* CURLOPT_CONNECT_TO entry, or NULL */
   struct curl_slist connect_to_list; /* [worker] one-entry list for curl */
-  struct curl_slist *headers;
+  struct curl_slist *headers;       /* the user's nodes, then a shared tail */
+  struct curl_slist *headers_tail;  /* the user's last node, or NULL */
   int body_mode;
   int64_t body_length;
   const char *body_data;            /* caller-owned whole body, or NULL */
