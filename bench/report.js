@@ -164,10 +164,26 @@ function mdEscape (s) {
   return String(s).replace(/\|/g, '\\|')
 }
 
+// RESULTS.md ends with a hand-written analysis that a new --record keeps:
+// everything from this heading on is carried over.
+const ANALYSIS_HEADING = '## Analysis'
+
+function keptAnalysis (file) {
+  try {
+    const old = fs.readFileSync(file, 'utf8')
+    const at = old.indexOf('\n' + ANALYSIS_HEADING)
+    return at === -1 ? '' : old.slice(at + 1)
+  } catch {
+    return ''
+  }
+}
+
 function writeResultsMd (results, file) {
+  const analysis = keptAnalysis(file)
   const out = []
   out.push('# Benchmark results', '')
-  out.push('Written by `npm run bench -- --record` (bench/run.js); rerun it rather than editing by hand.', '')
+  out.push('Tables written by `npm run bench -- --record` (bench/run.js); rerun it rather than editing them by hand. ' +
+    `The section "${ANALYSIS_HEADING.slice(3)}" at the end is written by people and kept across runs.`, '')
   for (const l of headerLines(results)) out.push(`- ${mdEscape(l)}`)
   out.push('')
   for (const s of results.scenarios) {
@@ -190,6 +206,7 @@ function writeResultsMd (results, file) {
   out.push('Reading the tables:', '')
   for (const l of LEGEND) out.push(`- ${l}`)
   out.push('')
+  if (analysis) out.push(analysis)
   fs.writeFileSync(file, out.join('\n'))
 }
 

@@ -104,6 +104,8 @@ class Agent extends Dispatcher {
     })
     this._servername = connect.servername ?? null
     this._poolSize = binding.ensureThreads(this._threads)
+    this._connections = opts.connections ?? null
+    this._origins = new Map()  // origin -> { active, needDrain }, with `connections` only
     this._active = new Set()
     this._closed = false
     this._destroyed = false
@@ -136,7 +138,31 @@ class Agent extends Dispatcher {
       return false
     }
     this._active.add(req)
+    const free = this._connections === null || this._countOrigin(norm.target, 1)
     req.start(norm, this._configId, Math.min(this._threads, this._poolSize))
+    return free
+  }
+
+  // With `connections`, as undici: dispatch() returns false once an origin
+  // has that many requests running or queued, and 'drain' (origin, targets)
+  // follows when one of them ends.
+  _countOrigin (target, delta) {
+    let entry = this._origins.get(target.origin)
+    if (entry === undefined) {
+      entry = { active: 0, needDrain: false }
+      this._origins.set(target.origin, entry)
+    }
+    entry.active += delta
+    if (delta > 0) {
+      if (entry.active < this._connections) return true
+      entry.needDrain = true
+      return false
+    }
+    if (entry.needDrain && entry.active < this._connections) {
+      entry.needDrain = false
+      this.emit('drain', new URL(target.origin), [this]) // a URL, as undici's
+    }
+    if (entry.active === 0) this._origins.delete(target.origin)
     return true
   }
 
@@ -145,6 +171,7 @@ class Agent extends Dispatcher {
     if (req.finished) return
     req.finished = true
     this._active.delete(req)
+    if (this._connections !== null && req.norm !== null) this._countOrigin(req.norm.target, -1)
     if (this._active.size === 0 && (this._closed || this._destroyed)) this._finishClose()
   }
 

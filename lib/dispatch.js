@@ -17,6 +17,7 @@ const {
 } = require('./native')
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./request')
+const { channels, anySubscribers, DiagnosticsRequest, rawHeadersString } = require('./diagnostics')
 
 const { RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError } = errors
 
@@ -25,8 +26,6 @@ const { RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentE
 const BODY_HIGH_WATER = 1024 * 1024
 
 const kRequest = Symbol('request')
-
-/** @typedef {{ status: number, statusMessage: string, block: string }} ParsedHead */
 
 // Splits a raw header block ("HTTP/1.1 200 OK\r\nName: value\r\n...") into
 // the status message, undici's headers object and the raw name/value list.
@@ -74,9 +73,18 @@ function fieldsToObject (pairs) {
   return obj
 }
 
+// One latin1 encode for the whole list, then a view per field: cheaper
+// than a Buffer.from per field.
 function fieldsToRaw (pairs) {
   const raw = new Array(pairs.length)
-  for (let i = 0; i < pairs.length; i++) raw[i] = Buffer.from(pairs[i], 'latin1')
+  if (pairs.length === 0) return raw
+  const all = Buffer.from(pairs.join(''), 'latin1')
+  let offset = 0
+  for (let i = 0; i < pairs.length; i++) {
+    const end = offset + pairs[i].length
+    raw[i] = all.subarray(offset, end)
+    offset = end
+  }
   return raw
 }
 
@@ -192,6 +200,7 @@ class CurlRequest {
     this.flushScheduled = false
     this.bodyInFlight = 0
     this.bodyWaiter = null
+    this.diag = null         // DiagnosticsRequest while diagnostics are watched
   }
 
   // Immediate failure: onResponseError without onRequestStart (as undici).
@@ -207,6 +216,10 @@ class CurlRequest {
 
   start (norm, configId, threads) {
     this.norm = norm
+    if (anySubscribers()) {
+      this.diag = new DiagnosticsRequest(norm, norm.body.buffer ?? norm.body.source)
+      if (channels.create.hasSubscribers) channels.create.publish({ request: this.diag })
+    }
     try {
       this.handler.onRequestStart?.(this.controller, {})
     } catch (err) {
@@ -217,6 +230,9 @@ class CurlRequest {
     const target = norm.target
     if (target.hash === undefined) target.hash = hashString(target.key)
     const connectTo = target.protocol === 'https:' ? applyServername(norm, norm.servername ?? agent._servername) : null
+    if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
+      channels.sendHeaders.publish({ request: this.diag, headers: rawHeadersString(norm), socket: null })
+    }
     this.slot = binding.submit(
       configId, norm.url, target.key, norm.method, norm.headers,
       norm.bodyMode, norm.bodyLength,
@@ -231,8 +247,8 @@ class CurlRequest {
     requests[this.slot] = this
     const { body } = norm
     if (body.buffer !== null) {
-      this.handler.onBodySent?.(body.buffer)
-      this.handler.onRequestSent?.()
+      this.bodyChunkSent(body.buffer)
+      this.bodySent()
     } else if (body.source !== null) {
       this.pumpBody(body.source, norm.bodyLength)
     }
@@ -253,7 +269,7 @@ class CurlRequest {
         sent += chunk.length
         if (declared >= 0 && sent > declared) throw new RequestContentLengthMismatchError()
         binding.write(this.slot, chunk, false)
-        this.handler.onBodySent?.(chunk)
+        this.bodyChunkSent(chunk)
         this.bodyInFlight += chunk.length
         if (this.bodyInFlight >= BODY_HIGH_WATER) {
           await new Promise((resolve) => { this.bodyWaiter = resolve })
@@ -263,10 +279,22 @@ class CurlRequest {
       if (this.done || this.engineDone) return
       if (declared >= 0 && sent !== declared) throw new RequestContentLengthMismatchError()
       binding.write(this.slot, null, true)
-      this.handler.onRequestSent?.()
+      this.bodySent()
     } catch (err) {
       this.abort(err)
     }
+  }
+
+  bodyChunkSent (chunk) {
+    if (this.diag !== null && channels.bodyChunkSent.hasSubscribers) {
+      channels.bodyChunkSent.publish({ request: this.diag, chunk })
+    }
+    this.handler.onBodySent?.(chunk)
+  }
+
+  bodySent () {
+    if (this.diag !== null && channels.bodySent.hasSubscribers) channels.bodySent.publish({ request: this.diag })
+    this.handler.onRequestSent?.()
   }
 
   wakeBodyPump () {
@@ -345,10 +373,19 @@ class CurlRequest {
           const head = parseHead(payload)
           controller._headerPairs = head.pairs
           controller._rawHeaders = null
+          if (this.diag !== null && channels.headers.hasSubscribers) {
+            channels.headers.publish({
+              request: this.diag,
+              response: { statusCode: a, headers: controller.rawHeaders, statusText: head.statusMessage }
+            })
+          }
           handler.onResponseStart?.(controller, a, fieldsToObject(head.pairs), head.statusMessage)
           return
         }
         case EV_DATA:
+          if (this.diag !== null && channels.bodyChunkReceived.hasSubscribers) {
+            channels.bodyChunkReceived.publish({ request: this.diag, chunk: payload })
+          }
           handler.onResponseData?.(controller, payload)
           return
         case EV_END: {
@@ -356,6 +393,12 @@ class CurlRequest {
           controller.rawTrailers = fieldsToRaw(pairs)
           this.done = true
           this.queue = null
+          if (this.diag !== null) {
+            this.diag.completed = true
+            if (channels.trailers.hasSubscribers) {
+              channels.trailers.publish({ request: this.diag, trailers: controller.rawTrailers })
+            }
+          }
           try {
             handler.onResponseEnd?.(controller, fieldsToObject(pairs))
           } catch (err) {
@@ -392,6 +435,10 @@ class CurlRequest {
     this.done = true
     this.queue = null
     this.wakeBodyPump()
+    if (this.diag !== null) {
+      this.diag.aborted = true
+      if (channels.error.hasSubscribers) channels.error.publish({ request: this.diag, error: err })
+    }
     try {
       this.handler.onResponseError(this.controller, err)
     } catch (e) {

@@ -176,6 +176,16 @@ class HeaderCollector {
       this.block += `${key}: ${val}\n`
     }
   }
+
+  // [name, value, ...] as undici's Request#headers (diagnostics only).
+  toArray () {
+    const out = []
+    for (const line of this.block.split('\n')) {
+      const colon = line.indexOf(':')
+      if (colon > 0) out.push(line.slice(0, colon), line.slice(colon + 2))
+    }
+    return out
+  }
 }
 
 function collectHeaders (headers) {
@@ -307,6 +317,7 @@ function normalizeRequest (opts) {
     method,
     path,
     headers: collector.block,
+    collector,
     hostHeader: collector.host,
     body,
     hasBody,

@@ -10,7 +10,7 @@ const zlib = require('node:zlib')
 const undici = require('undici')
 const { createAgent } = require('./support/agent')
 const { startServer, startRawServer, readRequestHead, closedPort } = require('./support/servers')
-const { collect, compact, sleep } = require('./support/collect')
+const { collect, compact, sleep, waitFor } = require('./support/collect')
 
 describe('dispatch', function () {
   let server
@@ -547,5 +547,44 @@ describe('dispatch', function () {
       await sleep(50)
       assert.equal(server.stats.requests - before, 1)
     })
+  })
+})
+
+describe('dispatch() backpressure', function () {
+  let server
+  before(async function () {
+    server = await startServer((req, res) => setTimeout(() => res.end('ok'), 20))
+  })
+  after(async function () {
+    await server.close()
+  })
+
+  it('returns false once an origin has `connections` requests, then emits drain', async function () {
+    const agent = createAgent({ connections: 2 })
+    try {
+      const drains = []
+      agent.on('drain', (origin, targets) => drains.push([origin, targets]))
+      const results = []
+      const done = []
+      for (let i = 0; i < 10; i++) {
+        done.push(new Promise((resolve, reject) => {
+          results.push(agent.dispatch({ origin: server.origin, path: '/', method: 'GET' }, {
+            onRequestStart () {},
+            onResponseStart () {},
+            onResponseData () {},
+            onResponseEnd: resolve,
+            onResponseError: (c, err) => reject(err)
+          }))
+        }))
+      }
+      assert.deepEqual(results, [true, false, false, false, false, false, false, false, false, false])
+      await Promise.all(done)
+      await waitFor(() => drains.length >= 1, 2000, 'a drain event')
+      // undici passes the origin as a URL
+      assert.equal(new URL(drains[0][0]).origin, server.origin)
+      assert.ok(Array.isArray(drains[0][1]))
+    } finally {
+      await agent.close()
+    }
   })
 })

@@ -1,0 +1,73 @@
+'use strict'
+
+// undici's diagnostics_channel messages, with undici's payload shapes, so
+// that tools watching undici (OpenTelemetry's and Sentry's undici
+// instrumentations, for instance) see this Agent's requests too.
+//
+// Published: undici:request:create (subscribers may add headers with
+// request.addHeader), undici:client:sendHeaders, undici:request:bodyChunkSent,
+// undici:request:bodySent, undici:request:headers,
+// undici:request:bodyChunkReceived, undici:request:trailers,
+// undici:request:error. Not published: undici:client:beforeConnect,
+// connected and connectError, since connections are libcurl's and are not
+// reported per request; `socket` fields are null for the same reason.
+//
+// Nothing is built unless a channel has subscribers.
+
+const dc = require('node:diagnostics_channel')
+
+const channels = {
+  create: dc.channel('undici:request:create'),
+  sendHeaders: dc.channel('undici:client:sendHeaders'),
+  bodyChunkSent: dc.channel('undici:request:bodyChunkSent'),
+  bodySent: dc.channel('undici:request:bodySent'),
+  headers: dc.channel('undici:request:headers'),
+  bodyChunkReceived: dc.channel('undici:request:bodyChunkReceived'),
+  trailers: dc.channel('undici:request:trailers'),
+  error: dc.channel('undici:request:error')
+}
+
+function anySubscribers () {
+  for (const name in channels) {
+    if (channels[name].hasSubscribers) return true
+  }
+  return false
+}
+
+// The `request` of every payload: the fields of undici's core Request that
+// instrumentations read, and addHeader.
+class DiagnosticsRequest {
+  constructor (norm, body) {
+    this.origin = norm.target.origin
+    this.method = norm.method
+    this.path = norm.path
+    this.headers = norm.collector.toArray()
+    this.body = body ?? null
+    this.completed = false
+    this.aborted = false
+    this.upgrade = null
+    this.idempotent = norm.idempotent
+    this.contentLength = norm.collector.contentLength
+    this.contentType = norm.collector.contentType
+    this.throwOnError = false
+    this._norm = norm
+  }
+
+  // Validated like a dispatch header; only effective while
+  // undici:request:create is being published (before anything is sent).
+  addHeader (key, value) {
+    const norm = this._norm
+    norm.collector.add(key, value)
+    norm.headers = norm.collector.block
+    this.headers = norm.collector.toArray()
+    return this
+  }
+}
+
+function rawHeadersString (norm) {
+  const t = norm.target
+  return `${norm.method} ${norm.path} HTTP/1.1\r\nhost: ${norm.hostHeader ?? t.host}\r\n` +
+    norm.headers.replace(/\n/g, '\r\n') + '\r\n'
+}
+
+module.exports = { channels, anySubscribers, DiagnosticsRequest, rawHeadersString }
