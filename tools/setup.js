@@ -63,9 +63,10 @@ function ensureSystemPackages () {
 }
 
 function ensureNpmDependencies () {
-  const marker = path.join(root, 'node_modules', 'undici', 'package.json')
-  const mocha = path.join(root, 'node_modules', 'mocha', 'package.json')
-  if (!force && fs.existsSync(marker) && fs.existsSync(mocha)) return
+  const { devDependencies = {} } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
+  const missing = Object.keys(devDependencies)
+    .filter((name) => !fs.existsSync(path.join(root, 'node_modules', name, 'package.json')))
+  if (!force && missing.length === 0) return
   log('installing npm dependencies')
   // --ignore-scripts: our own install script would call back into this file.
   run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts'])

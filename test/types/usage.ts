@@ -1,0 +1,43 @@
+// Compiled by `tsc -p test/types` in npm test: index.d.ts must describe the
+// package as users write against it, with undici's own types.
+import { Agent } from '../..'
+import DefaultAgent from '../..'
+import { Dispatcher, request, setGlobalDispatcher, interceptors } from 'undici'
+
+const agent = new Agent({
+  threads: 2,
+  connections: 16,
+  headersTimeout: 10_000,
+  bodyTimeout: 0,
+  connectTimeout: 5_000,
+  keepAliveTimeout: 4_000,
+  maxHeaderSize: 16_384,
+  allowH2: false,
+  connect: { ca: ['-----BEGIN CERTIFICATE-----'], rejectUnauthorized: true, servername: 'example.test', timeout: 1000 }
+})
+const other: Agent = new DefaultAgent()
+
+// It is an undici Dispatcher: accepted wherever one is.
+const dispatcher: Dispatcher = agent
+setGlobalDispatcher(agent)
+const composed: Dispatcher = agent.compose(interceptors.retry())
+
+async function main (): Promise<void> {
+  const { statusCode, body } = await request('http://127.0.0.1:8080/', { dispatcher: agent })
+  const n: number = statusCode
+  const text: string = await body.text()
+  const accepted: boolean = agent.dispatch({ origin: 'http://127.0.0.1:8080', path: '/', method: 'GET' }, {
+    onRequestStart (controller) { controller.abort(new Error('x')) },
+    onResponseError (_controller, err) { console.log(err.message) }
+  })
+  const stats = Agent.engineStats()
+  const live: number = stats.requests + stats.transfers
+  const closed: boolean = agent.closed || agent.destroyed
+  await agent.close()
+  await other.destroy()
+  void [n, text, accepted, live, closed, dispatcher, composed]
+}
+void main
+
+// @ts-expect-error threads must be a number
+void new Agent({ threads: 'many' })
