@@ -379,7 +379,9 @@ class CurlRequest {
               response: { statusCode: a, headers: controller.rawHeaders, statusText: head.statusMessage }
             })
           }
-          handler.onResponseStart?.(controller, a, fieldsToObject(head.pairs), head.statusMessage)
+          // The legacy adapter reads controller.rawHeaders, not the object.
+          const headers = handler instanceof LegacyHandler ? null : fieldsToObject(head.pairs)
+          handler.onResponseStart?.(controller, a, headers, head.statusMessage)
           return
         }
         case EV_DATA:
@@ -400,7 +402,7 @@ class CurlRequest {
             }
           }
           try {
-            handler.onResponseEnd?.(controller, fieldsToObject(pairs))
+            handler.onResponseEnd?.(controller, handler instanceof LegacyHandler ? null : fieldsToObject(pairs))
           } catch (err) {
             // As undici's core/request.js: a throwing onComplete is followed
             // by onError (the retry handler relies on it).
