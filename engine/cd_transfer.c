@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <urcu/list.h>
 
@@ -195,6 +196,35 @@ static int parse_version(const char *line) {
   return 0;
 }
 
+/* A response whose framing two parsers could read differently (request
+ * smuggling): Content-Length values that disagree, or Content-Length with
+ * Transfer-Encoding. libcurl 7.88 takes the last length, or chunked, and
+ * goes on; undici refuses both, and so do we. */
+static int ambiguous_length(const char *block, size_t len) {
+  const char *p = block, *end = block + len;
+  const char *length = NULL;
+  size_t length_len = 0;
+  int chunked = 0;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *line_end = eol ? eol : end;
+    size_t n = (size_t)(line_end - p);
+    if (n > 15 && strncasecmp(p, "content-length:", 15) == 0) {
+      const char *v = p + 15, *ve = line_end;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      if (memchr(v, ',', (size_t)(ve - v)) != NULL) return 1;  /* "5, 10" */
+      if (length != NULL && (length_len != (size_t)(ve - v) || memcmp(length, v, length_len) != 0)) return 1;
+      length = v;
+      length_len = (size_t)(ve - v);
+    } else if (n > 18 && strncasecmp(p, "transfer-encoding:", 18) == 0) {
+      chunked = 1;
+    }
+    p = eol ? eol + 1 : end;
+  }
+  return length != NULL && chunked;
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd_request *req = userdata;
   cd_worker *w = req_worker(req);
@@ -225,6 +255,10 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   long status = 0;
   const char *sp = req->hdr ? memchr(req->hdr, ' ', req->hdr_len) : NULL;
   if (sp != NULL) status = strtol(sp + 1, NULL, 10);
+  if (status >= 200 && req->hdr != NULL && ambiguous_length(req->hdr, req->hdr_len)) {
+    req->error = CD_ERR_AMBIGUOUS_LENGTH;
+    return 0;
+  }
   cd_event *ev = cd_event_new(req, CD_EV_HEADERS, req->hdr, req->hdr_len);
   if (ev == NULL) {
     req->error = CD_ERR_NO_MEMORY;
@@ -477,9 +511,9 @@ void cd_transfer_done(cd_worker *w, cd_request *req, CURLcode result) {
   } else if (req->error != 0) {
     static const char *const messages[] = {
         "", "Headers Timeout Error", "Body Timeout Error", "Headers Overflow Error",
-        "out of memory", "environment detached"};
+        "out of memory", "environment detached", "Response Content-Length is ambiguous"};
     int idx = -req->error;
-    emit_error(req, req->error, idx > 0 && idx < 6 ? messages[idx] : "error");
+    emit_error(req, req->error, idx > 0 && idx < 7 ? messages[idx] : "error");
   } else {
     emit_error(req, (int)result, req->errbuf[0] ? req->errbuf : curl_easy_strerror(result));
   }

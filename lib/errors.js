@@ -12,8 +12,10 @@ const util = require('node:util')
 const CD_ERR_HEADERS_TIMEOUT = -1
 const CD_ERR_BODY_TIMEOUT = -2
 const CD_ERR_HEADERS_OVERFLOW = -3
+const CD_ERR_AMBIGUOUS_LENGTH = -6
 // engine/engine.h, CD_ERRF_*
 const CD_ERRF_CONNECTED = 1
+const CD_ERRF_HEADERS = 2
 
 // CURLcode values used below (curl/curl.h)
 const CURLE = {
@@ -82,6 +84,9 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
       return new errors.BodyTimeoutError()
     case CD_ERR_HEADERS_OVERFLOW:
       return new errors.HeadersOverflowError()
+    case CD_ERR_AMBIGUOUS_LENGTH:
+      // undici refuses the same responses with this error
+      return new errors.ResponseContentLengthMismatchError()
   }
   const { hostname, port } = target
   let err
@@ -108,17 +113,25 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
       break
     case CURLE.SEND_ERROR:
     case CURLE.RECV_ERROR:
-      err = osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE
-        ? systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
-        : new errors.SocketError('other side closed')
+      if (osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE) {
+        err = systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
+      } else if (osErrno === 0 && /chunk/i.test(message)) {
+        // libcurl's chunked decoder failed: the server sent bad framing
+        err = new errors.HTTPParserError(message, 'INVALID_CHUNK_SIZE')
+      } else {
+        err = new errors.SocketError('other side closed')
+      }
       break
     case CURLE.UNSUPPORTED_PROTOCOL:
     case CURLE.WEIRD_SERVER_REPLY:
       err = new errors.HTTPParserError(message, 'INVALID_CONSTANT')
       break
     case CURLE.OUT_OF_MEMORY:
-      // libcurl's own limit on one header line (100 KB) ends up here.
-      err = /header/i.test(message) ? new errors.HeadersOverflowError() : new Error(message)
+      // Before the response headers were delivered this is libcurl's own
+      // limit on one header line (~100 KB), reported without a message.
+      err = (flags & CD_ERRF_HEADERS) === 0 || /header/i.test(message)
+        ? new errors.HeadersOverflowError()
+        : new Error(message)
       break
     case CURLE.PEER_FAILED_VERIFICATION: {
       const known = X509_CODES[verify] ?? (/subject name|does not match|altname/i.test(message) ? X509_CODES[62] : null)
