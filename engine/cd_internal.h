@@ -186,6 +186,11 @@ struct cd_request {
   bool final_headers;               /* final (non-1xx) header block delivered */
   bool body_wanted;                 /* BODY_WANTED sent, no chunk since */
   bool body_done;                   /* the last chunk has been queued */
+  bool upload_done;                 /* the read callback reached the end of the body */
+  bool early_done;                  /* in worker->early: response complete, upload not */
+  int64_t resp_length;              /* final response's Content-Length, or -1 */
+  int64_t resp_received;            /* body bytes received */
+  struct cds_list_head early_node;  /* worker->early */
   int error;                        /* CD_ERR_* decided by the engine, or 0 */
   cd_chunk *body_head;
   cd_chunk *body_tail;
@@ -240,6 +245,7 @@ typedef struct cd_worker {
   CURL **pool;                      /* [worker] idle easy handles */
   size_t pool_len, pool_cap;
   struct cds_list_head stalled;     /* [worker] transfers paused on full rings */
+  struct cds_list_head early;       /* [worker] responses complete while still uploading */
   cd_channel **dirty;               /* [worker] channels to notify */
   size_t dirty_len, dirty_cap;
   cd_limit *limits[CD_LIMIT_BUCKETS]; /* [worker] */
@@ -285,6 +291,7 @@ void cd_transfer_resume(cd_worker *w, cd_request *req);
 void cd_transfer_body(cd_worker *w, cd_chunk *chunk);
 void cd_transfer_timeout(cd_worker *w, cd_request *req);
 void cd_transfer_unstall(cd_worker *w, cd_request *req);
+void cd_transfer_finish_early(cd_worker *w);
 void cd_limit_release(cd_worker *w, cd_request *req);
 void cd_shares_sweep(cd_worker *w, int all);
 

@@ -200,7 +200,7 @@ static int parse_version(const char *line) {
  * smuggling): Content-Length values that disagree, or Content-Length with
  * Transfer-Encoding. libcurl 7.88 takes the last length, or chunked, and
  * goes on; undici refuses both, and so do we. */
-static int ambiguous_length(const char *block, size_t len) {
+static int ambiguous_length(const char *block, size_t len, int64_t *length_out) {
   const char *p = block, *end = block + len;
   const char *length = NULL;
   size_t length_len = 0;
@@ -222,6 +222,7 @@ static int ambiguous_length(const char *block, size_t len) {
     }
     p = eol ? eol + 1 : end;
   }
+  if (length != NULL && !chunked) *length_out = strtoll(length, NULL, 10);
   return length != NULL && chunked;
 }
 
@@ -255,7 +256,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   long status = 0;
   const char *sp = req->hdr ? memchr(req->hdr, ' ', req->hdr_len) : NULL;
   if (sp != NULL) status = strtol(sp + 1, NULL, 10);
-  if (status >= 200 && req->hdr != NULL && ambiguous_length(req->hdr, req->hdr_len)) {
+  if (status >= 200 && req->hdr != NULL && ambiguous_length(req->hdr, req->hdr_len, &req->resp_length)) {
     req->error = CD_ERR_AMBIGUOUS_LENGTH;
     return 0;
   }
@@ -299,7 +300,31 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
   if (n == 0) return 0;
   emit(req, cd_event_new(req, CD_EV_DATA, ptr, n));
   if (req->body_timeout_ms) req->deadline_ms = w->now_ms + req->body_timeout_ms;
+  req->resp_received += (int64_t)n;
+  if (req->body_mode == CD_BODY_STREAM && !req->upload_done && !req->early_done &&
+      req->resp_length >= 0 && req->resp_received >= req->resp_length) {
+    /* The whole response is here while the request body is still going
+     * out: a server that stopped reading it would hold the transfer until
+     * bodyTimeout. The worker ends it after this loop turn (undici does
+     * the same: it completes the request and drops the connection). */
+    req->early_done = true;
+    cds_list_add_tail(&req->early_node, &w->early);
+  }
   return n;
+}
+
+void cd_transfer_finish_early(cd_worker *w) {
+  cd_request *req, *tmp;
+  cds_list_for_each_entry_safe(req, tmp, &w->early, early_node) {
+    cds_list_del_init(&req->early_node);
+    if (req->state != CD_T_RUNNING) continue;
+    curl_off_t sent = 0;
+    if (req->body_data != NULL) {
+      curl_easy_getinfo(req->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
+      if (sent >= (curl_off_t)req->body_data_len) continue;  /* curl completes it itself */
+    }
+    cd_transfer_done(w, req, CURLE_OK);
+  }
 }
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
@@ -321,7 +346,10 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
     }
   }
   if (copied > 0) return copied;
-  if (req->body_done) return 0;  /* end of body */
+  if (req->body_done) {
+    req->upload_done = true;
+    return 0;  /* end of body */
+  }
   if (!req->body_wanted) {
     req->body_wanted = true;
     emit(req, cd_event_new(req, CD_EV_BODY_WANTED, NULL, 0));
@@ -439,6 +467,7 @@ static void transfer_finish(cd_worker *w, cd_request *req) {
     req->in_wait_list = false;
   }
   req->stalled = false;
+  cds_list_del_init(&req->early_node);
   if (req->easy != NULL) {
     curl_multi_remove_handle(w->multi, req->easy);
     easy_put(w, req->easy);

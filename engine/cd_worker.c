@@ -271,6 +271,7 @@ static void *worker_main(void *arg) {
     run_channels(w);
     curl_multi_perform(w->multi, &running);
     finish_completed(w);
+    if (!cds_list_empty(&w->early)) cd_transfer_finish_early(w);
     w->now_ms = cd_now_ms();
     fire_timers(w);
     unstall_transfers(w);
@@ -300,6 +301,7 @@ cd_worker *cd_worker_start(cd_engine *engine, unsigned index) {
   curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)CD_MAX_CACHED_CONNECTIONS);
   cd_timer_heap_init(&w->timers);
   CDS_INIT_LIST_HEAD(&w->stalled);
+  CDS_INIT_LIST_HEAD(&w->early);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     curl_multi_cleanup(w->multi);
     free(w);
