@@ -200,6 +200,7 @@ static int parse_version(const char *line) {
  * smuggling): Content-Length values that disagree, or Content-Length with
  * Transfer-Encoding. libcurl 7.88 takes the last length, or chunked, and
  * goes on; undici refuses both, and so do we. */
+/* Also stores an unambiguous Content-Length in *length_out. */
 static int ambiguous_length(const char *block, size_t len, int64_t *length_out) {
   const char *p = block, *end = block + len;
   const char *length = NULL;
@@ -533,16 +534,23 @@ int cd_transfer_start(cd_worker *w, cd_request *req) {
   return transfer_run(w, req);
 }
 
+static const char *engine_error_message(int error) {
+  switch (error) {
+    case CD_ERR_HEADERS_TIMEOUT: return "Headers Timeout Error";
+    case CD_ERR_BODY_TIMEOUT: return "Body Timeout Error";
+    case CD_ERR_HEADERS_OVERFLOW: return "Headers Overflow Error";
+    case CD_ERR_NO_MEMORY: return "out of memory";
+    case CD_ERR_AMBIGUOUS_LENGTH: return "Response Content-Length is ambiguous";
+    default: return "error";
+  }
+}
+
 void cd_transfer_done(cd_worker *w, cd_request *req, CURLcode result) {
   if (result == CURLE_OK && req->error == 0) {
     cd_event *ev = cd_event_new(req, CD_EV_END, req->trailers, req->trailers_len);
     emit(req, ev);
   } else if (req->error != 0) {
-    static const char *const messages[] = {
-        "", "Headers Timeout Error", "Body Timeout Error", "Headers Overflow Error",
-        "out of memory", "environment detached", "Response Content-Length is ambiguous"};
-    int idx = -req->error;
-    emit_error(req, req->error, idx > 0 && idx < 7 ? messages[idx] : "error");
+    emit_error(req, req->error, engine_error_message(req->error));
   } else {
     emit_error(req, (int)result, req->errbuf[0] ? req->errbuf : curl_easy_strerror(result));
   }

@@ -174,7 +174,6 @@ enum cd_error {
   CD_ERR_BODY_TIMEOUT = -2,
   CD_ERR_HEADERS_OVERFLOW = -3,
   CD_ERR_NO_MEMORY = -4,
-  CD_ERR_DETACHED = -5,
   CD_ERR_AMBIGUOUS_LENGTH = -6  /* conflicting Content-Length, or with Transfer-Encoding */
 };
 

@@ -228,7 +228,6 @@ class CurlRequest {
     if (this.aborted) return // aborted in onRequestStart: nothing is sent
     const agent = this.agent
     const target = norm.target
-    if (target.hash === undefined) target.hash = hashString(target.key)
     const connectTo = target.protocol === 'https:' ? applyServername(norm, norm.servername ?? agent._servername) : null
     if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
       channels.sendHeaders.publish({ request: this.diag, headers: rawHeadersString(norm), socket: null })
@@ -450,15 +449,5 @@ class CurlRequest {
   }
 }
 
-// FNV-1a: spreads origins over workers; one origin always lands on the
-// same worker, so its connections are reused.
-function hashString (s) {
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return h >>> 0
-}
 
-module.exports = { CurlRequest, DispatchController, adaptHandler, parseHead }
+module.exports = { CurlRequest, adaptHandler }

@@ -115,8 +115,9 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
     case CURLE.RECV_ERROR:
       if (osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE) {
         err = systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
-      } else if (osErrno === 0 && /chunk/i.test(message)) {
-        // libcurl's chunked decoder failed: the server sent bad framing
+      } else if (/chunk/i.test(message)) {
+        // libcurl's chunked decoder failed: the server sent bad framing (the
+        // OS errno is whatever the last socket call left, so not checked)
         err = new errors.HTTPParserError(message, 'INVALID_CHUNK_SIZE')
       } else {
         err = new errors.SocketError('other side closed')

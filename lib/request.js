@@ -20,6 +20,17 @@ const BODY_STREAM = 1
 
 const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
 
+// FNV-1a: spreads origins over workers; one origin always lands on the
+// same worker, so its connections are reused.
+function hashString (s) {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
 // Parsed origins, keyed by the string the user passed.
 const originCache = new Map()
 const ORIGIN_CACHE_MAX = 1024
@@ -42,15 +53,16 @@ function parseOrigin (origin) {
     throw new InvalidArgumentError('Invalid URL protocol: the URL must start with `http:` or `https:`.')
   }
   const port = url.port || (url.protocol === 'https:' ? '443' : '80')
+  // The key for routing and per-origin limits: scheme://host:port
+  const routeKey = `${url.protocol}//${url.host}${url.port ? '' : ':' + port}`
   parsed = {
     origin: url.origin,
-    // The key for routing and per-origin limits: scheme://host:port
-    key: `${url.protocol}//${url.host}${url.port ? '' : ':' + port}`,
+    key: routeKey,
     protocol: url.protocol,
     host: url.host,
     hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
     port,
-    worker: -1
+    hash: hashString(routeKey) // picks the worker
   }
   if (originCache.size >= ORIGIN_CACHE_MAX) originCache.clear()
   originCache.set(key, parsed)
@@ -345,4 +357,4 @@ function applyServername (norm, servername) {
   return `${servername}:${t.port}:${address}:${t.port}`
 }
 
-module.exports = { normalizeRequest, applyServername, parseOrigin, BODY_NONE, BODY_STREAM }
+module.exports = { normalizeRequest, applyServername }

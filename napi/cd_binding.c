@@ -434,7 +434,7 @@ static napi_value js_release_config(napi_env env, napi_callback_info info) {
 static napi_value js_submit(napi_env env, napi_callback_info info) {
   cd_addon *a = get_addon(env);
   size_t argc = 14;
-  napi_value argv[14], res;
+  napi_value argv[14];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 13) return throw_msg(env, "curl-dispatcher native: submit needs 13 arguments");
   void *body_data = NULL;
@@ -509,8 +509,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   if (method) free_str(method, method_s);
   if (headers) free_str(headers, headers_s);
   if (connect_to) free_str(connect_to, connect_s);
-  res = out;
-  return res;
+  return out;
 }
 
 /* write(slot, chunk: Uint8Array | null, end: boolean) */
