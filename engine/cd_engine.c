@@ -354,7 +354,7 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_o
   req->headers_timeout_ms = o->headers_timeout_ms;
   req->body_timeout_ms = o->body_timeout_ms;
   req->http_version = o->http_version;
-  req->reset = o->reset;
+  req->flags = o->flags;
 
   cd_timer_init(&req->timer);
   CDS_INIT_LIST_HEAD(&req->chan_node);

@@ -78,6 +78,14 @@ struct cd_config {
   size_t max_header_size;
   int reject_unauthorized;
   struct curl_blob ca, cert, key;   /* data == NULL when unset */
+  char *proxy_http, *proxy_https;   /* NULL: direct */
+  struct curl_slist *proxy_headers; /* NULL when none */
+  int proxy_tunnel;
+  struct curl_blob proxy_ca;
+  int proxy_reject_unauthorized;
+  char *unix_socket_path;
+  char *local_address;              /* curl's "host!ADDR" form */
+  long happy_eyeballs_ms;
 };
 
 void cd_config_retain(cd_config *config);
@@ -170,7 +178,7 @@ struct cd_request {
   uint32_t headers_timeout_ms;
   uint32_t body_timeout_ms;
   int http_version;
-  int reset;
+  int flags;                        /* CD_REQ_* */
 
   /* [worker] */
   int state;                        /* enum cd_transfer_state */

@@ -361,6 +361,32 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
+/* Where the connection goes: a proxy, a Unix socket, a local address. */
+static void setup_route(cd_request *req, CURL *e) {
+  const cd_config *cfg = req->config;
+  const char *proxy = NULL;
+  if (req->flags & CD_REQ_PROXY)
+    proxy = strncmp(req->url, "https:", 6) == 0 ? cfg->proxy_https : cfg->proxy_http;
+  /* "" rather than NULL: curl would otherwise read http_proxy and friends
+   * from the environment, behind the user's back. */
+  curl_easy_setopt(e, CURLOPT_PROXY, proxy != NULL ? proxy : "");
+  if (proxy != NULL) {
+    if (cfg->proxy_headers != NULL) {
+      curl_easy_setopt(e, CURLOPT_HEADEROPT, CURLHEADER_SEPARATE);
+      curl_easy_setopt(e, CURLOPT_PROXYHEADER, cfg->proxy_headers);
+    }
+    if (cfg->proxy_tunnel) curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+    if (cfg->proxy_ca.data) curl_easy_setopt(e, CURLOPT_PROXY_CAINFO_BLOB, &cfg->proxy_ca);
+    if (!cfg->proxy_reject_unauthorized) {
+      curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYHOST, 0L);
+    }
+  }
+  if (cfg->unix_socket_path != NULL) curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, cfg->unix_socket_path);
+  if (cfg->local_address != NULL) curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->local_address);
+  if (cfg->happy_eyeballs_ms > 0) curl_easy_setopt(e, CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS, cfg->happy_eyeballs_ms);
+}
+
 static void setup_easy(cd_request *req, CURL *e) {
   const cd_config *cfg = req->config;
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)req);
@@ -384,6 +410,10 @@ static void setup_easy(cd_request *req, CURL *e) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Wait for a connection that can multiplex rather than open another. */
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  } else if (req->http_version == CD_HTTP_2_PRIOR_KNOWLEDGE) {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    /* libcurl 7.88 fails requests sent on a reused h2c connection. */
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
   } else {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   }
@@ -407,7 +437,7 @@ static void setup_easy(cd_request *req, CURL *e) {
     curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_length);
     if (req->body_length == 0) req->body_done = true;
   }
-  if (req->reset) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  if (req->flags & CD_REQ_RESET) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
   if (req->share != NULL) curl_easy_setopt(e, CURLOPT_SHARE, req->share->handle);
   if (req->connect_to != NULL) {
     req->connect_to_list.data = req->connect_to;
@@ -415,6 +445,7 @@ static void setup_easy(cd_request *req, CURL *e) {
     curl_easy_setopt(e, CURLOPT_CONNECT_TO, &req->connect_to_list);
   }
 
+  setup_route(req, e);
   if (cfg->connect_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
   if (cfg->keepalive_timeout_ms > 0) {
     /* libcurl reuses a connection while its idle time in whole seconds
@@ -451,9 +482,12 @@ static void emit_error(cd_request *req, int code, const char *message) {
     curl_easy_getinfo(req->easy, CURLINFO_CONNECT_TIME_T, &connect_time);
     /* A reused connection has no connect time, but got as far as sending. */
     curl_easy_getinfo(req->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_time);
+    long connect_code = 0;
+    curl_easy_getinfo(req->easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
     ev->b = (int32_t)os_errno;
     ev->c = (int32_t)verify;
     if (connect_time > 0 || pretransfer_time > 0) ev->d |= CD_ERRF_CONNECTED;
+    ev->d |= (int32_t)(connect_code & 0xfff) << 8;
   }
   if (req->final_headers) ev->d |= CD_ERRF_HEADERS;
   emit(req, ev);

@@ -92,6 +92,18 @@ typedef struct cd_config_opts {
   const char *ca; size_t ca_len; /* PEM bundle replacing the system CAs */
   const char *cert; size_t cert_len; /* client certificate, PEM */
   const char *key; size_t key_len;   /* client key, PEM */
+  /* Proxies, as curl URLs (http, https, socks4, socks4a, socks5, socks5h;
+   * credentials in the URL). Used by requests submitted with
+   * CD_REQ_PROXY, by their scheme; NULL: that scheme goes direct. */
+  const char *proxy_http;
+  const char *proxy_https;
+  const char *proxy_headers;     /* "Name: value\n" lines sent to the proxy only, or NULL */
+  int proxy_tunnel;              /* CONNECT through HTTP proxies for http: origins too */
+  const char *proxy_ca; size_t proxy_ca_len; /* PEM bundle for an https proxy */
+  int proxy_reject_unauthorized; /* verify an https proxy's certificate */
+  const char *unix_socket_path;  /* connect here instead of the URL's host, or NULL */
+  const char *local_address;     /* bind outgoing connections to this IP, or NULL */
+  long happy_eyeballs_ms;        /* head start of the first address family; 0: default */
 } cd_config_opts;
 
 cd_config *cd_config_new(const cd_config_opts *opts);
@@ -108,8 +120,14 @@ enum cd_body_mode {
 
 enum cd_http_version {
   CD_HTTP_1_1 = 0,
-  CD_HTTP_2TLS = 1    /* HTTP/2 when ALPN agrees, else 1.1 */
+  CD_HTTP_2TLS = 1,   /* HTTP/2 when ALPN agrees, else 1.1 */
+  CD_HTTP_2_PRIOR_KNOWLEDGE = 2  /* h2c on http: URLs; never reuses a connection
+                                  * (libcurl 7.88 mishandles h2c reuse) */
 };
+
+/* cd_request_opts.flags */
+#define CD_REQ_RESET 1           /* close the connection after this request */
+#define CD_REQ_PROXY 2           /* go through the config's proxy for the URL's scheme */
 
 typedef struct cd_request_opts {
   const char *url;         /* absolute http(s) URL, already validated */
@@ -122,7 +140,7 @@ typedef struct cd_request_opts {
   uint32_t headers_timeout_ms; /* 0 disables */
   uint32_t body_timeout_ms;    /* idle time between body chunks; 0 disables */
   int http_version;        /* enum cd_http_version */
-  int reset;               /* close the connection after this request */
+  int flags;               /* CD_REQ_* */
   const void *body_data;   /* CD_BODY_STREAM: the whole body, owned by the caller
                             * and left untouched until the terminal event (no
                             * copy, no cd_request_write), or NULL */
@@ -164,7 +182,8 @@ enum cd_event_type {
   CD_EV_DATA = 2,        /* data: response body bytes */
   CD_EV_BODY_WANTED = 3, /* the worker has sent every queued body byte */
   CD_EV_END = 4,         /* terminal; data: raw trailer lines (may be empty) */
-  CD_EV_ERROR = 5,       /* terminal; a: cd_error code, b: OS errno, c: TLS verify result, d: flags; data: message */
+  CD_EV_ERROR = 5,       /* terminal; a: cd_error code, b: OS errno, c: TLS verify result,
+                          * d: flags | proxy CONNECT status << 8; data: message */
   CD_EV_ABORTED = 6      /* terminal; answer to cd_request_abort */
 };
 

@@ -7,10 +7,12 @@
 // with `this` set to that Proxy, where #private access would throw.
 
 const os = require('node:os')
+const net = require('node:net')
 const { Dispatcher, errors } = require('undici')
 const { binding } = require('./native')
 const { normalizeRequest } = require('./request')
 const { CurlRequest, adaptHandler } = require('./dispatch')
+const { parseProxyOption } = require('./proxy')
 
 const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError } = errors
 
@@ -18,6 +20,9 @@ const MAX_THREADS = 64
 const DEFAULT_TIMEOUT = 300e3
 const DEFAULT_KEEPALIVE = 4e3
 const DEFAULT_CONNECT_TIMEOUT = 10e3
+const HTTP_1_1 = 0
+const HTTP_2TLS = 1
+const HTTP_2_PRIOR_KNOWLEDGE = 2
 
 // One worker thread per spare core, at least one: the JS thread needs a
 // core of its own to run the handlers.
@@ -44,7 +49,9 @@ function validateOptions (opts) {
   if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object')
   const {
     threads, connections, headersTimeout, bodyTimeout, connectTimeout, keepAliveTimeout,
-    maxHeaderSize, connect, allowH2
+    keepAliveMaxTimeout, keepAliveTimeoutThreshold, maxHeaderSize, connect, allowH2, useH2c,
+    pipelining, maxResponseSize, localAddress, autoSelectFamily, autoSelectFamilyAttemptTimeout,
+    strictContentLength, socketPath
   } = opts
   if (threads != null && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
     throw new InvalidArgumentError(`threads must be an integer from 1 to ${MAX_THREADS}`)
@@ -58,6 +65,35 @@ function validateOptions (opts) {
   if (keepAliveTimeout != null && (!Number.isFinite(keepAliveTimeout) || keepAliveTimeout <= 0)) {
     throw new InvalidArgumentError('invalid keepAliveTimeout')
   }
+  if (keepAliveMaxTimeout != null && (!Number.isFinite(keepAliveMaxTimeout) || keepAliveMaxTimeout <= 0)) {
+    throw new InvalidArgumentError('invalid keepAliveMaxTimeout')
+  }
+  if (keepAliveTimeoutThreshold != null && !Number.isFinite(keepAliveTimeoutThreshold)) {
+    throw new InvalidArgumentError('invalid keepAliveTimeoutThreshold')
+  }
+  if (pipelining != null && (!Number.isInteger(pipelining) || pipelining < 0)) {
+    throw new InvalidArgumentError('pipelining must be an integer >= 0')
+  }
+  if (maxResponseSize != null && (!Number.isInteger(maxResponseSize) || maxResponseSize < -1)) {
+    throw new InvalidArgumentError('maxResponseSize must be a positive number')
+  }
+  if (localAddress != null && (typeof localAddress !== 'string' || net.isIP(localAddress) === 0)) {
+    throw new InvalidArgumentError('localAddress must be valid string IP address')
+  }
+  if (autoSelectFamily != null && typeof autoSelectFamily !== 'boolean') {
+    throw new InvalidArgumentError('autoSelectFamily must be a boolean')
+  }
+  if (autoSelectFamilyAttemptTimeout != null &&
+      (!Number.isInteger(autoSelectFamilyAttemptTimeout) || autoSelectFamilyAttemptTimeout < -1)) {
+    throw new InvalidArgumentError('autoSelectFamilyAttemptTimeout must be a positive number')
+  }
+  if (strictContentLength != null && typeof strictContentLength !== 'boolean') {
+    throw new InvalidArgumentError('strictContentLength must be a boolean')
+  }
+  if (useH2c != null && typeof useH2c !== 'boolean') {
+    throw new InvalidArgumentError('useH2c must be a valid boolean value')
+  }
+  if (socketPath != null && typeof socketPath !== 'string') throw new InvalidArgumentError('invalid socketPath')
   if (maxHeaderSize != null && (!Number.isInteger(maxHeaderSize) || maxHeaderSize < 1)) {
     throw new InvalidArgumentError('invalid maxHeaderSize')
   }
@@ -76,7 +112,12 @@ function validateOptions (opts) {
     if (connect.servername != null && typeof connect.servername !== 'string') {
       throw new InvalidArgumentError('connect.servername must be a string')
     }
-    if (connect.socketPath != null) throw new NotSupportedError('connect.socketPath is not supported yet')
+    if (connect.socketPath != null && typeof connect.socketPath !== 'string') {
+      throw new InvalidArgumentError('invalid connect.socketPath')
+    }
+  }
+  for (const [name, value] of [['socketPath', socketPath ?? connect?.socketPath], ['localAddress', localAddress]]) {
+    if (typeof value === 'string' && /[\0\r\n]/.test(value)) throw new InvalidArgumentError(`invalid ${name}`)
   }
 }
 
@@ -91,8 +132,22 @@ class Agent extends Dispatcher {
     this._headersTimeout = opts.headersTimeout ?? DEFAULT_TIMEOUT
     this._bodyTimeout = opts.bodyTimeout ?? DEFAULT_TIMEOUT
     this._connectTimeout = opts.connectTimeout ?? connect.timeout ?? DEFAULT_CONNECT_TIMEOUT
-    this._httpVersion = opts.allowH2 ? 1 : 0
+    this._httpVersion = opts.allowH2 ? HTTP_2TLS : HTTP_1_1
+    this._useH2c = opts.useH2c === true
+    this._proxy = parseProxyOption(opts.proxy)
+    // pipelining: 0 closes the connection after each request; libcurl has
+    // no HTTP/1.1 pipelining, so values above 1 run as 1.
+    this._resetAll = opts.pipelining === 0
+    this._maxResponseSize = opts.maxResponseSize ?? -1
+    this._strictContentLength = opts.strictContentLength ?? true
     this._configId = binding.createConfig({
+      ...this._proxy?.config,
+      proxyCa: tlsBytes(opts.proxy?.proxyTls?.ca, 'ca'),
+      socketPath: opts.socketPath ?? connect.socketPath,
+      localAddress: opts.localAddress,
+      // libcurl always falls back across address families (happy eyeballs);
+      // the attempt timeout is the head start of the first family.
+      happyEyeballsTimeout: opts.autoSelectFamilyAttemptTimeout > 0 ? opts.autoSelectFamilyAttemptTimeout : 0,
       connectTimeout: this._connectTimeout,
       keepAliveTimeout: opts.keepAliveTimeout ?? DEFAULT_KEEPALIVE,
       connections: opts.connections ?? 0,
@@ -132,7 +187,10 @@ class Agent extends Dispatcher {
       if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
       if (this._destroyed) throw new ClientDestroyedError()
       if (this._closed) throw new ClientClosedError()
-      norm = normalizeRequest(opts)
+      norm = normalizeRequest(opts, this._strictContentLength)
+      norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
+      if (this._resetAll) norm.reset = true
+      norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)
     } catch (err) {
       req.failImmediately(err)
       return false

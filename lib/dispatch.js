@@ -19,7 +19,13 @@ const { mapEngineError } = require('./errors')
 const { applyServername } = require('./request')
 const { channels, anySubscribers, DiagnosticsRequest, rawHeadersString } = require('./diagnostics')
 
-const { RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError } = errors
+const {
+  RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError
+} = errors
+
+// submit() flags (engine.h CD_REQ_*)
+const REQ_RESET = 1
+const REQ_PROXY = 2
 
 // Request body bytes handed to the engine before waiting for it to ask for
 // more (CD_EV_BODY_WANTED): bounds memory per upload.
@@ -201,6 +207,8 @@ class CurlRequest {
     this.bodyInFlight = 0
     this.bodyWaiter = null
     this.diag = null         // DiagnosticsRequest while diagnostics are watched
+    this.maxResponseSize = agent._maxResponseSize
+    this.received = 0        // response body bytes, with maxResponseSize only
   }
 
   // Immediate failure: onResponseError without onRequestStart (as undici).
@@ -238,8 +246,8 @@ class CurlRequest {
       norm.headersTimeout ?? agent._headersTimeout,
       norm.bodyTimeout ?? agent._bodyTimeout,
       target.hash % threads,
-      norm.reset,
-      agent._httpVersion,
+      (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0),
+      norm.httpVersion,
       connectTo,
       norm.body.buffer ?? undefined // read in place by the engine
     )
@@ -384,6 +392,10 @@ class CurlRequest {
           return
         }
         case EV_DATA:
+          if (this.maxResponseSize >= 0 && (this.received += payload.length) > this.maxResponseSize) {
+            this.abort(new ResponseExceededMaxSizeError())
+            return
+          }
           if (this.diag !== null && channels.bodyChunkReceived.hasSubscribers) {
             channels.bodyChunkReceived.publish({ request: this.diag, chunk: payload })
           }

@@ -88,6 +88,12 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
       // undici refuses the same responses with this error
       return new errors.ResponseContentLengthMismatchError()
   }
+  const connectStatus = flags >> 8
+  if (connectStatus !== 0 && connectStatus !== 200) {
+    // The proxy refused the CONNECT tunnel (407, 403, 502...): undici's
+    // ProxyAgent fails such requests with this error and message.
+    return tag(new errors.RequestAbortedError(`Proxy response (${connectStatus}) !== 200 when HTTP Tunneling`), code, message)
+  }
   const { hostname, port } = target
   let err
   switch (code) {

@@ -272,7 +272,7 @@ function normalizeBody (body, collector) {
 /**
  * Validates `opts` of Dispatcher#dispatch. Returns what the engine needs.
  */
-function normalizeRequest (opts) {
+function normalizeRequest (opts, strictContentLength = true) {
   if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
   const target = parseOrigin(opts.origin)
   const { method } = opts
@@ -318,7 +318,9 @@ function normalizeRequest (opts) {
   if (body.buffer !== null && body.length === 0) body.buffer = null
   if (collector.contentLength !== null && bodyLength !== null && bodyLength !== collector.contentLength &&
       (body.buffer !== null || body.source !== null || expectsPayload)) {
-    throw new errors.RequestContentLengthMismatchError()
+    // Not strict: the body's own length frames the request.
+    if (strictContentLength) throw new errors.RequestContentLengthMismatchError()
+    collector.contentLength = null
   }
   if (bodyLength === null) bodyLength = collector.contentLength
   const hasBody = body.buffer !== null || body.source !== null || (expectsPayload && bodyLength === 0)
@@ -328,7 +330,9 @@ function normalizeRequest (opts) {
     url: target.origin + path,
     method,
     path,
-    headers: collector.block,
+    // expectContinue: curl sends the head, waits for 100 (1 s at most, as
+    // curl does) and skips the body when a final status comes first.
+    headers: opts.expectContinue === true && hasBody ? `${collector.block}expect: 100-continue\n` : collector.block,
     collector,
     hostHeader: collector.host,
     body,

@@ -365,12 +365,24 @@ static int prop_bytes(napi_env env, napi_value obj, const char *key, char **out,
   return 0;
 }
 
+static bool prop_bool(napi_env env, napi_value obj, const char *key, bool dflt) {
+  napi_value v;
+  napi_valuetype t;
+  bool b = dflt;
+  if (prop(env, obj, key, &v) == napi_ok && napi_typeof(env, v, &t) == napi_ok && t == napi_boolean)
+    napi_get_value_bool(env, v, &b);
+  return b;
+}
+
 /* createConfig({ connectTimeout, keepAliveTimeout, connections, maxHeaderSize,
- *   rejectUnauthorized, ca, cert, key }) -> id */
+ *   rejectUnauthorized, ca, cert, key, proxyHttp, proxyHttps, proxyHeaders,
+ *   proxyTunnel, proxyCa, proxyRejectUnauthorized, socketPath, localAddress,
+ *   happyEyeballsTimeout }) -> id
+ * Strings arrive validated by lib/agent.js (no NUL, no CR/LF in values). */
 static napi_value js_create_config(napi_env env, napi_callback_info info) {
   cd_addon *a = get_addon(env);
   size_t argc = 1;
-  napi_value argv[1], res, v;
+  napi_value argv[1], res;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   cd_config_opts o;
   memset(&o, 0, sizeof(o));
@@ -378,24 +390,41 @@ static napi_value js_create_config(napi_env env, napi_callback_info info) {
   o.keepalive_timeout_ms = (long)prop_i64(env, argv[0], "keepAliveTimeout");
   o.connections = (unsigned)prop_i64(env, argv[0], "connections");
   o.max_header_size = (size_t)prop_i64(env, argv[0], "maxHeaderSize");
-  bool reject = true;
-  if (prop(env, argv[0], "rejectUnauthorized", &v) == napi_ok) {
-    napi_valuetype t;
-    napi_typeof(env, v, &t);
-    if (t == napi_boolean) napi_get_value_bool(env, v, &reject);
-  }
-  o.reject_unauthorized = reject;
-  char *ca = NULL, *cert = NULL, *key = NULL;
+  o.reject_unauthorized = prop_bool(env, argv[0], "rejectUnauthorized", true);
+  o.proxy_tunnel = prop_bool(env, argv[0], "proxyTunnel", true);
+  o.proxy_reject_unauthorized = prop_bool(env, argv[0], "proxyRejectUnauthorized", true);
+  o.happy_eyeballs_ms = (long)prop_i64(env, argv[0], "happyEyeballsTimeout");
+  char *ca = NULL, *cert = NULL, *key = NULL, *proxy_ca = NULL;
+  char *proxy_http = NULL, *proxy_https = NULL, *proxy_headers = NULL, *socket_path = NULL, *local = NULL;
+  size_t unused;
   int bad = prop_bytes(env, argv[0], "ca", &ca, &o.ca_len) || prop_bytes(env, argv[0], "cert", &cert, &o.cert_len) ||
-            prop_bytes(env, argv[0], "key", &key, &o.key_len);
+            prop_bytes(env, argv[0], "key", &key, &o.key_len) ||
+            prop_bytes(env, argv[0], "proxyCa", &proxy_ca, &o.proxy_ca_len) ||
+            prop_bytes(env, argv[0], "proxyHttp", &proxy_http, &unused) ||
+            prop_bytes(env, argv[0], "proxyHttps", &proxy_https, &unused) ||
+            prop_bytes(env, argv[0], "proxyHeaders", &proxy_headers, &unused) ||
+            prop_bytes(env, argv[0], "socketPath", &socket_path, &unused) ||
+            prop_bytes(env, argv[0], "localAddress", &local, &unused);
   o.ca = ca;
   o.cert = cert;
   o.key = key;
+  o.proxy_ca = proxy_ca;
+  o.proxy_http = proxy_http;
+  o.proxy_https = proxy_https;
+  o.proxy_headers = proxy_headers;
+  o.unix_socket_path = socket_path;
+  o.local_address = local;
   cd_config *c = bad ? NULL : cd_config_new(&o);
   free(ca);
   free(cert);
   free(key);
-  if (c == NULL) return throw_msg(env, "curl-dispatcher native: invalid TLS options or out of memory");
+  free(proxy_ca);
+  free(proxy_http);
+  free(proxy_https);
+  free(proxy_headers);
+  free(socket_path);
+  free(local);
+  if (c == NULL) return throw_msg(env, "curl-dispatcher native: invalid options or out of memory");
   if (a->configs_len == a->configs_cap) {
     uint32_t cap = a->configs_cap ? a->configs_cap * 2 : 8;
     cd_config **cs = realloc(a->configs, cap * sizeof(*cs));
@@ -427,7 +456,7 @@ static napi_value js_release_config(napi_env env, napi_callback_info info) {
 }
 
 /* submit(configId, url, origin, method, headers, bodyMode, bodyLength,
- *        headersTimeout, bodyTimeout, worker, reset, httpVersion,
+ *        headersTimeout, bodyTimeout, worker, flags (CD_REQ_*), httpVersion,
  *        connectTo: string | null, body: Uint8Array | undefined) -> slot
  * `body` is the whole request body: the engine reads it in place (a
  * reference keeps it alive until the terminal event), no copy. */
@@ -471,8 +500,6 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
     if (slot_alloc(a, &slot) != 0) {
       napi_throw_error(env, NULL, "out of memory");
     } else {
-      bool reset = false;
-      napi_get_value_bool(env, argv[10], &reset);
       cd_request_opts o = {
           .url = url,
           .origin = origin,
@@ -484,7 +511,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
           .headers_timeout_ms = (uint32_t)get_i64(env, argv[7]),
           .body_timeout_ms = (uint32_t)get_i64(env, argv[8]),
           .worker = (unsigned)get_i64(env, argv[9]),
-          .reset = reset,
+          .flags = (int)get_i64(env, argv[10]),
           .http_version = (int)get_i64(env, argv[11]),
           .connect_to = connect_to,
           .body_data = body_data,

@@ -171,7 +171,7 @@ static th_req *hello_on(th_fx *fx, cd_config *cfg, ts_server *srv,
   cd_request_opts o;
   memset(&o, 0, sizeof o);
   o.worker = worker;
-  o.reset = reset;
+  o.flags = reset ? CD_REQ_RESET : 0;
   th_req *r = th_submit(fx->t, cfg, srv, "GET", "/hello", &o);
   th_wait(fx->t, r, tu_slow_ms(5000));
   th_expect_end(r, 200);

@@ -86,7 +86,7 @@ static th_req *st_submit(th_env *t, cd_config *cfg, ts_server *srv, tu_rng *rng)
   cd_request_opts o;
   memset(&o, 0, sizeof o);
   o.worker = (unsigned)tu_rng_next(rng);
-  o.reset = tu_rng_range(rng, 0, 15) == 0;
+  o.flags = tu_rng_range(rng, 0, 15) == 0 ? CD_REQ_RESET : 0;
   char path[80];
   const char *method = "GET";
   switch (s->kind) {
