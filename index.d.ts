@@ -14,6 +14,22 @@ export interface AgentConnectOptions {
   rejectUnauthorized?: boolean
   /** TLS name (SNI and certificate check) when it differs from the origin host. */
   servername?: string
+  /** Unix domain socket to connect to instead of the URL's host. */
+  socketPath?: string
+}
+
+export interface AgentProxyOptions {
+  /** http:, https:, socks4:, socks4a:, socks5: or socks5h: URL; credentials may be in it. */
+  uri: string | URL
+  /** Proxy-Authorization value, e.g. 'Basic dXNlcjpwYXNz'. */
+  token?: string
+  /** base64 of 'user:password' (Basic). */
+  auth?: string
+  /** Headers sent to the proxy only. */
+  headers?: Record<string, string>
+  /** CONNECT tunnel for http: origins too (default true, as undici's ProxyAgent). */
+  tunnel?: boolean
+  proxyTls?: { ca?: string | Buffer | Array<string | Buffer>, rejectUnauthorized?: boolean }
 }
 
 export interface AgentOptions {
@@ -33,6 +49,25 @@ export interface AgentOptions {
   maxHeaderSize?: number
   /** Offer HTTP/2 by ALPN on https origins. Default false. */
   allowH2?: boolean
+  /** HTTP/2 with prior knowledge on http: origins (one connection per request). */
+  useH2c?: boolean
+  /** 0 closes the connection after each request; values above 1 behave as 1. */
+  pipelining?: number
+  /** Largest response body in bytes; -1 for no limit. */
+  maxResponseSize?: number
+  /** Local IP address to bind outgoing connections to. */
+  localAddress?: string
+  autoSelectFamily?: boolean
+  /** Head start, in ms, of the first address family. */
+  autoSelectFamilyAttemptTimeout?: number
+  /** Fail on a content-length header that disagrees with the body (default true). */
+  strictContentLength?: boolean
+  keepAliveMaxTimeout?: number
+  keepAliveTimeoutThreshold?: number
+  /** Unix domain socket to connect to (same as connect.socketPath). */
+  socketPath?: string
+  /** 'none' (default), 'env', a proxy URL, or proxy settings. */
+  proxy?: 'none' | 'env' | string | URL | AgentProxyOptions
   connect?: AgentConnectOptions
 }
 

@@ -412,7 +412,9 @@ static void setup_easy(cd_request *req, CURL *e) {
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   } else if (req->http_version == CD_HTTP_2_PRIOR_KNOWLEDGE) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    /* libcurl 7.88 fails requests sent on a reused h2c connection. */
+    /* libcurl 7.88 fails every stream but the first on an h2c connection
+     * ("Error in the HTTP2 framing layer"): one connection per request. */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
   } else {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);

@@ -13,8 +13,17 @@ const agent = new Agent({
   keepAliveTimeout: 4_000,
   maxHeaderSize: 16_384,
   allowH2: false,
-  connect: { ca: ['-----BEGIN CERTIFICATE-----'], rejectUnauthorized: true, servername: 'example.test', timeout: 1000 }
+  connect: { ca: ['-----BEGIN CERTIFICATE-----'], rejectUnauthorized: true, servername: 'example.test', timeout: 1000 },
+  pipelining: 1,
+  maxResponseSize: 1 << 20,
+  localAddress: '127.0.0.1',
+  autoSelectFamily: true,
+  strictContentLength: true,
+  useH2c: false,
+  proxy: { uri: 'http://127.0.0.1:3128', token: 'Basic dTpw', headers: { 'x-proxy': '1' }, tunnel: true }
 })
+void new Agent({ proxy: 'env', socketPath: '/tmp/s.sock' })
+void new Agent({ proxy: 'socks5h://127.0.0.1:1080' })
 const other: Agent = new DefaultAgent()
 
 // It is an undici Dispatcher: accepted wherever one is.
