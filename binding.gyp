@@ -12,6 +12,7 @@
         "engine/cd_transfer.c",
         "engine/cd_timer.c",
         "engine/cd_config.c",
+        "engine/cd_conn.c",
         "napi/cd_binding.c"
       ],
       "include_dirs": ["engine"],

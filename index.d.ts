@@ -82,11 +82,22 @@ export interface EngineStats {
   inflight: number
 }
 
+export interface AgentOriginStats {
+  connected: number
+  free: number
+  pending: number
+  queued: number
+  running: number
+  size: number
+}
+
 export declare class Agent extends Dispatcher {
   constructor (options?: AgentOptions)
   readonly closed: boolean
   readonly destroyed: boolean
   dispatch (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
+  /** Per origin: connections and requests, as undici's PoolStats. */
+  readonly stats: Record<string, AgentOriginStats>
   /** Live object counts of the native engine (for leak checks). */
   static engineStats (): EngineStats
 }

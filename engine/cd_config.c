@@ -75,6 +75,7 @@ cd_config *cd_config_new(const cd_config_opts *o) {
   c->proxy_tunnel = o->proxy_tunnel;
   c->proxy_reject_unauthorized = o->proxy_reject_unauthorized;
   c->happy_eyeballs_ms = o->happy_eyeballs_ms;
+  c->tag = o->tag;
   char *local = NULL;
   if (o->local_address != NULL) {
     /* "host!" makes curl bind to an address, never to an interface name. */

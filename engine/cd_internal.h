@@ -34,6 +34,9 @@
 #define CD_POOLS 2
 #define CD_POOL_LARGE_RING 64u        /* at most 4 MiB of idle large events per channel */
 
+/* Sockets one transfer may open while connecting (one per address tried). */
+#define CD_MAX_OPENED 8
+
 
 /* ---- commands (owner -> worker) -----------------------------------------
  * A command is a tagged pointer: the low bits say what it is. Requests and
@@ -72,6 +75,7 @@ struct cd_config {
   atomic_long refs;
   atomic_int closed;         /* the agent is done: drop its idle connections */
   uint64_t id;               /* unique per process, for per-agent limits */
+  uint32_t tag;              /* the owner's id of the agent, echoed in connection events */
   long connect_timeout_ms;
   long keepalive_timeout_ms;
   unsigned connections;
@@ -208,6 +212,8 @@ struct cd_request {
   size_t trailers_len, trailers_cap;
   cd_timer timer;
   uint64_t deadline_ms;             /* 0: no deadline armed */
+  curl_socket_t opened[CD_MAX_OPENED]; /* sockets this transfer opened (cd_conn.c) */
+  unsigned opened_len;
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -258,6 +264,8 @@ typedef struct cd_worker {
   size_t dirty_len, dirty_cap;
   cd_limit *limits[CD_LIMIT_BUCKETS]; /* [worker] */
   cd_share *shares;                 /* [worker] */
+  struct cd_conn **conns;           /* [worker] open sockets by descriptor (cd_conn.c) */
+  size_t conns_cap;
 } cd_worker;
 
 /* ---- engine -------------------------------------------------------------- */
@@ -288,6 +296,13 @@ void cd_worker_wake(cd_worker *w);
 /* Queues an event for the owner (ring, or overflow when full). */
 void cd_worker_push_event(cd_worker *w, cd_channel *chan, cd_event *ev);
 cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len);
+/* An environment-level event (no request; slot CD_SLOT_NONE). */
+cd_event *cd_event_new_env(cd_channel *chan, int type, const void *data, size_t len);
+
+/* cd_conn.c: connection open/close reports. Worker thread only. */
+void cd_conn_setup(cd_request *req, CURL *easy);
+void cd_conn_forget_channel(cd_worker *w, cd_channel *chan);
+void cd_conn_free_all(cd_worker *w);
 /* Frees an event for good (detach paths, either thread). */
 void cd_event_destroy(cd_event *ev);
 

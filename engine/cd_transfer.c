@@ -448,6 +448,7 @@ static void setup_easy(cd_request *req, CURL *e) {
   }
 
   setup_route(req, e);
+  cd_conn_setup(req, e);
   if (cfg->connect_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
   if (cfg->keepalive_timeout_ms > 0) {
     /* libcurl reuses a connection while its idle time in whole seconds

@@ -24,8 +24,8 @@
 
 /* ---- events -------------------------------------------------------------- */
 
-cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len) {
-  cd_channel *chan = req->chan;
+static cd_event *event_new(cd_channel *chan, cd_request *req, uint32_t slot, int type,
+                           const void *data, size_t len) {
   cd_event *ev = NULL;
   int pool = len <= CD_EVENT_SMALL ? CD_POOL_SMALL : len <= CD_EVENT_LARGE ? CD_POOL_LARGE : -1;
   if (pool >= 0) {
@@ -43,7 +43,7 @@ cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len) 
   ev->chan = chan;
   ev->next = NULL;
   ev->req = req;
-  ev->slot = req->slot;
+  ev->slot = slot;
   ev->type = type;
   ev->a = ev->b = ev->c = ev->d = 0;
   ev->len = len;
@@ -51,6 +51,14 @@ cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len) 
   ev->data[len] = '\0';
   cd_stat_add(&cd_live.events, 1);
   return ev;
+}
+
+cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len) {
+  return event_new(req->chan, req, req->slot, type, data, len);
+}
+
+cd_event *cd_event_new_env(cd_channel *chan, int type, const void *data, size_t len) {
+  return event_new(chan, NULL, CD_SLOT_NONE, type, data, len);
 }
 
 static void mark_dirty(cd_worker *w, cd_channel *chan) {
@@ -151,6 +159,7 @@ static void discard_command(void *cmd) {
  * acknowledges. Runs inside the RCU read-side section that found `chan`. */
 static void detach_channel(cd_worker *w, cd_channel *chan) {
   void *cmd;
+  cd_conn_forget_channel(w, chan);  /* connections closing from here on go unreported */
   while (ck_ring_dequeue_spsc(&chan->cmd_ring, chan->cmd_buf, &cmd)) discard_command(cmd);
   while (!cds_list_empty(&chan->transfers)) {
     cd_request *req = cds_list_entry(chan->transfers.next, cd_request, chan_node);
@@ -321,6 +330,7 @@ void cd_worker_stop(cd_worker *w) {
   }
   free(w->pool);
   curl_multi_cleanup(w->multi);
+  cd_conn_free_all(w);  /* after every connection has closed */
   cd_timer_heap_free(&w->timers);
   free(w->dirty);
   for (unsigned i = 0; i < CD_LIMIT_BUCKETS; i++) {

@@ -104,6 +104,7 @@ typedef struct cd_config_opts {
   const char *unix_socket_path;  /* connect here instead of the URL's host, or NULL */
   const char *local_address;     /* bind outgoing connections to this IP, or NULL */
   long happy_eyeballs_ms;        /* head start of the first address family; 0: default */
+  uint32_t tag;                  /* the owner's id for this config, echoed in CD_EV_DISCONNECTED */
 } cd_config_opts;
 
 cd_config *cd_config_new(const cd_config_opts *opts);
@@ -184,8 +185,16 @@ enum cd_event_type {
   CD_EV_END = 4,         /* terminal; data: raw trailer lines (may be empty) */
   CD_EV_ERROR = 5,       /* terminal; a: cd_error code, b: OS errno, c: TLS verify result,
                           * d: flags | proxy CONNECT status << 8; data: message */
-  CD_EV_ABORTED = 6      /* terminal; answer to cd_request_abort */
+  CD_EV_ABORTED = 6,     /* terminal; answer to cd_request_abort */
+  /* 7 is the bridge's own */
+  CD_EV_CONNECTED = 8,   /* this request opened the connection it is about to use;
+                          * data: "ip port local-ip local-port" */
+  CD_EV_DISCONNECTED = 9 /* environment-level (slot CD_SLOT_NONE, no request): a
+                          * connection that was reported CONNECTED closed;
+                          * a: the config's tag; data: the origin */
 };
+
+#define CD_SLOT_NONE UINT32_MAX
 
 /* Error codes of CD_EV_ERROR: a CURLcode (>= 0), or one of the engine's own. */
 enum cd_error {

@@ -9,12 +9,13 @@
 const os = require('node:os')
 const net = require('node:net')
 const { Dispatcher, errors } = require('undici')
-const { binding } = require('./native')
+const { binding, agentsByConfig } = require('./native')
+const { publishConnected, publishConnectError } = require('./diagnostics')
 const { normalizeRequest } = require('./request')
 const { CurlRequest, adaptHandler } = require('./dispatch')
 const { parseProxyOption } = require('./proxy')
 
-const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError } = errors
+const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError } = errors
 
 const MAX_THREADS = 64
 const DEFAULT_TIMEOUT = 300e3
@@ -121,7 +122,10 @@ function validateOptions (opts) {
   }
 }
 
-const configRegistry = new FinalizationRegistry((configId) => binding.releaseConfig(configId))
+const configRegistry = new FinalizationRegistry((configId) => {
+  agentsByConfig.delete(configId)
+  binding.releaseConfig(configId)
+})
 
 class Agent extends Dispatcher {
   constructor (opts = {}) {
@@ -158,9 +162,11 @@ class Agent extends Dispatcher {
       key: tlsBytes(connect.key, 'key')
     })
     this._servername = connect.servername ?? null
+    this._localAddress = opts.localAddress ?? null
     this._poolSize = binding.ensureThreads(this._threads)
     this._connections = opts.connections ?? null
-    this._origins = new Map()  // origin -> { active, needDrain }, with `connections` only
+    this._origins = new Map()  // origin -> { active, connected, needDrain }
+    agentsByConfig.set(this._configId, new WeakRef(this))
     this._active = new Set()
     this._closed = false
     this._destroyed = false
@@ -196,7 +202,7 @@ class Agent extends Dispatcher {
       return false
     }
     this._active.add(req)
-    const free = this._connections === null || this._countOrigin(norm.target, 1)
+    const free = this._countOrigin(norm.target, 1)
     req.start(norm, this._configId, Math.min(this._threads, this._poolSize))
     return free
   }
@@ -204,24 +210,74 @@ class Agent extends Dispatcher {
   // With `connections`, as undici: dispatch() returns false once an origin
   // has that many requests running or queued, and 'drain' (origin, targets)
   // follows when one of them ends.
-  _countOrigin (target, delta) {
-    let entry = this._origins.get(target.origin)
+  _origin (origin) {
+    let entry = this._origins.get(origin)
     if (entry === undefined) {
-      entry = { active: 0, needDrain: false }
-      this._origins.set(target.origin, entry)
+      entry = { active: 0, connected: 0, needDrain: false }
+      this._origins.set(origin, entry)
     }
+    return entry
+  }
+
+  _countOrigin (target, delta) {
+    const entry = this._origin(target.origin)
     entry.active += delta
+    const limit = this._connections ?? Infinity
     if (delta > 0) {
-      if (entry.active < this._connections) return true
+      if (entry.active < limit) return true
       entry.needDrain = true
       return false
     }
-    if (entry.needDrain && entry.active < this._connections) {
+    if (entry.needDrain && entry.active < limit) {
       entry.needDrain = false
       this.emit('drain', new URL(target.origin), [this]) // a URL, as undici's
     }
-    if (entry.active === 0) this._origins.delete(target.origin)
+    if (entry.active === 0 && entry.connected === 0) this._origins.delete(target.origin)
     return true
+  }
+
+  // Engine connection reports. undici's Agent emits these with
+  // (origin URL, [agent, pool, client]); here the targets are [agent].
+  _onConnected (target, info) {
+    this._origin(target.origin).connected++
+    publishConnected(target, this, info)
+    this.emit('connect', new URL(target.origin), [this])
+  }
+
+  _onDisconnected (origin) {
+    const entry = this._origins.get(origin)
+    if (entry === undefined) return
+    entry.connected = Math.max(0, entry.connected - 1)
+    if (entry.active === 0 && entry.connected === 0) this._origins.delete(origin)
+    this.emit('disconnect', new URL(origin), [this], new SocketError('closed'))
+  }
+
+  _onConnectionError (target, err) {
+    publishConnectError(target, this, err)
+    this.emit('connectionError', new URL(target.origin), [this], err)
+  }
+
+  /**
+   * Per origin, as undici's Agent#stats: `connected` connections (as the
+   * engine reported them), requests `running` on them and `pending`
+   * (waiting for a connection under `connections`; `queued` is the same
+   * number), `free` connections and `size` = running + pending.
+   */
+  get stats () {
+    const out = {}
+    for (const [origin, e] of this._origins) {
+      const pending = this._connections === null ? 0 : Math.max(0, e.active - this._connections)
+      const running = e.active - pending
+      out[origin] = {
+        connected: e.connected,
+        free: Math.max(0, e.connected - running),
+        pending,
+        queued: pending,
+        running,
+        size: e.active
+      }
+    }
+    return out
   }
 
   // Called once per request when both the handler and the engine are done.
@@ -229,7 +285,7 @@ class Agent extends Dispatcher {
     if (req.finished) return
     req.finished = true
     this._active.delete(req)
-    if (this._connections !== null && req.norm !== null) this._countOrigin(req.norm.target, -1)
+    if (req.norm !== null) this._countOrigin(req.norm.target, -1)
     if (this._active.size === 0 && (this._closed || this._destroyed)) this._finishClose()
   }
 
@@ -238,6 +294,8 @@ class Agent extends Dispatcher {
       this._configReleased = true
       configRegistry.unregister(this)
       binding.releaseConfig(this._configId)
+      // Connections close once the config is released: their disconnect
+      // events still reach this agent, until it is collected.
     }
     const callbacks = this._onClosed
     this._onClosed = []

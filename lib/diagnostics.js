@@ -8,9 +8,12 @@
 // request.addHeader), undici:client:sendHeaders, undici:request:bodyChunkSent,
 // undici:request:bodySent, undici:request:headers,
 // undici:request:bodyChunkReceived, undici:request:trailers,
-// undici:request:error. Not published: undici:client:beforeConnect,
-// connected and connectError, since connections are libcurl's and are not
-// reported per request; `socket` fields are null for the same reason.
+// undici:request:error, and for connections undici:client:beforeConnect,
+// undici:client:connected (both once the new connection is ready: libcurl
+// connects in a worker thread and reports it then) and
+// undici:client:connectError. libcurl owns the sockets: request payloads
+// carry `socket: null`, connection payloads a plain object with the
+// addresses and ports, and `connector` is null.
 //
 // Nothing is built unless a channel has subscribers.
 
@@ -25,6 +28,47 @@ const channels = {
   bodyChunkReceived: dc.channel('undici:request:bodyChunkReceived'),
   trailers: dc.channel('undici:request:trailers'),
   error: dc.channel('undici:request:error')
+}
+
+const connectChannels = {
+  beforeConnect: dc.channel('undici:client:beforeConnect'),
+  connected: dc.channel('undici:client:connected'),
+  connectError: dc.channel('undici:client:connectError')
+}
+
+function connectParams (target, agent) {
+  return {
+    host: target.host,
+    hostname: target.hostname,
+    protocol: target.protocol,
+    port: target.port,
+    version: agent._httpVersion === 0 ? 1.1 : 2,
+    servername: agent._servername ?? undefined,
+    localAddress: agent._localAddress ?? null
+  }
+}
+
+// info: "ip port local-ip local-port" from the engine.
+function publishConnected (target, agent, info) {
+  const { beforeConnect, connected } = connectChannels
+  if (!beforeConnect.hasSubscribers && !connected.hasSubscribers) return
+  const params = connectParams(target, agent)
+  if (beforeConnect.hasSubscribers) beforeConnect.publish({ connectParams: params, connector: null })
+  if (connected.hasSubscribers) {
+    const [remoteAddress, remotePort, localAddress, localPort] = (info ?? '').split(' ')
+    const socket = {
+      remoteAddress: remoteAddress || undefined,
+      remotePort: Number(remotePort) || undefined,
+      localAddress: localAddress || undefined,
+      localPort: Number(localPort) || undefined
+    }
+    connected.publish({ connectParams: params, connector: null, socket })
+  }
+}
+
+function publishConnectError (target, agent, error) {
+  if (!connectChannels.connectError.hasSubscribers) return
+  connectChannels.connectError.publish({ connectParams: connectParams(target, agent), connector: null, error, socket: null })
 }
 
 function anySubscribers () {
@@ -70,4 +114,4 @@ function rawHeadersString (norm) {
     norm.headers.replace(/\n/g, '\r\n') + '\r\n'
 }
 
-module.exports = { channels, anySubscribers, DiagnosticsRequest, rawHeadersString }
+module.exports = { channels, anySubscribers, DiagnosticsRequest, rawHeadersString, publishConnected, publishConnectError }

@@ -13,7 +13,7 @@
 const { errors } = require('undici')
 const {
   binding, requests,
-  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED
+  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, isTerminal
 } = require('./native')
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./request')
@@ -22,6 +22,9 @@ const { channels, anySubscribers, DiagnosticsRequest, rawHeadersString } = requi
 const {
   RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError
 } = errors
+
+// engine.h CD_ERRF_CONNECTED
+const ERRF_CONNECTED = 1
 
 // submit() flags (engine.h CD_REQ_*)
 const REQ_RESET = 1
@@ -350,7 +353,12 @@ class CurlRequest {
   }
 
   onEngineEvent (type, a, b, c, d, payload) {
-    if (type >= EV_END) {
+    if (type === EV_CONNECTED) {
+      // The agent's business, not the handler's: reported even when paused.
+      this.agent._onConnected(this.norm.target, payload)
+      return
+    }
+    if (isTerminal(type)) {
       this.engineDone = true
       this.wakeBodyPump()
       if (this.done) {
@@ -426,9 +434,14 @@ class CurlRequest {
           this.agent._requestFinished(this)
           return
         }
-        case EV_ERROR:
-          this.finishWithError(mapEngineError(a, b, c, d, payload, this.errorTarget()))
+        case EV_ERROR: {
+          const err = mapEngineError(a, b, c, d, payload, this.errorTarget())
+          // A libcurl failure before any connection was made: the agent
+          // reports it as undici's pools do.
+          if (a >= 0 && (d & ERRF_CONNECTED) === 0) this.agent._onConnectionError(this.norm.target, err)
+          this.finishWithError(err)
           return
+        }
         case EV_ABORTED:
           this.finishWithError(this.reason ?? new RequestAbortedError())
       }

@@ -35,6 +35,18 @@ const EV_ERROR = 5
 const EV_ABORTED = 6
 // Bridge-only: a small body chunk copied into `slab` (c = offset, d = length).
 const EV_DATA_SLAB = 7
+// The request opened a new connection; payload "ip port local-ip local-port".
+const EV_CONNECTED = 8
+// Environment-level (slot -1): a reported connection closed; a = config id,
+// payload = origin.
+const EV_DISCONNECTED = 9
+
+function isTerminal (type) {
+  return type === EV_END || type === EV_ERROR || type === EV_ABORTED
+}
+
+// configId -> WeakRef(agent), for connection events that have no request.
+const agentsByConfig = new Map()
 
 const meta = new Int32Array(binding.META_LENGTH)
 const slab = Buffer.alloc(binding.SLAB_LENGTH)
@@ -60,8 +72,12 @@ function onEvents (count) {
       payload = values[vi]
       values[vi++] = undefined
     }
+    if (slot === -1) {
+      if (type === EV_DISCONNECTED) onDisconnected(meta[o + 2], payload)
+      continue
+    }
     const req = requests[slot]
-    if (type >= EV_END) requests[slot] = undefined
+    if (isTerminal(type)) requests[slot] = undefined
     if (req === undefined) continue
     try {
       req.onEngineEvent(type, meta[o + 2], meta[o + 3], meta[o + 4], meta[o + 5], payload)
@@ -70,6 +86,16 @@ function onEvents (count) {
       // ours. Report it without losing the rest of the batch.
       process.nextTick(() => { throw err })
     }
+  }
+}
+
+function onDisconnected (configId, origin) {
+  const agent = agentsByConfig.get(configId)?.deref()
+  if (agent === undefined) return
+  try {
+    agent._onDisconnected(origin)
+  } catch (err) {
+    process.nextTick(() => { throw err })
   }
 }
 
@@ -83,5 +109,8 @@ module.exports = {
   EV_BODY_WANTED,
   EV_END,
   EV_ERROR,
-  EV_ABORTED
+  EV_ABORTED,
+  EV_CONNECTED,
+  isTerminal,
+  agentsByConfig
 }

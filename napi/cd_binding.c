@@ -195,6 +195,8 @@ static napi_status event_payload(napi_env env, cd_event *ev, napi_value *out) {
   switch (ev->type) {
     case CD_EV_HEADERS:
     case CD_EV_END:
+    case CD_EV_CONNECTED:
+    case CD_EV_DISCONNECTED:
       return napi_create_string_latin1(env, ev->data, ev->len, out);
     case CD_EV_DATA:
       return napi_create_buffer_copy(env, ev->len, ev->data, NULL, out);
@@ -394,6 +396,7 @@ static napi_value js_create_config(napi_env env, napi_callback_info info) {
   o.proxy_tunnel = prop_bool(env, argv[0], "proxyTunnel", true);
   o.proxy_reject_unauthorized = prop_bool(env, argv[0], "proxyRejectUnauthorized", true);
   o.happy_eyeballs_ms = (long)prop_i64(env, argv[0], "happyEyeballsTimeout");
+  o.tag = a->configs_len;  /* the id returned below */
   char *ca = NULL, *cert = NULL, *key = NULL, *proxy_ca = NULL;
   char *proxy_http = NULL, *proxy_https = NULL, *proxy_headers = NULL, *socket_path = NULL, *local = NULL;
   size_t unused;

@@ -23,6 +23,8 @@ const char *th_ev_name(int type) {
     case CD_EV_END: return "END";
     case CD_EV_ERROR: return "ERROR";
     case CD_EV_ABORTED: return "ABORTED";
+    case CD_EV_CONNECTED: return "CONNECTED";
+    case CD_EV_DISCONNECTED: return "DISCONNECTED";
     default: return "?";
   }
 }
@@ -238,6 +240,14 @@ static void check_status_line(th_env *t, th_req *r, const cd_event *ev) {
 }
 
 static void file_event(th_env *t, cd_event *ev) {
+  if (ev->slot == CD_SLOT_NONE) {
+    if (ev->type != CD_EV_DISCONNECTED || ev->req != NULL || ev->len == 0)
+      CD_FAIL("[%s] environment-level event %s (request %p, %zu bytes)", t->name,
+              th_ev_name(ev->type), (void *)ev->req, ev->len);
+    t->disconnected++;
+    t->last_disconnect_tag = (uint32_t)ev->a;
+    return;
+  }
   uint32_t idx = ev->slot - t->slot_base;
   if (ev->slot < t->slot_base || idx >= t->nreqs)
     CD_FAIL("[%s] %s event for unknown slot %u", t->name, th_ev_name(ev->type),
@@ -252,7 +262,8 @@ static void file_event(th_env *t, cd_event *ev) {
   if (r->released)
     CD_FAIL("[%s] slot %u: %s after release", t->name, r->slot,
             th_ev_name(ev->type));
-  r->nevents++;
+  /* CONNECTED is about the connection, not the request's own sequence. */
+  if (ev->type != CD_EV_CONNECTED) r->nevents++;
   t->events++;
   uint64_t now = tu_now_ms();
   int terminal = 0;
@@ -315,6 +326,13 @@ static void file_event(th_env *t, cd_event *ev) {
 
     case CD_EV_BODY_WANTED:
       r->nbody_wanted++;
+      break;
+
+    case CD_EV_CONNECTED:
+      if (r->status || r->nconnected)
+        CD_FAIL("[%s] slot %u: CONNECTED after headers or twice", t->name, r->slot);
+      r->nconnected++;
+      t->connected++;
       break;
 
     case CD_EV_END:
@@ -505,7 +523,7 @@ void th_print_stats(cd_engine *eng, const char *when) {
               s.envs, s.workers);
 }
 
-void th_expect_idle(cd_engine *eng, unsigned timeout_ms) {
+void th_expect_idle(cd_engine *eng, th_env *t, unsigned timeout_ms) {
   uint64_t end = tu_now_ms() + timeout_ms;
   cd_engine_stats s;
   for (;;) {
@@ -513,7 +531,9 @@ void th_expect_idle(cd_engine *eng, unsigned timeout_ms) {
     if (s.requests == 0 && s.transfers == 0 && s.events == 0 && s.commands == 0)
       return;
     if (tu_now_ms() >= end) break;
-    tu_sleep_ms(5);
+    /* Closing connections still report DISCONNECTED: take them. */
+    if (t != NULL) th_pump(t, 5);
+    else tu_sleep_ms(5);
   }
   CD_FAIL("engine not idle after %u ms: requests %ld transfers %ld events %ld "
           "commands %ld (handles %ld envs %ld)",
@@ -552,7 +572,7 @@ void th_fx_end(th_fx *fx, int allow_accept) {
                ts_saw_accept(fx->srv));
   cd_config_release(fx->cfg);
   /* Everything was released: the engine must get back to idle by itself. */
-  th_expect_idle(fx->eng, tu_slow_ms(2000));
+  th_expect_idle(fx->eng, fx->t, tu_slow_ms(2000));
   th_detach(fx->t);
   cd_engine_stats s;
   cd_engine_get_stats(fx->eng, &s);

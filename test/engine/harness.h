@@ -60,6 +60,7 @@ struct th_req {
   size_t head_len;
   int ndata;
   int nbody_wanted;
+  int nconnected;       /* CONNECTED events (0 or 1) */
   uint64_t body_bytes;
   uint8_t *body;
   size_t body_len, body_cap;
@@ -89,6 +90,9 @@ struct th_env {
   size_t nreqs, cap;
   uint32_t slot_base;
   size_t outstanding;   /* submitted, terminal not yet seen */
+  long connected;       /* CONNECTED events */
+  long disconnected;    /* DISCONNECTED events */
+  uint32_t last_disconnect_tag;
   size_t poll_max;      /* max events per cd_env_poll call (default 64) */
   uint64_t events;
   const char *name;     /* for messages */
@@ -126,7 +130,9 @@ int th_wait_until(th_env *t, int (*pred)(th_env *, void *), void *arg,
 
 /* Waits (without pumping) until the engine counters for requests,
  * transfers, events and commands are all zero; fails after timeout_ms. */
-void th_expect_idle(cd_engine *eng, unsigned timeout_ms);
+/* Waits until the engine holds no requests, transfers, events or commands,
+ * draining `t` (may be NULL) meanwhile. */
+void th_expect_idle(cd_engine *eng, th_env *t, unsigned timeout_ms);
 void th_print_stats(cd_engine *eng, const char *when);
 
 /* A config with everything at its default. */

@@ -191,6 +191,34 @@ TEST_IMPL(keepalive_reuse) {
   return 0;
 }
 
+/* One CONNECTED per connection, on the request that opened it; one
+ * DISCONNECTED, carrying the config's tag, when it closes. */
+TEST_IMPL(connection_events) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  cd_config_opts co;
+  memset(&co, 0, sizeof co);
+  co.tag = 77;
+  cd_config *cfg = cd_config_new(&co);
+  ASSERT_NOT_NULL(cfg);
+  th_req *first = hello_on(&fx, cfg, fx.srv, 0, 0);
+  ASSERT_EQ(first->nconnected, 1);
+  for (int i = 0; i < 3; i++) ASSERT_EQ(hello_on(&fx, cfg, fx.srv, 0, 0)->nconnected, 0);
+  ASSERT_EQ(fx.t->connected, 1);
+  ASSERT_EQ(fx.t->disconnected, 0);
+  /* reset: the connection closes after the request */
+  th_req *last = hello_on(&fx, cfg, fx.srv, 0, 1);
+  ASSERT_EQ(last->nconnected, 0);
+  th_pump(fx.t, 200);
+  ASSERT_EQ(fx.t->disconnected, 1);
+  ASSERT_EQ(fx.t->last_disconnect_tag, 77);
+  ASSERT_EQ(hello_on(&fx, cfg, fx.srv, 0, 0)->nconnected, 1);
+  ASSERT_EQ(ts_accepted(fx.srv), 2);
+  cd_config_release(cfg);
+  th_fx_end(&fx, 0);
+  return 0;
+}
+
 TEST_IMPL(reset_flag) {
   th_fx fx;
   th_fx_begin(&fx, 1);

@@ -56,6 +56,7 @@
   X(many_concurrent)                \
   X(two_envs_two_threads)           \
   X(keepalive_reuse)                \
+  X(connection_events)              \
   X(reset_flag)                     \
   X(connection_limit)               \
   X(keepalive_timeout)              \

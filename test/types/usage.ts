@@ -25,6 +25,9 @@ const agent = new Agent({
 void new Agent({ proxy: 'env', socketPath: '/tmp/s.sock' })
 void new Agent({ proxy: 'socks5h://127.0.0.1:1080' })
 const other: Agent = new DefaultAgent()
+const running: number = agent.stats['http://127.0.0.1:3000']?.running ?? 0
+void running
+agent.on('connect', (origin, targets) => { void origin; void targets })
 
 // It is an undici Dispatcher: accepted wherever one is.
 const dispatcher: Dispatcher = agent
