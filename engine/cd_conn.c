@@ -41,8 +41,18 @@ static int conns_reserve(cd_worker *w, size_t fd) {
   return 0;
 }
 
+/* libcurl sends a request again, on another connection, when the reused
+ * connection it went out on closes before any response byte: right for
+ * idempotent requests, not for the others, which must fail instead. */
+static int refuse_resend(cd_request *req) {
+  if (!req->sent || !(req->flags & CD_REQ_NO_RETRY)) return 0;
+  req->error = CD_ERR_CONNECTION_LOST;
+  return 1;
+}
+
 static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr) {
   cd_request *req = clientp;
+  if (refuse_resend(req)) return CURL_SOCKET_BAD;
   curl_socket_t fd = socket(addr->family, addr->socktype, addr->protocol);
   if (fd == CURL_SOCKET_BAD || purpose != CURLSOCKTYPE_IPCXN) return fd;
   cd_worker *w = conn_worker(req);
@@ -85,6 +95,8 @@ static int on_close(void *clientp, curl_socket_t fd) {
 static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int local_port) {
   cd_request *req = clientp;
   cd_worker *w = conn_worker(req);
+  if (refuse_resend(req)) return CURL_PREREQFUNC_ABORT;
+  req->sent = true;
   for (unsigned i = 0; i < req->opened_len; i++) {
     curl_socket_t fd = req->opened[i];
     cd_conn *c = (size_t)fd < w->conns_cap ? w->conns[fd] : NULL;
@@ -105,6 +117,7 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
 
 void cd_conn_setup(cd_request *req, CURL *easy) {
   req->opened_len = 0;
+  req->sent = false;
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open);
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, req);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close);

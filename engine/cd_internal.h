@@ -214,6 +214,7 @@ struct cd_request {
   uint64_t deadline_ms;             /* 0: no deadline armed */
   curl_socket_t opened[CD_MAX_OPENED]; /* sockets this transfer opened (cd_conn.c) */
   unsigned opened_len;
+  bool sent;                        /* the request went out at least once (cd_conn.c) */
   char errbuf[CURL_ERROR_SIZE];
 };
 

@@ -578,6 +578,7 @@ static const char *engine_error_message(int error) {
     case CD_ERR_HEADERS_OVERFLOW: return "Headers Overflow Error";
     case CD_ERR_NO_MEMORY: return "out of memory";
     case CD_ERR_AMBIGUOUS_LENGTH: return "Response Content-Length is ambiguous";
+    case CD_ERR_CONNECTION_LOST: return "other side closed";
     default: return "error";
   }
 }

@@ -129,6 +129,10 @@ enum cd_http_version {
 /* cd_request_opts.flags */
 #define CD_REQ_RESET 1           /* close the connection after this request */
 #define CD_REQ_PROXY 2           /* go through the config's proxy for the URL's scheme */
+#define CD_REQ_NO_RETRY 4        /* not idempotent: when a reused connection turns out
+                                  * dead after the request went out, fail with
+                                  * CD_ERR_CONNECTION_LOST instead of letting libcurl
+                                  * send it again on another connection */
 
 typedef struct cd_request_opts {
   const char *url;         /* absolute http(s) URL, already validated */
@@ -202,7 +206,8 @@ enum cd_error {
   CD_ERR_BODY_TIMEOUT = -2,
   CD_ERR_HEADERS_OVERFLOW = -3,
   CD_ERR_NO_MEMORY = -4,
-  CD_ERR_AMBIGUOUS_LENGTH = -6  /* conflicting Content-Length, or with Transfer-Encoding */
+  CD_ERR_AMBIGUOUS_LENGTH = -6, /* conflicting Content-Length, or with Transfer-Encoding */
+  CD_ERR_CONNECTION_LOST = -7   /* CD_REQ_NO_RETRY: the connection died under the request */
 };
 
 /* CD_EV_ERROR flags */

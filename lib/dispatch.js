@@ -29,6 +29,7 @@ const ERRF_CONNECTED = 1
 // submit() flags (engine.h CD_REQ_*)
 const REQ_RESET = 1
 const REQ_PROXY = 2
+const REQ_NO_RETRY = 4
 
 // Request body bytes handed to the engine before waiting for it to ask for
 // more (CD_EV_BODY_WANTED): bounds memory per upload.
@@ -249,7 +250,7 @@ class CurlRequest {
       norm.headersTimeout ?? agent._headersTimeout,
       norm.bodyTimeout ?? agent._bodyTimeout,
       target.hash % threads,
-      (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0),
+      (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY),
       norm.httpVersion,
       connectTo,
       norm.body.buffer ?? undefined // read in place by the engine

@@ -13,6 +13,7 @@ const CD_ERR_HEADERS_TIMEOUT = -1
 const CD_ERR_BODY_TIMEOUT = -2
 const CD_ERR_HEADERS_OVERFLOW = -3
 const CD_ERR_AMBIGUOUS_LENGTH = -6
+const CD_ERR_CONNECTION_LOST = -7
 // engine/engine.h, CD_ERRF_*
 const CD_ERRF_CONNECTED = 1
 const CD_ERRF_HEADERS = 2
@@ -87,6 +88,9 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
     case CD_ERR_AMBIGUOUS_LENGTH:
       // undici refuses the same responses with this error
       return new errors.ResponseContentLengthMismatchError()
+    case CD_ERR_CONNECTION_LOST:
+      // a non-idempotent request whose reused connection died under it
+      return new errors.SocketError('other side closed')
   }
   const connectStatus = flags >> 8
   if (connectStatus !== 0 && connectStatus !== 200) {

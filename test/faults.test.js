@@ -18,11 +18,6 @@ const { collect, compact, sleep, waitFor } = require('./support/collect')
 const MB = 1024 * 1024
 const { errors } = undici
 
-// A case where curl-dispatcher is known to get it wrong (the comment at each
-// use says how): skipped for ours, still run against undici's Agent so the
-// test itself stays checked. CD_TEST_KNOWN_BUGS=1 runs them on ours too.
-// Turn each back into `it` once its bug is fixed.
-const itKnownBug = kind === 'curl' && !process.env.CD_TEST_KNOWN_BUGS ? it.skip : it
 
 // The agent options of most tests: short enough that a fault the client
 // fails to notice shows up as a (wrong) timeout error well within the test,
@@ -504,6 +499,93 @@ describe('faults', function () {
       // was about to close. (undici then fails it with UND_ERR_SOCKET, for
       // gaps up to about 4 ms; libcurl retries it on a new connection.)
       assert.ok(ka.unanswered > 0, 'no request met a closing connection')
+    })
+  })
+
+  describe('a keep-alive connection that dies as the next request goes out', function () {
+    let dying
+    let seen
+
+    before(async function () {
+      // Connection 1 answers its first request, then closes when the next
+      // one has fully arrived (unanswered): the client finds out only after
+      // sending. Later connections answer everything.
+      let connections = 0
+      dying = await startRawServer((socket) => {
+        const id = ++connections
+        const dies = dying.nextDies
+        dying.nextDies = false
+        let buf = ''
+        let answered = 0
+        socket.on('data', (chunk) => {
+          buf += chunk.toString('latin1')
+          for (;;) {
+            const end = buf.indexOf('\r\n\r\n')
+            if (end < 0) return
+            const head = buf.slice(0, end)
+            const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+            if (buf.length < end + 4 + length) return
+            buf = buf.slice(end + 4 + length)
+            seen.push(`${id} ${head.slice(0, head.indexOf(' '))}`)
+            if (dies && answered === 1) {
+              socket.destroy()
+              return
+            }
+            answered++
+            socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+          }
+        })
+      })
+    })
+
+    beforeEach(function () {
+      // undici's pool sends the second request on a new connection here,
+      // so the race never arises with it.
+      if (kind === 'undici') this.skip()
+      seen = []
+      dying.nextDies = true
+    })
+
+    after(async function () {
+      await dying?.close()
+    })
+
+    async function run (second) {
+      const agent = createAgent({ ...BASE_OPTS, threads: 1 })
+      try {
+        const first = await undici.request(`${dying.origin}/1`, { dispatcher: agent })
+        assert.equal(await first.body.text(), 'ok')
+        return await undici.request(`${dying.origin}/2`, { dispatcher: agent, ...second })
+          .then(async (res) => ({ status: res.statusCode, body: await res.body.text() }), (error) => ({ error }))
+      } finally {
+        await agent.close()
+      }
+    }
+
+    it('GET is sent again on a new connection and succeeds', async function () {
+      const r = await run({ method: 'GET' })
+      assert.equal(r.error, undefined, r.error?.stack)
+      assert.equal(r.body, 'ok')
+      const [a, b] = [seen[0].split(' ')[0], seen[2]?.split(' ')[0]]
+      assert.deepEqual(seen, [`${a} GET`, `${a} GET`, `${b} GET`])
+      assert.notEqual(a, b)
+    })
+
+    it('POST is not sent again: it fails with UND_ERR_SOCKET', async function () {
+      const r = await run({ method: 'POST', body: 'once' })
+      assert.ok(r.error instanceof errors.SocketError, `${r.error?.stack ?? 'no error'}`)
+      assert.equal(r.error.code, 'UND_ERR_SOCKET')
+      const a = seen[0].split(' ')[0]
+      assert.deepEqual(seen, [`${a} GET`, `${a} POST`], 'the POST reached the server once')
+    })
+
+    it('POST with idempotent: true is sent again, body included', async function () {
+      const r = await run({ method: 'POST', body: 'twice', idempotent: true })
+      assert.equal(r.error, undefined, r.error?.stack)
+      assert.equal(r.body, 'ok')
+      const [a, b] = [seen[0].split(' ')[0], seen[2]?.split(' ')[0]]
+      assert.deepEqual(seen, [`${a} GET`, `${a} POST`, `${b} POST`])
+      assert.notEqual(a, b)
     })
   })
 })

@@ -85,7 +85,6 @@ struct th_env {
   atomic_int double_notify;
   atomic_int notify_on_owner;
   atomic_long begins_started;    /* bumped just before cd_env_poll_begin */
-  atomic_long last_notify_begin; /* begins_started seen by the last notify */
   th_req **reqs;
   size_t nreqs, cap;
   uint32_t slot_base;
