@@ -215,6 +215,7 @@ struct cd_request {
   curl_socket_t opened[CD_MAX_OPENED]; /* sockets this transfer opened (cd_conn.c) */
   unsigned opened_len;
   bool sent;                        /* the request went out at least once (cd_conn.c) */
+  bool retried;                     /* sent again after its HTTP/2 connection went away */
   char errbuf[CURL_ERROR_SIZE];
 };
 

@@ -583,7 +583,33 @@ static const char *engine_error_message(int error) {
   }
 }
 
+/* An HTTP/2 connection that went away (GOAWAY, or broken framing) under a
+ * request that got no response byte: libcurl retries streams the server
+ * refused, but in 7.88 not every stream left behind by a GOAWAY. An
+ * idempotent request whose body is in memory (or absent) is sent once
+ * more, on a new connection. */
+static int retry_on_new_connection(cd_worker *w, cd_request *req, CURLcode result) {
+  if (req->retried || (req->flags & CD_REQ_NO_RETRY) || req->final_headers || req->error != 0) return 0;
+  /* CURLE_HTTP2 is the connection's failure; a stream the server reset
+   * (CURLE_HTTP2_STREAM) is that request's answer and is not retried. */
+  if (result != CURLE_HTTP2) return 0;
+  if (req->body_mode == CD_BODY_STREAM && req->body_data == NULL) return 0;  /* not replayable */
+  long header_bytes = 0;
+  curl_easy_getinfo(req->easy, CURLINFO_HEADER_SIZE, &header_bytes);
+  if (header_bytes != 0) return 0;
+  req->retried = true;
+  curl_multi_remove_handle(w->multi, req->easy);
+  /* The easy handle keeps its options; a fresh connection, not the one
+   * that is going away. */
+  curl_easy_setopt(req->easy, CURLOPT_FRESH_CONNECT, 1L);
+  req->hdr_len = 0;
+  req->errbuf[0] = '\0';
+  if (curl_multi_add_handle(w->multi, req->easy) != CURLM_OK) return 0;
+  return 1;
+}
+
 void cd_transfer_done(cd_worker *w, cd_request *req, CURLcode result) {
+  if (retry_on_new_connection(w, req, result)) return;
   if (result == CURLE_OK && req->error == 0) {
     cd_event *ev = cd_event_new(req, CD_EV_END, req->trailers, req->trailers_len);
     emit(req, ev);
