@@ -13,6 +13,7 @@
         "engine/cd_timer.c",
         "engine/cd_config.c",
         "engine/cd_conn.c",
+        "engine/cd_raw.c",
         "napi/cd_binding.c"
       ],
       "include_dirs": ["engine"],

@@ -360,6 +360,7 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_o
   CDS_INIT_LIST_HEAD(&req->chan_node);
   CDS_INIT_LIST_HEAD(&req->wait_node);
   CDS_INIT_LIST_HEAD(&req->early_node);
+  CDS_INIT_LIST_HEAD(&req->raw_node);
   req->resp_length = -1;
   if (build_headers(req, o->headers, o->headers_len) != 0) {
     free(req);

@@ -216,6 +216,12 @@ struct cd_request {
   unsigned opened_len;
   bool sent;                        /* the request went out at least once (cd_conn.c) */
   bool retried;                     /* sent again after its HTTP/2 connection went away */
+  /* CD_REQ_RAW (cd_raw.c) */
+  bool raw_open;                    /* connected: in worker->raw */
+  bool raw_want_write;              /* a send would block: poll for POLLOUT */
+  bool raw_shut;                    /* the owner's end was passed on */
+  curl_socket_t raw_fd;
+  struct cds_list_head raw_node;    /* worker->raw */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -262,6 +268,7 @@ typedef struct cd_worker {
   size_t pool_len, pool_cap;
   struct cds_list_head stalled;     /* [worker] transfers paused on full rings */
   struct cds_list_head early;       /* [worker] responses complete while still uploading */
+  struct cds_list_head raw;         /* [worker] open CD_REQ_RAW connections */
   cd_channel **dirty;               /* [worker] channels to notify */
   size_t dirty_len, dirty_cap;
   cd_limit *limits[CD_LIMIT_BUCKETS]; /* [worker] */
@@ -300,6 +307,17 @@ void cd_worker_push_event(cd_worker *w, cd_channel *chan, cd_event *ev);
 cd_event *cd_event_new(cd_request *req, int type, const void *data, size_t len);
 /* An environment-level event (no request; slot CD_SLOT_NONE). */
 cd_event *cd_event_new_env(cd_channel *chan, int type, const void *data, size_t len);
+
+/* cd_transfer.c: terminal events that end the transfer (worker thread). */
+void cd_transfer_fail(cd_worker *w, cd_request *req, int code, const char *message);
+void cd_transfer_end(cd_worker *w, cd_request *req);
+
+/* cd_raw.c: CD_REQ_RAW connections. Worker thread only. */
+void cd_raw_setup(cd_request *req, CURL *easy);
+void cd_raw_open(cd_worker *w, cd_request *req);
+void cd_raw_close(cd_request *req);
+void cd_raw_pump(cd_worker *w);
+size_t cd_raw_waitfds(cd_worker *w, struct curl_waitfd *fds, size_t max);
 
 /* cd_conn.c: connection open/close reports. Worker thread only. */
 void cd_conn_setup(cd_request *req, CURL *easy);

@@ -406,7 +406,11 @@ static void setup_easy(cd_request *req, CURL *e) {
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   /* Larger reads mean fewer, larger DATA events for big bodies. */
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024L);
-  if (req->http_version == CD_HTTP_2TLS) {
+  if (req->flags & CD_REQ_RAW) {
+    /* a byte pipe: HTTP/1.1 by ALPN, nothing sent by curl itself */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    cd_raw_setup(req, e);
+  } else if (req->http_version == CD_HTTP_2TLS) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Wait for a connection that can multiplex rather than open another. */
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
@@ -500,6 +504,7 @@ static void emit_error(cd_request *req, int code, const char *message) {
  * reference with it. */
 static void transfer_finish(cd_worker *w, cd_request *req) {
   cd_timer_heap_remove(&w->timers, &req->timer);
+  cd_raw_close(req);
   if (req->in_wait_list) {
     cds_list_del_init(&req->wait_node);
     req->in_wait_list = false;
@@ -608,8 +613,22 @@ static int retry_on_new_connection(cd_worker *w, cd_request *req, CURLcode resul
   return 1;
 }
 
+void cd_transfer_fail(cd_worker *w, cd_request *req, int code, const char *message) {
+  emit_error(req, code, message);
+  transfer_finish(w, req);
+}
+
+void cd_transfer_end(cd_worker *w, cd_request *req) {
+  emit(req, cd_event_new(req, CD_EV_END, NULL, 0));
+  transfer_finish(w, req);
+}
+
 void cd_transfer_done(cd_worker *w, cd_request *req, CURLcode result) {
   if (retry_on_new_connection(w, req, result)) return;
+  if ((req->flags & CD_REQ_RAW) && result == CURLE_OK && req->error == 0) {
+    cd_raw_open(w, req);  /* connected: the pipe opens, the transfer goes on */
+    return;
+  }
   if (result == CURLE_OK && req->error == 0) {
     cd_event *ev = cd_event_new(req, CD_EV_END, req->trailers, req->trailers_len);
     emit(req, ev);

@@ -21,6 +21,9 @@
 
 #define CD_IDLE_POLL_MS 1000
 #define CD_MAX_CACHED_CONNECTIONS 4096
+/* Raw connections one worker polls at once; more are still served, each
+ * loop turn, but only these wake a parked worker. */
+#define CD_RAW_POLL_MAX 1024
 
 /* ---- events -------------------------------------------------------------- */
 
@@ -265,8 +268,12 @@ static void park(cd_worker *w) {
   /* Pairs with the fence in cd_worker_wake: either we see the owner's
    * command here, or the owner sees `parked` and wakes us. */
   atomic_thread_fence(memory_order_seq_cst);
-  if (!has_commands(w) && !atomic_load(&w->stop))
-    curl_multi_poll(w->multi, NULL, 0, (int)timeout, NULL);
+  if (!has_commands(w) && !atomic_load(&w->stop)) {
+    /* Raw connections are ours to watch: libcurl no longer polls them. */
+    struct curl_waitfd fds[CD_RAW_POLL_MAX];
+    size_t nfds = cds_list_empty(&w->raw) ? 0 : cd_raw_waitfds(w, fds, CD_RAW_POLL_MAX);
+    curl_multi_poll(w->multi, fds, (unsigned)nfds, (int)timeout, NULL);
+  }
   atomic_store(&w->parked, 0);
   atomic_store(&w->wake_pending, 0);
 }
@@ -281,6 +288,7 @@ static void *worker_main(void *arg) {
     curl_multi_perform(w->multi, &running);
     finish_completed(w);
     if (!cds_list_empty(&w->early)) cd_transfer_finish_early(w);
+    if (!cds_list_empty(&w->raw)) cd_raw_pump(w);
     w->now_ms = cd_now_ms();
     fire_timers(w);
     unstall_transfers(w);
@@ -311,6 +319,7 @@ cd_worker *cd_worker_start(cd_engine *engine, unsigned index) {
   cd_timer_heap_init(&w->timers);
   CDS_INIT_LIST_HEAD(&w->stalled);
   CDS_INIT_LIST_HEAD(&w->early);
+  CDS_INIT_LIST_HEAD(&w->raw);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     curl_multi_cleanup(w->multi);
     free(w);

@@ -129,6 +129,9 @@ enum cd_http_version {
 /* cd_request_opts.flags */
 #define CD_REQ_RESET 1           /* close the connection after this request */
 #define CD_REQ_PROXY 2           /* go through the config's proxy for the URL's scheme */
+#define CD_REQ_RAW 8             /* connect only, then a raw byte pipe (Upgrade, CONNECT):
+                                  * body chunks go out as written, every byte read
+                                  * comes back as DATA, the peer closing is END */
 #define CD_REQ_NO_RETRY 4        /* not idempotent: when a reused connection turns out
                                   * dead after the request went out, fail with
                                   * CD_ERR_CONNECTION_LOST instead of letting libcurl

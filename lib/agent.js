@@ -12,7 +12,7 @@ const { Dispatcher, errors } = require('undici')
 const { binding, agentsByConfig } = require('./native')
 const { publishConnected, publishConnectError } = require('./diagnostics')
 const { normalizeRequest } = require('./request')
-const { CurlRequest, adaptHandler } = require('./dispatch')
+const { CurlRequest, adaptHandler, checkUpgradeHandler } = require('./dispatch')
 const { parseProxyOption } = require('./proxy')
 
 const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError } = errors
@@ -163,6 +163,7 @@ class Agent extends Dispatcher {
     })
     this._servername = connect.servername ?? null
     this._localAddress = opts.localAddress ?? null
+    this._maxHeaderSize = opts.maxHeaderSize ?? 16 * 1024
     this._poolSize = binding.ensureThreads(this._threads)
     this._connections = opts.connections ?? null
     this._origins = new Map()  // origin -> { active, connected, needDrain }
@@ -194,6 +195,7 @@ class Agent extends Dispatcher {
       if (this._destroyed) throw new ClientDestroyedError()
       if (this._closed) throw new ClientClosedError()
       norm = normalizeRequest(opts, this._strictContentLength)
+      if (norm.raw) checkUpgradeHandler(handler)
       norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
       if (this._resetAll) norm.reset = true
       norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)

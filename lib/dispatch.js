@@ -18,6 +18,7 @@ const {
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./request')
 const { channels, anySubscribers, DiagnosticsRequest, rawHeadersString } = require('./diagnostics')
+const { RawExchange } = require('./upgrade')
 
 const {
   RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError
@@ -30,6 +31,7 @@ const ERRF_CONNECTED = 1
 const REQ_RESET = 1
 const REQ_PROXY = 2
 const REQ_NO_RETRY = 4
+const REQ_RAW = 8
 
 // Request body bytes handed to the engine before waiting for it to ask for
 // more (CD_EV_BODY_WANTED): bounds memory per upload.
@@ -158,6 +160,10 @@ class LegacyHandler {
     this.handler.onError?.(err)
   }
 
+  onRequestUpgrade (controller, statusCode, headers, socket) {
+    this.handler.onUpgrade(statusCode, controller.rawHeaders, socket)
+  }
+
   onBodySent (chunk) {
     this.handler.onBodySent?.(chunk)
   }
@@ -171,6 +177,14 @@ function isV2Handler (h) {
   return typeof h.onRequestStart === 'function' || typeof h.onResponseStart === 'function' ||
     typeof h.onResponseData === 'function' || typeof h.onResponseEnd === 'function' ||
     typeof h.onResponseError === 'function'
+}
+
+// Upgrade and CONNECT requests need the callback that takes the socket.
+function checkUpgradeHandler (handler) {
+  const ok = handler instanceof LegacyHandler
+    ? typeof handler.handler.onUpgrade === 'function'
+    : typeof handler.onRequestUpgrade === 'function'
+  if (!ok) throw new InvalidArgumentError('invalid onUpgrade method')
 }
 
 function adaptHandler (handler) {
@@ -211,6 +225,7 @@ class CurlRequest {
     this.bodyInFlight = 0
     this.bodyWaiter = null
     this.diag = null         // DiagnosticsRequest while diagnostics are watched
+    this.raw = null          // RawExchange, for upgrade and CONNECT
     this.maxResponseSize = agent._maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
   }
@@ -250,12 +265,18 @@ class CurlRequest {
       norm.headersTimeout ?? agent._headersTimeout,
       norm.bodyTimeout ?? agent._bodyTimeout,
       target.hash % threads,
-      (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY),
+      (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
+        (norm.raw ? REQ_RAW : 0),
       norm.httpVersion,
       connectTo,
       norm.body.buffer ?? undefined // read in place by the engine
     )
     requests[this.slot] = this
+    if (norm.raw) {
+      this.raw = new RawExchange(this, norm, norm.headersTimeout ?? agent._headersTimeout)
+      this.raw.start()
+      return
+    }
     const { body } = norm
     if (body.buffer !== null) {
       this.bodyChunkSent(body.buffer)
@@ -357,6 +378,13 @@ class CurlRequest {
     if (type === EV_CONNECTED) {
       // The agent's business, not the handler's: reported even when paused.
       this.agent._onConnected(this.norm.target, payload)
+      if (this.raw !== null) this.raw.onConnected(payload)
+      return
+    }
+    if (this.raw !== null) {
+      if (isTerminal(type)) this.engineDone = true
+      this.raw.onEngineEvent(type, a, b, c, d, payload)
+      if (this.engineDone && this.done) this.agent._requestFinished(this)
       return
     }
     if (isTerminal(type)) {
@@ -452,6 +480,28 @@ class CurlRequest {
     }
   }
 
+  // The raw exchange got its answer: the handler gets the socket, and the
+  // agent stops counting the request (the connection left its pool).
+  upgraded (statusCode, pairs, socket) {
+    const { handler, controller } = this
+    this.done = true
+    controller._headerPairs = pairs
+    controller._rawHeaders = null
+    try {
+      const headers = handler instanceof LegacyHandler ? null : fieldsToObject(pairs)
+      handler.onRequestUpgrade(controller, statusCode, headers, socket)
+    } catch (err) {
+      // As undici: the handler hears of its own error, the socket goes.
+      socket.destroy(err)
+      try {
+        handler.onResponseError(controller, err)
+      } catch (e) {
+        rethrowLater(e)
+      }
+    }
+    this.agent._requestFinished(this)
+  }
+
   errorTarget () {
     const { target } = this.norm
     return { hostname: target.hostname, port: target.port, connectTimeout: this.agent._connectTimeout }
@@ -476,4 +526,4 @@ class CurlRequest {
 }
 
 
-module.exports = { CurlRequest, adaptHandler }
+module.exports = { CurlRequest, adaptHandler, checkUpgradeHandler }

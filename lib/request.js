@@ -279,15 +279,18 @@ function normalizeRequest (opts, strictContentLength = true) {
   let { path } = opts
 
   if (typeof path !== 'string') throw new InvalidArgumentError('path must be a string')
-  if (path[0] !== '/' && !(path.startsWith('http://') || path.startsWith('https://'))) {
+  if (path[0] !== '/' && !(path.startsWith('http://') || path.startsWith('https://')) && method !== 'CONNECT') {
     throw new InvalidArgumentError('path must be an absolute URL or start with a slash')
   }
   if (invalidPathRegExp.test(path)) throw new InvalidArgumentError('invalid request path')
   if (typeof method !== 'string') throw new InvalidArgumentError('method must be a string')
   if (!tokenRegExp.test(method)) throw new InvalidArgumentError('invalid request method')
-  if (method === 'CONNECT' || opts.upgrade) {
-    throw new NotSupportedError('upgrade and CONNECT are not supported yet')
+  const { upgrade } = opts
+  if (upgrade != null && upgrade !== false) {
+    if (typeof upgrade !== 'string') throw new InvalidArgumentError('upgrade must be a string')
+    if (!/^[\t\x20-\x7e]+$/.test(upgrade)) throw new InvalidArgumentError('invalid upgrade header')
   }
+  const raw = method === 'CONNECT' || (typeof upgrade === 'string' && upgrade !== '')
   for (const key of ['headersTimeout', 'bodyTimeout']) {
     const v = opts[key]
     if (v != null && (!Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`invalid ${key}`)
@@ -304,7 +307,7 @@ function normalizeRequest (opts, strictContentLength = true) {
     if (typeof opts.query !== 'object') throw new InvalidArgumentError('query must be an object')
     path = serializeQuery(path, opts.query)
   }
-  if (path[0] !== '/') {
+  if (path[0] !== '/' && !raw) {
     // An absolute URL as path: undici sends it as the request target.
     throw new NotSupportedError('absolute-form request targets are not supported')
   }
@@ -324,10 +327,16 @@ function normalizeRequest (opts, strictContentLength = true) {
   }
   if (bodyLength === null) bodyLength = collector.contentLength
   const hasBody = body.buffer !== null || body.source !== null || (expectsPayload && bodyLength === 0)
+  if (raw && (body.buffer !== null || body.source !== null)) {
+    throw new NotSupportedError('a body on an upgrade or CONNECT request is not supported: write it to the socket')
+  }
 
   return {
     target,
-    url: target.origin + path,
+    // Raw (upgrade, CONNECT): the engine only connects; the head is ours.
+    url: raw ? `${target.origin}/` : target.origin + path,
+    raw,
+    upgrade: raw && method !== 'CONNECT' ? upgrade : null,
     method,
     path,
     // expectContinue: curl sends the head, waits for 100 (1 s at most, as
@@ -337,8 +346,8 @@ function normalizeRequest (opts, strictContentLength = true) {
     hostHeader: collector.host,
     body,
     hasBody,
-    bodyLength: hasBody ? (bodyLength ?? -1) : 0,
-    bodyMode: hasBody ? BODY_STREAM : BODY_NONE,
+    bodyLength: hasBody && !raw ? (bodyLength ?? -1) : 0,
+    bodyMode: hasBody && !raw ? BODY_STREAM : BODY_NONE,
     reset: opts.reset === true || collector.reset === true,
     idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
     headersTimeout: opts.headersTimeout,

@@ -142,6 +142,7 @@ th_req *th_submit_opts(th_env *t, cd_config *cfg, const cd_request_opts *opts) {
     ASSERT_NOT_NULL(t->reqs);
   }
   r->t = t;
+  r->raw = (opts->flags & CD_REQ_RAW) != 0;
   r->slot = t->slot_base + (uint32_t)t->nreqs;
   t->reqs[t->nreqs++] = r;
 
@@ -296,7 +297,7 @@ static void file_event(th_env *t, cd_event *ev) {
       break;
 
     case CD_EV_DATA:
-      if (!r->status)
+      if (!r->status && !r->raw)
         CD_FAIL("[%s] slot %u: DATA before the final header block", t->name,
                 r->slot);
       r->ndata++;
@@ -337,7 +338,7 @@ static void file_event(th_env *t, cd_event *ev) {
       break;
 
     case CD_EV_END:
-      if (!r->status)
+      if (!r->status && !r->raw)
         CD_FAIL("[%s] slot %u: END without a final header block", t->name,
                 r->slot);
       terminal = 1;

@@ -44,6 +44,7 @@ struct th_req {
   int keep_body;        /* keep the body bytes in body/body_len */
   int check_pattern;    /* body must be ts_pattern() from offset 0 */
   int no_release;       /* the test calls th_release itself */
+  int raw;              /* CD_REQ_RAW: DATA carries raw bytes, no HEADERS */
   th_event_cb on_event;
   void *data;           /* for the test */
   uint64_t u64[4];      /* scratch for the test */

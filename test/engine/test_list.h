@@ -15,6 +15,10 @@
   X(user_headers)                   \
   X(empty_header_value)             \
   X(connect_to)                     \
+  /* test_raw.c */                  \
+  X(raw_request_and_close)          \
+  X(raw_bulk_echo_then_abort)       \
+  X(raw_refused)                    \
   /* test_body.c */                 \
   X(big_bodies)                     \
   X(chunked_trailers)               \

@@ -1,0 +1,273 @@
+'use strict'
+
+// HTTP Upgrade (WebSocket) and CONNECT.
+//
+// The engine gives such a request a raw connection (CD_REQ_RAW: libcurl
+// connects, tunnels through the proxy and does TLS, then steps aside):
+// this file writes the HTTP/1.1 request head into it, reads the response
+// head out of it, and then hands the connection to the handler as a Node
+// Duplex (`onRequestUpgrade(controller, statusCode, headers, socket)`, or
+// the legacy `onUpgrade(statusCode, rawHeaders, socket)`), as undici's
+// client does: for CONNECT whatever the status, for an upgrade only on
+// 101 (anything else is SocketError('bad upgrade')).
+
+const { Duplex } = require('node:stream')
+const { errors } = require('undici')
+const { binding, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED } = require('./native')
+const { mapEngineError } = require('./errors')
+
+const { SocketError, HeadersTimeoutError, HeadersOverflowError } = errors
+
+// Bytes written to the socket before _write waits for the engine to say
+// it has sent them (BODY_WANTED).
+const WRITE_HIGH_WATER = 1024 * 1024
+
+/** The request head, as undici's client writes it for upgrades and CONNECT. */
+function requestHead (norm) {
+  const { method, path, target } = norm
+  let head = `${method} ${path} HTTP/1.1\r\nhost: ${norm.hostHeader ?? target.host}\r\n`
+  if (norm.upgrade) head += `connection: upgrade\r\nupgrade: ${norm.upgrade}\r\n`
+  head += norm.headers.replace(/\n/g, '\r\n')
+  return Buffer.from(`${head}\r\n`, 'latin1')
+}
+
+// "HTTP/1.1 101 Switching Protocols\r\nName: value\r\n..." -> parts
+function parseResponseHead (text) {
+  const lines = text.split('\r\n')
+  const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0])
+  if (m === null) return null
+  const pairs = []
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':')
+    if (colon <= 0) return null
+    pairs.push(lines[i].slice(0, colon), lines[i].slice(colon + 1).trim())
+  }
+  return { statusCode: Number(m[1]), statusMessage: m[2] ?? '', pairs }
+}
+
+/**
+ * The Duplex handed to the handler: bytes to and from the raw connection.
+ * Reads are paused in the engine while the readable side is full; writes
+ * wait for the engine once WRITE_HIGH_WATER bytes are on their way.
+ */
+class UpgradedSocket extends Duplex {
+  constructor (exchange, address) {
+    super({ allowHalfOpen: false }) // as net.Socket: the peer ending ends ours
+    this._exchange = exchange
+    this._pausedEngine = false
+    this._inFlight = 0
+    this._writeWaiter = null
+    Object.assign(this, address)
+  }
+
+  _read () {
+    if (this._pausedEngine) {
+      this._pausedEngine = false
+      this._exchange.resumeEngine()
+    }
+  }
+
+  _write (chunk, encoding, callback) {
+    if (!this._exchange.write(chunk)) {
+      callback(new SocketError('closed'))
+      return
+    }
+    this._inFlight += chunk.length
+    if (this._inFlight < WRITE_HIGH_WATER) callback()
+    else this._writeWaiter = callback
+  }
+
+  _final (callback) {
+    this._exchange.end()
+    callback()
+  }
+
+  _destroy (err, callback) {
+    this._exchange.close()
+    this._flushWaiter(err ?? null)
+    callback(err)
+  }
+
+  _flushWaiter (err) {
+    const waiter = this._writeWaiter
+    if (waiter !== null) {
+      this._writeWaiter = null
+      waiter(err)
+    }
+  }
+
+  // From the engine.
+  _sent () {
+    this._inFlight = 0
+    this._flushWaiter(null)
+  }
+
+  _received (chunk) {
+    if (!this.push(chunk) && !this._pausedEngine) {
+      this._pausedEngine = true
+      this._exchange.pauseEngine()
+    }
+  }
+
+  // net.Socket methods that callers use on upgraded sockets; libcurl owns
+  // the descriptor, so they change nothing.
+  setNoDelay () { return this }
+  setKeepAlive () { return this }
+  setTimeout (ms, cb) { if (cb) this.once('timeout', cb); return this }
+  ref () { return this }
+  unref () { return this }
+  address () { return { address: this.localAddress, port: this.localPort, family: this.remoteFamily } }
+}
+
+/**
+ * The raw side of a CurlRequest (request.raw): head parsing first, the
+ * socket after.
+ */
+class RawExchange {
+  constructor (request, norm, headersTimeout) {
+    this.request = request
+    this.norm = norm
+    this.head = Buffer.alloc(0)
+    this.socket = null
+    this.address = {}
+    this.closed = false
+    this.timer = headersTimeout > 0
+      ? setTimeout(() => request.abort(new HeadersTimeoutError()), headersTimeout).unref()
+      : null
+  }
+
+  start () {
+    this.write(requestHead(this.norm))
+  }
+
+  get slot () { return this.request.slot }
+
+  write (chunk) {
+    if (this.closed || this.request.engineDone) return false
+    binding.write(this.slot, chunk, false)
+    return true
+  }
+
+  end () {
+    if (!this.closed && !this.request.engineDone) binding.write(this.slot, null, true)
+  }
+
+  close () {
+    if (this.closed) return
+    this.closed = true
+    if (!this.request.engineDone) binding.abort(this.slot)
+  }
+
+  pauseEngine () {
+    if (!this.request.engineDone) binding.pause(this.slot)
+  }
+
+  resumeEngine () {
+    if (!this.request.engineDone) binding.resume(this.slot)
+  }
+
+  onConnected (info) {
+    const [remoteAddress, remotePort, localAddress, localPort] = (info ?? '').split(' ')
+    this.address = {
+      remoteAddress,
+      remotePort: Number(remotePort),
+      remoteFamily: remoteAddress?.includes(':') ? 'IPv6' : 'IPv4',
+      localAddress,
+      localPort: Number(localPort)
+    }
+  }
+
+  /** Engine events once the raw connection exists. */
+  onEngineEvent (type, a, b, c, d, payload) {
+    const socket = this.socket
+    if (socket === null) return this.beforeUpgrade(type, a, b, c, d, payload)
+    switch (type) {
+      case EV_DATA:
+        socket._received(payload)
+        break
+      case EV_BODY_WANTED:
+        socket._sent()
+        break
+      case EV_END:
+        socket.push(null)
+        break
+      case EV_ERROR:
+        socket.destroy(mapEngineError(a, b, c, d, payload, this.request.errorTarget()))
+        break
+      case EV_ABORTED:
+        if (!socket.destroyed) socket.destroy()
+    }
+  }
+
+  beforeUpgrade (type, a, b, c, d, payload) {
+    const request = this.request
+    if (request.done) return
+    switch (type) {
+      case EV_DATA:
+        this.head = this.head.length ? Buffer.concat([this.head, payload]) : payload
+        this.parseHead()
+        return
+      case EV_END:
+        this.fail(new SocketError('other side closed'))
+        return
+      case EV_ERROR:
+        request.deliver(type, a, b, c, d, payload)
+        this.clearTimer()
+        return
+      case EV_ABORTED:
+        request.deliver(type, a, b, c, d, payload)
+    }
+  }
+
+  parseHead () {
+    for (;;) {
+      const end = this.head.indexOf('\r\n\r\n')
+      if (end < 0) {
+        if (this.head.length > this.request.agent._maxHeaderSize) this.fail(new HeadersOverflowError())
+        return
+      }
+      const parsed = parseResponseHead(this.head.toString('latin1', 0, end))
+      const rest = this.head.subarray(end + 4)
+      if (parsed === null) {
+        this.fail(new errors.HTTPParserError('invalid response head', 'INVALID_CONSTANT'))
+        return
+      }
+      const { statusCode } = parsed
+      const isConnect = this.norm.method === 'CONNECT'
+      if (!isConnect && statusCode >= 100 && statusCode < 200 && statusCode !== 101) {
+        this.head = rest // an informational block before the answer
+        continue
+      }
+      if (!isConnect && statusCode !== 101) {
+        this.fail(new SocketError('bad upgrade'))
+        return
+      }
+      this.upgrade(parsed, rest)
+      return
+    }
+  }
+
+  upgrade ({ statusCode, pairs }, rest) {
+    const request = this.request
+    this.clearTimer()
+    const socket = new UpgradedSocket(this, this.address)
+    this.socket = socket
+    if (rest.length) socket.push(rest)
+    this.head = null
+    request.upgraded(statusCode, pairs, socket)
+  }
+
+  fail (err) {
+    this.clearTimer()
+    this.request.abort(err)
+  }
+
+  clearTimer () {
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+  }
+}
+
+module.exports = { RawExchange }
