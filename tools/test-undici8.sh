@@ -31,8 +31,14 @@ cp -r "$root/index.js" "$root/index.mjs" "$root/index.d.ts" "$root/lib" "$root/b
 cat > "$work/pkg/package.json" <<JSON
 { "name": "curl-dispatcher", "version": "0.0.0-undici8", "private": true, "main": "index.js" }
 JSON
+# The suite's own helpers (mocha, proxy, ws, ...) at the versions package.json
+# names, with undici 8 in place of 7.
+test_deps=$(cd "$root" && node -p "Object.entries(require('./package.json').devDependencies)
+  .filter(([n]) => !['undici', 'typescript', 'node-gyp', '@types/node'].includes(n))
+  .map(([n, v]) => n + '@' + v).join(' ')")
+# shellcheck disable=SC2086
 (cd "$work/pkg" && npm install --no-save --no-package-lock --no-audit --no-fund --ignore-scripts \
-  undici@8 mocha@11 >/dev/null)
+  undici@8 $test_deps >/dev/null)
 echo "test-undici8: undici $(cd "$work/pkg" && "$node_bin" -p "require('undici/package.json').version")"
 
 cd "$work/pkg"

@@ -402,7 +402,10 @@ TEST_IMPL(abort_queued_for_connection) {
   th_req *a = th_submit(fx.t, cfg, fx.srv, "GET", "/slow?ms=300", NULL);
   th_req *b = th_submit(fx.t, cfg, fx.srv, "GET", "/slow?ms=10", NULL);
   th_req *c = th_submit(fx.t, cfg, fx.srv, "GET", "/slow?ms=10", NULL);
-  th_pump_for(fx.t, 100);
+  /* until a reaches the server (slow under valgrind), then a little more */
+  uint64_t until = tu_now_ms() + tu_slow_ms(3000);
+  while (ts_requests(fx.srv) < 1 && tu_now_ms() < until) th_pump_for(fx.t, 20);
+  th_pump_for(fx.t, 50);
   ASSERT_EQ(ts_requests(fx.srv), 1); /* b and c wait for a's connection */
   cd_request_abort(fx.t->env, b->req);
   th_wait(fx.t, b, tu_slow_ms(5000));
