@@ -34,12 +34,15 @@ JSON
 # The suite's own helpers (mocha, proxy, ws, ...) at the versions package.json
 # names, with undici 8 in place of 7.
 test_deps=$(cd "$root" && node -p "Object.entries(require('./package.json').devDependencies)
-  .filter(([n]) => !['undici', 'typescript', 'node-gyp', '@types/node'].includes(n))
+  .filter(([n]) => !['undici', 'node-gyp', '@types/node'].includes(n))
   .map(([n, v]) => n + '@' + v).join(' ')")
 # shellcheck disable=SC2086
 (cd "$work/pkg" && npm install --no-save --no-package-lock --no-audit --no-fund --ignore-scripts \
-  undici@8 $test_deps >/dev/null)
+  undici@8 "@types/node@$major" $test_deps >/dev/null)
 echo "test-undici8: undici $(cd "$work/pkg" && "$node_bin" -p "require('undici/package.json').version")"
 
 cd "$work/pkg"
+# index.d.ts against undici 8's own types
+"$node_bin" node_modules/typescript/bin/tsc -p test/types
+echo "test-undici8: tsc -p test/types: clean"
 "$node_bin" node_modules/mocha/bin/mocha.js "$@"
