@@ -95,6 +95,23 @@ function validateOptions (opts) {
     throw new InvalidArgumentError('useH2c must be a valid boolean value')
   }
   if (socketPath != null && typeof socketPath !== 'string') throw new InvalidArgumentError('invalid socketPath')
+  // Accepted for compatibility, validated with undici's messages; libcurl
+  // has no per-agent equivalent (README, known limits).
+  const { maxConcurrentStreams, maxRequestsPerClient, initialWindowSize, connectionWindowSize, pingInterval } = opts
+  if (maxConcurrentStreams != null && (typeof maxConcurrentStreams !== 'number' || maxConcurrentStreams < 1)) {
+    throw new InvalidArgumentError('maxConcurrentStreams must be a positive integer, greater than 0')
+  }
+  if (maxRequestsPerClient != null && (!Number.isInteger(maxRequestsPerClient) || maxRequestsPerClient < 0)) {
+    throw new InvalidArgumentError('maxRequestsPerClient must be a positive number')
+  }
+  for (const [name, value] of [['initialWindowSize', initialWindowSize], ['connectionWindowSize', connectionWindowSize]]) {
+    if (value != null && (!Number.isInteger(value) || value < 1)) {
+      throw new InvalidArgumentError(`${name} must be a positive integer, greater than 0`)
+    }
+  }
+  if (pingInterval != null && (!Number.isInteger(pingInterval) || pingInterval < 0)) {
+    throw new InvalidArgumentError('pingInterval must be a positive integer, greater or equal to 0')
+  }
   if (maxHeaderSize != null && (!Number.isInteger(maxHeaderSize) || maxHeaderSize < 1)) {
     throw new InvalidArgumentError('invalid maxHeaderSize')
   }

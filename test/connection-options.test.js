@@ -307,6 +307,22 @@ describe('connection options', function () {
     })
   })
 
+  describe('HTTP/2 and pool tuning options', function () {
+    it('are validated with undici messages', function () {
+      if (kind === 'undici') this.skip() // undici's Agent validates these only when its first Client is made
+      assert.throws(() => createAgent({ maxConcurrentStreams: 0 }), /maxConcurrentStreams must be a positive integer/)
+      assert.throws(() => createAgent({ maxRequestsPerClient: -1 }), /maxRequestsPerClient must be a positive number/)
+      assert.throws(() => createAgent({ initialWindowSize: 0 }), /initialWindowSize must be a positive integer/)
+      assert.throws(() => createAgent({ connectionWindowSize: 1.5 }), /connectionWindowSize must be a positive integer/)
+      assert.throws(() => createAgent({ pingInterval: -1 }), /pingInterval must be a positive integer/)
+    })
+
+    it('valid values are accepted and requests work', async function () {
+      agent = createAgent({ maxConcurrentStreams: 50, maxRequestsPerClient: 10, pingInterval: 0 })
+      assert.equal((await get(agent, `${server.origin}/`)).status, 200)
+    })
+  })
+
   describe('keep-alive options', function () {
     it('validates keepAliveMaxTimeout and keepAliveTimeoutThreshold with undici messages', function () {
       if (kind === 'undici') this.skip() // undici's Agent validates this only when its first Client is made
