@@ -136,6 +136,28 @@ if [ "$do_addon" -eq 1 ]; then
       summary+=("addon: normal rebuild FAILED (log: ${addon_log#$root/})")
     fi
   }
+  addon_file="$root/build/Release/curl_dispatcher.node"
+  # Instrumented code calls into the ASan runtime: its __asan_ symbols are
+  # undefined in the addon, and libasan is among its dependencies.
+  addon_instrumented() {
+    nm -D --undefined-only "$addon_file" 2>/dev/null | grep -q ' __asan_' &&
+      ldd "$addon_file" 2>/dev/null | grep -q libasan
+  }
+  addon_diagnostics() {
+    echo "ldd:"; ldd "$addon_file" 2>&1 | head -20
+    echo "__asan_ symbols: $(nm -D --undefined-only "$addon_file" 2>/dev/null | grep -c ' __asan_')"
+    echo "config-stamp: $(cat "$root/build/config-stamp" 2>/dev/null)"
+    echo "sanitize in config.gypi: $(grep -o '"sanitize": "[a-z]*"' "$root/build/config.gypi" 2>/dev/null)"
+    echo "compiler: $(cc --version 2>&1 | head -1); CC=${CC:-} CFLAGS=${CFLAGS:-} LDFLAGS=${LDFLAGS:-}"
+    grep -m3 -- '-fsanitize' "$root/build/curl_dispatcher.target.mk" 2>/dev/null || echo "no -fsanitize in build/curl_dispatcher.target.mk"
+  }
+  # Once more, verbosely, so that the log shows every compiler command.
+  retry_instrumented_build() {
+    echo "  not instrumented after the first build; rebuilding verbosely" | tee -a "$addon_log"
+    addon_diagnostics >>"$addon_log" 2>&1
+    (cd "$root" && rm -rf build && V=1 CURL_DISPATCHER_SANITIZE=address node tools/setup.js --build-only --force) >>"$addon_log" 2>&1 &&
+      addon_instrumented
+  }
   if [ ! -x "$mocha_bin" ]; then
     echo "  mocha is not installed (run: node tools/setup.js)"
     failures=$((failures + 1))
@@ -151,8 +173,9 @@ if [ "$do_addon" -eq 1 ]; then
       tail -30 "$addon_log" | sed 's/^/  /'
       failures=$((failures + 1))
       summary+=("addon: ASan build failed (log: ${addon_log#$root/})")
-    elif ! ldd "$root/build/Release/curl_dispatcher.node" 2>/dev/null | grep -q libasan; then
-      echo "  the rebuilt addon is not linked with libasan: not instrumented"
+    elif ! addon_instrumented && ! retry_instrumented_build; then
+      echo "  the rebuilt addon is not instrumented (no __asan_ symbols, no libasan):"
+      addon_diagnostics | sed 's/^/  /'
       failures=$((failures + 1))
       summary+=("addon: ASan build not instrumented (log: ${addon_log#$root/})")
     else
