@@ -78,6 +78,8 @@ export interface EngineStats {
   commands: number
   handles: number
   envs: number
+  /** agent configurations alive: held by an agent, or by a worker until it drops the agent's idle connections */
+  configs: number
   workers: number
   inflight: number
 }

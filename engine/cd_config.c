@@ -60,12 +60,14 @@ static void config_free(cd_config *c) {
   free(c->unix_socket_path);
   free(c->local_address);
   free(c);
+  cd_stat_add(&cd_live.configs, -1);
 }
 
 cd_config *cd_config_new(const cd_config_opts *o) {
   cd_config *c = calloc(1, sizeof(*c));
   if (c == NULL) return NULL;
   atomic_init(&c->refs, 1);
+  cd_stat_add(&cd_live.configs, 1);
   c->id = atomic_fetch_add(&next_config_id, 1);
   c->connect_timeout_ms = o->connect_timeout_ms;
   c->keepalive_timeout_ms = o->keepalive_timeout_ms;

@@ -85,6 +85,7 @@ void cd_engine_get_stats(cd_engine *e, cd_engine_stats *out) {
   out->commands = atomic_load(&cd_live.commands);
   out->handles = atomic_load(&cd_live.handles);
   out->envs = atomic_load(&cd_live.envs);
+  out->configs = atomic_load(&cd_live.configs);
   out->workers = atomic_load(&e->nworkers);
 }
 

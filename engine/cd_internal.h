@@ -289,7 +289,7 @@ struct cd_engine {
 
 /* Live object counters (process-wide, like the engine), for leak checks. */
 typedef struct cd_counters {
-  atomic_long requests, transfers, events, commands, handles, envs;
+  atomic_long requests, transfers, events, commands, handles, envs, configs;
 } cd_counters;
 extern cd_counters cd_live;
 

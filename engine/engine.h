@@ -60,6 +60,7 @@ typedef struct cd_engine_stats {
   long commands;   /* body chunks queued and not yet freed */
   long handles;    /* curl easy handles alive (active and pooled) */
   long envs;       /* attached environments */
+  long configs;    /* agent configurations alive (held by an agent or a transfer) */
   unsigned workers;
 } cd_engine_stats;
 

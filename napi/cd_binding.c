@@ -616,6 +616,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, obj, "commands", (double)s.commands);
   set_num(env, obj, "handles", (double)s.handles);
   set_num(env, obj, "envs", (double)s.envs);
+  set_num(env, obj, "configs", (double)s.configs);
   set_num(env, obj, "workers", (double)s.workers);
   set_num(env, obj, "inflight", (double)a->inflight);
   return obj;

@@ -8,7 +8,7 @@ const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { Worker } = require('node:worker_threads')
 const undici = require('undici')
-const { createAgent, agentModulePath, kind } = require('./support/agent')
+const { Agent, createAgent, agentModulePath, kind } = require('./support/agent')
 const { startServer } = require('./support/servers')
 const { collect, sleep, waitFor } = require('./support/collect')
 
@@ -305,6 +305,170 @@ describe('lifecycle', function () {
       assert.notEqual(outcome, 'hung', `the child did not exit within 5 s (${kind}); stdout=${stdout} stderr=${stderr}`)
       assert.deepEqual(outcome, { code: 0, signal: null }, stderr)
       assert.equal(stdout, 'hello child|end')
+    })
+
+    it('4 worker_threads with their own agents, 200 requests each, next to the main thread', async function () {
+      this.timeout(30000)
+      const code = `
+        'use strict'
+        const { parentPort, workerData, threadId } = require('node:worker_threads')
+        const { Agent } = require(workerData.modulePath)
+        const { request } = require(workerData.undiciPath)
+        ;(async () => {
+          const agent = new Agent()
+          const bodies = []
+          let next = 0
+          const lane = async () => {
+            while (next < 200) {
+              const i = next++
+              const { body } = await request(workerData.origin + '/?from=w' + workerData.n + '-' + i, { dispatcher: agent })
+              bodies[i] = await body.text()
+            }
+          }
+          await Promise.all(Array.from({ length: 25 }, lane))
+          await agent.close()
+          parentPort.postMessage({ threadId, bodies })
+        })().catch((err) => parentPort.postMessage({ error: String(err && err.stack) }))
+      `
+      const runs = [0, 1, 2, 3].map((n) => runWorker(code, { modulePath: agentModulePath, undiciPath, origin: server.origin, n }))
+      const threadIds = runs.map((r) => r.worker.threadId)
+      const mainAgent = createAgent()
+      try {
+        const mainResults = await Promise.all(Array.from({ length: 50 }, (_, i) => get(mainAgent, `/?from=main${i}`)))
+        mainResults.forEach((r, i) => assert.equal(r.body.toString(), `hello main${i}`))
+        assert.deepEqual(await Promise.all(runs.map((r) => r.exited)), [0, 0, 0, 0])
+      } finally {
+        await mainAgent.close()
+      }
+      runs.forEach((r, n) => {
+        assert.equal(r.messages.length, 1, JSON.stringify(r.messages).slice(0, 500))
+        const { threadId, bodies, error } = r.messages[0]
+        assert.equal(error, undefined)
+        assert.equal(threadId, threadIds[n], 'delivered on another thread')
+        assert.deepEqual(bodies, Array.from({ length: 200 }, (_, i) => `hello w${n}-${i}`))
+      })
+    })
+  })
+
+  describe('exit, signals and collection', function () {
+    // Runs code in a child Node; resolves with its exit and output, or kills
+    // it after ms and says so.
+    async function runChild (code, { args = [], ms = 10000, onOutput = () => {} } = {}) {
+      const child = spawn(process.execPath, [...args, '-e', code], {
+        cwd: path.resolve(__dirname, '..'),
+        stdio: ['ignore', 'pipe', 'pipe']
+      })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (c) => { stdout += c; onOutput(stdout, child) })
+      child.stderr.on('data', (c) => { stderr += c })
+      const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+      const outcome = await Promise.race([exited, sleep(ms).then(() => null)])
+      if (outcome === null) {
+        child.kill('SIGKILL')
+        await exited
+        return { hung: true, stdout, stderr, child }
+      }
+      return { ...outcome, stdout, stderr, child }
+    }
+
+    const prelude = () => `
+      'use strict'
+      const { Agent } = require(${JSON.stringify(agentModulePath)})
+      const origin = ${JSON.stringify(server.origin)}
+      const started = { n: 0 }
+      function fire (agent, path, onEnd = () => {}) {
+        agent.dispatch({ origin, path, method: 'GET' }, {
+          onRequestStart () {},
+          onResponseStart () { started.n++ },
+          onResponseData () {},
+          onResponseEnd () { onEnd(null) },
+          onResponseError (controller, err) { onEnd(err) }
+        })
+      }
+    `
+
+    it('process.exit(0) with 50 requests in flight exits at once with code 0', async function () {
+      this.timeout(15000)
+      const r = await runChild(prelude() + `
+        const agent = new Agent()
+        for (let i = 0; i < 50; i++) fire(agent, i % 2 ? '/hang?i=' + i : '/slow?i=' + i)
+        const t = setInterval(() => {
+          if (started.n >= 50) { process.stdout.write('in flight'); process.exit(0) }
+        }, 5)
+      `)
+      assert.ok(!r.hung, `the child did not exit (${kind}): ${r.stderr}`)
+      assert.deepEqual({ code: r.code, signal: r.signal }, { code: 0, signal: null }, r.stderr)
+      assert.equal(r.stdout, 'in flight')
+      assert.equal(r.stderr, '')
+    })
+
+    it('a SIGTERM handler that destroys the agent lets the process end by itself', async function () {
+      this.timeout(15000)
+      const r = await runChild(prelude() + `
+        const agent = new Agent()
+        let failed = 0
+        for (let i = 0; i < 20; i++) fire(agent, '/hang?s=' + i, (err) => { if (err) failed++ })
+        process.on('SIGTERM', () => {
+          agent.destroy().then(() => { process.stdout.write('destroyed ' + failed) })
+        })
+        const t = setInterval(() => {
+          if (started.n >= 20) { clearInterval(t); process.stdout.write('ready|') }
+        }, 5)
+      `, {
+        onOutput: (out, child) => { if (out === 'ready|') child.kill('SIGTERM') }
+      })
+      assert.ok(!r.hung, `the child did not exit after SIGTERM (${kind}): ${r.stdout} ${r.stderr}`)
+      assert.deepEqual({ code: r.code, signal: r.signal }, { code: 0, signal: null }, r.stderr)
+      assert.equal(r.stdout, 'ready|destroyed 20')
+    })
+
+    it('agents dropped without close() are collected and release everything (--expose-gc)', async function () {
+      if (kind === 'undici') this.skip() // counts the engine's own objects
+      this.timeout(30000)
+      const r = await runChild(prelude() + `
+        const { setTimeout: sleep } = require('node:timers/promises')
+        ;(async () => {
+          const base = Agent.engineStats()
+          for (let i = 0; i < 100; i++) {
+            const agent = new Agent()
+            await new Promise((resolve, reject) => fire(agent, '/?from=gc' + i, (err) => err ? reject(err) : resolve()))
+          }
+          const during = Agent.engineStats().configs
+          let s
+          for (let round = 0; round < 100; round++) {
+            global.gc()
+            await sleep(50)
+            s = Agent.engineStats()
+            if (s.configs === base.configs && s.requests === 0 && s.transfers === 0 && s.events === 0) break
+          }
+          process.stdout.write(JSON.stringify({ base: base.configs, during, after: s }))
+        })()
+      `, { args: ['--expose-gc'], ms: 20000 })
+      assert.ok(!r.hung, `the child did not finish: ${r.stderr}`)
+      assert.equal(r.code, 0, r.stderr)
+      const { base, during, after } = JSON.parse(r.stdout)
+      assert.ok(during >= base + 50, `the agents were collected before they were dropped? ${r.stdout}`)
+      assert.equal(after.configs, base, `configurations still alive after GC: ${r.stdout}`)
+      assert.equal(after.requests + after.transfers + after.events + after.commands, 0, r.stdout)
+    })
+
+    it('1000 agents created, used and closed in a loop: nothing accumulates', async function () {
+      this.timeout(60000)
+      const rssBefore = process.memoryUsage().rss
+      const configsBefore = kind === 'undici' ? 0 : Agent.engineStats().configs
+      for (let i = 0; i < 1000; i++) {
+        const agent = createAgent()
+        const r = await collect(agent, { origin: server.origin, path: `/?from=loop${i}`, method: 'GET' }, {}, { grace: 0 })
+        assert.equal(r.body.toString(), `hello loop${i}`)
+        await agent.close()
+      }
+      const grownMB = (process.memoryUsage().rss - rssBefore) / 1048576
+      this.test.title += ` [RSS +${grownMB.toFixed(1)} MB]`
+      assert.ok(grownMB < 64, `RSS grew by ${grownMB.toFixed(1)} MB`)
+      if (kind !== 'undici') {
+        await waitFor(() => Agent.engineStats().configs <= configsBefore, 5000, 'the closed agents\' configurations to be freed')
+      }
     })
   })
 })

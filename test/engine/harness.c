@@ -575,8 +575,17 @@ void th_fx_end(th_fx *fx, int allow_accept) {
   cd_config_release(fx->cfg);
   /* Everything was released: the engine must get back to idle by itself. */
   th_expect_idle(fx->eng, fx->t, tu_slow_ms(2000));
-  th_detach(fx->t);
+  /* Workers drop the config's idle connections, and with them their
+   * references, once it is released: no configuration may outlive that. */
   cd_engine_stats s;
+  uint64_t end = tu_now_ms() + tu_slow_ms(2000);
+  for (;;) {
+    cd_engine_get_stats(fx->eng, &s);
+    if (s.configs == 0 || tu_now_ms() >= end) break;
+    th_pump(fx->t, 5);
+  }
+  ASSERT_MSG(s.configs == 0, "%ld configuration(s) still alive", s.configs);
+  th_detach(fx->t);
   cd_engine_get_stats(fx->eng, &s);
   ASSERT_EQ(s.requests, 0);
   ASSERT_EQ(s.transfers, 0);
