@@ -138,10 +138,14 @@ if [ "$do_addon" -eq 1 ]; then
   }
   addon_file="$root/build/Release/curl_dispatcher.node"
   # Instrumented code calls into the ASan runtime: its __asan_ symbols are
-  # undefined in the addon, and libasan is among its dependencies.
+  # undefined in the addon, and libasan is among its dependencies. The
+  # outputs are read whole first: with pipefail, `ldd | grep -q` fails
+  # whenever grep quits before ldd has written everything (SIGPIPE).
   addon_instrumented() {
-    nm -D --undefined-only "$addon_file" 2>/dev/null | grep -q ' __asan_' &&
-      ldd "$addon_file" 2>/dev/null | grep -q libasan
+    local syms deps
+    syms=$(nm -D --undefined-only "$addon_file" 2>/dev/null)
+    deps=$(ldd "$addon_file" 2>/dev/null)
+    grep -q ' __asan_' <<<"$syms" && grep -q libasan <<<"$deps"
   }
   addon_diagnostics() {
     echo "ldd:"; ldd "$addon_file" 2>&1 | head -20
