@@ -185,7 +185,7 @@ if [ "$do_addon" -eq 1 ]; then
     else
       echo "   mocha (LD_PRELOAD=$libasan)"
       (cd "$root" && \
-        LD_PRELOAD="$libasan" \
+        LD_PRELOAD="$libasan" CD_TEST_SANITIZER=address \
         ASAN_OPTIONS="detect_leaks=0:exitcode=23:abort_on_error=0" \
         UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=23" \
         "$mocha_bin") >>"$addon_log" 2>&1
