@@ -4,6 +4,7 @@
 // core/request.js does it: every problem is an InvalidArgumentError (or
 // NotSupportedError) raised before anything is sent.
 
+const { isIP } = require('node:net')
 const { Readable } = require('node:stream')
 const { errors } = require('undici')
 
@@ -20,8 +21,13 @@ const BODY_STREAM = 1
 
 const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
 
-// FNV-1a: spreads origins over workers; one origin always lands on the
-// same worker, so its connections are reused.
+// FNV-1a: spreads origins over workers. One origin always lands on the
+// same worker, so its connections are reused and its TLS sessions resumed;
+// and every origin of one host name lands on the same worker too, so the
+// name is looked up once, however many threads there are (each worker has
+// its own DNS and TLS caches: libcurl cannot share them across threads
+// without sharing connections). IP literals need no lookup: their origins
+// spread by port.
 function hashString (s) {
   let h = 0x811c9dc5
   for (let i = 0; i < s.length; i++) {
@@ -62,7 +68,7 @@ function parseOrigin (origin) {
     host: url.host,
     hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
     port,
-    hash: hashString(routeKey) // picks the worker
+    hash: hashString(isIP(url.hostname.replace(/^\[|\]$/g, '')) ? routeKey : url.hostname) // picks the worker
   }
   if (originCache.size >= ORIGIN_CACHE_MAX) originCache.clear()
   originCache.set(key, parsed)
@@ -370,4 +376,4 @@ function applyServername (norm, servername) {
   return `${servername}:${t.port}:${address}:${t.port}`
 }
 
-module.exports = { normalizeRequest, applyServername }
+module.exports = { normalizeRequest, applyServername, parseOrigin }

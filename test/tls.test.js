@@ -4,7 +4,7 @@
 
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
-const { createAgent } = require('./support/agent')
+const { createAgent, kind } = require('./support/agent')
 const { startTlsServer } = require('./support/servers')
 const { getCerts } = require('./support/certs')
 const { collect, sha256, sleep } = require('./support/collect')
@@ -146,5 +146,48 @@ describe('tls', function () {
       }
     })
     assert.equal(server.stats.connections - before, 1, 'one TLS connection for three requests')
+  })
+
+  describe('TLS sessions and worker threads', function () {
+    // Each worker keeps its own TLS session cache; one origin always runs on
+    // one worker, so adding threads must not add full handshakes.
+    async function handshakes (threads) {
+      let full = 0
+      let resumed = 0
+      const counted = await startTlsServer((req, res) => res.end('ok'), { key: certs.serverKey, cert: certs.serverCert })
+      counted.server.on('secureConnection', (socket) => { socket.isSessionReused() ? resumed++ : full++ })
+      try {
+        await withAgent({ connect: { ca: certs.ca }, threads }, async (agent) => {
+          for (let i = 0; i < 20; i++) {
+            // reset: a fresh connection, and so a handshake, per request
+            const r = await collect(agent, { origin: `https://localhost:${counted.port}`, path: '/', method: 'GET', reset: true }, {}, { grace: 0 })
+            assert.equal(r.error, null, r.error && r.error.stack)
+          }
+        })
+      } finally {
+        await counted.close()
+      }
+      return { full, resumed }
+    }
+
+    it('20 fresh connections to one origin: threads: 4 makes no more full handshakes than threads: 1', async function () {
+      if (kind === 'undici') this.skip() // undici has no threads option
+      const one = await handshakes(1)
+      const four = await handshakes(4)
+      // libcurl 7.88 resumes every other connection against Node's TLS 1.3
+      // server (the resumed one gets no new ticket before it closes)
+      assert.ok(one.resumed >= 5, `sessions resumed with one thread: ${JSON.stringify(one)}`)
+      assert.equal(four.full, one.full, `full handshakes: threads 1 ${JSON.stringify(one)}, threads 4 ${JSON.stringify(four)}`)
+    })
+
+    it('every origin of one host name runs on one worker (one DNS lookup); IP literals spread by port', function () {
+      if (kind === 'undici') this.skip() // our routing
+      const { parseOrigin } = require('../lib/request')
+      const hashes = (origins) => new Set(origins.map((o) => parseOrigin(o).hash))
+      assert.equal(hashes(['http://localhost:1', 'https://localhost:2', 'http://localhost', 'https://LOCALHOST:443']).size, 1)
+      assert.ok(hashes(Array.from({ length: 16 }, (_, i) => `http://127.0.0.1:${1000 + i}`)).size > 4)
+      assert.ok(hashes(Array.from({ length: 16 }, (_, i) => `http://[::1]:${1000 + i}`)).size > 4)
+      assert.notEqual(parseOrigin('http://a.test').hash, parseOrigin('http://b.test').hash)
+    })
   })
 })
