@@ -61,14 +61,15 @@ function parseOrigin (origin) {
   const port = url.port || (url.protocol === 'https:' ? '443' : '80')
   // The key for routing and per-origin limits: scheme://host:port
   const routeKey = `${url.protocol}//${url.host}${url.port ? '' : ':' + port}`
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
   parsed = {
     origin: url.origin,
     key: routeKey,
     protocol: url.protocol,
     host: url.host,
-    hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    hostname,
     port,
-    hash: hashString(isIP(url.hostname.replace(/^\[|\]$/g, '')) ? routeKey : url.hostname) // picks the worker
+    hash: hashString(isIP(hostname) ? routeKey : hostname) // picks the worker
   }
   if (originCache.size >= ORIGIN_CACHE_MAX) originCache.clear()
   originCache.set(key, parsed)

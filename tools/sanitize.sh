@@ -155,13 +155,6 @@ if [ "$do_addon" -eq 1 ]; then
     echo "compiler: $(cc --version 2>&1 | head -1); CC=${CC:-} CFLAGS=${CFLAGS:-} LDFLAGS=${LDFLAGS:-}"
     grep -m3 -- '-fsanitize' "$root/build/curl_dispatcher.target.mk" 2>/dev/null || echo "no -fsanitize in build/curl_dispatcher.target.mk"
   }
-  # Once more, verbosely, so that the log shows every compiler command.
-  retry_instrumented_build() {
-    echo "  not instrumented after the first build; rebuilding verbosely" | tee -a "$addon_log"
-    addon_diagnostics >>"$addon_log" 2>&1
-    (cd "$root" && rm -rf build && V=1 CURL_DISPATCHER_SANITIZE=address node tools/setup.js --build-only --force) >>"$addon_log" 2>&1 &&
-      addon_instrumented
-  }
   if [ ! -x "$mocha_bin" ]; then
     echo "  mocha is not installed (run: node tools/setup.js)"
     failures=$((failures + 1))
@@ -177,7 +170,7 @@ if [ "$do_addon" -eq 1 ]; then
       tail -30 "$addon_log" | sed 's/^/  /'
       failures=$((failures + 1))
       summary+=("addon: ASan build failed (log: ${addon_log#$root/})")
-    elif ! addon_instrumented && ! retry_instrumented_build; then
+    elif ! addon_instrumented; then
       echo "  the rebuilt addon is not instrumented (no __asan_ symbols, no libasan):"
       addon_diagnostics | sed 's/^/  /'
       failures=$((failures + 1))
