@@ -1,8 +1,11 @@
 /* cd_config.c - immutable, reference-counted agent settings. */
-#include "cd_internal.h"
+#include "cd_config.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "cd_slist.h"
+#include "cd_stats.h"
 
 static atomic_ullong next_config_id = 1;
 
@@ -26,27 +29,10 @@ static int copy_str(char **out, const char *s) {
   return *out == NULL ? -1 : 0;
 }
 
-/* "Name: value\n" lines into a curl list, in curl's dialect ("Name;" for
- * an empty value, as the request headers). */
 static int copy_header_lines(struct curl_slist **out, const char *lines) {
+  struct curl_slist *tail = NULL;
   *out = NULL;
-  for (const char *p = lines; p != NULL && *p != '\0';) {
-    const char *nl = strchr(p, '\n');
-    size_t n = nl ? (size_t)(nl - p) : strlen(p);
-    if (n > 0) {
-      char *line = malloc(n + 1);
-      if (line == NULL) return -1;
-      memcpy(line, p, n);
-      line[n] = '\0';
-      if (line[n - 1] == ':') line[n - 1] = ';';
-      struct curl_slist *list = curl_slist_append(*out, line);
-      free(line);
-      if (list == NULL) return -1;
-      *out = list;
-    }
-    p = nl ? nl + 1 : NULL;
-  }
-  return 0;
+  return lines != NULL ? cd__slist_from_lines(lines, strlen(lines), out, &tail) : 0;
 }
 
 static void config_free(cd_config *c) {
@@ -60,19 +46,19 @@ static void config_free(cd_config *c) {
   free(c->unix_socket_path);
   free(c->local_address);
   free(c);
-  cd_stat_add(&cd_live.configs, -1);
+  cd__stat_add(&cd__live.configs, -1);
 }
 
 cd_config *cd_config_new(const cd_config_opts *o) {
   cd_config *c = calloc(1, sizeof(*c));
   if (c == NULL) return NULL;
   atomic_init(&c->refs, 1);
-  cd_stat_add(&cd_live.configs, 1);
+  cd__stat_add(&cd__live.configs, 1);
   c->id = atomic_fetch_add(&next_config_id, 1);
   c->connect_timeout_ms = o->connect_timeout_ms;
   c->keepalive_timeout_ms = o->keepalive_timeout_ms;
   c->connections = o->connections;
-  c->max_header_size = o->max_header_size ? o->max_header_size : 16 * 1024;
+  c->max_header_size = o->max_header_size ? o->max_header_size : CD_DEFAULT_MAX_HEADER_SIZE;
   c->reject_unauthorized = o->reject_unauthorized;
   c->proxy_tunnel = o->proxy_tunnel;
   c->proxy_reject_unauthorized = o->proxy_reject_unauthorized;
@@ -98,22 +84,14 @@ cd_config *cd_config_new(const cd_config_opts *o) {
   return c;
 }
 
-void cd_config_retain(cd_config *c) {
+void cd__config_retain(cd_config *c) {
   atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
-static void config_unref(cd_config *c) {
-  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) config_free(c);
+void cd__config_unref(cd_config *c) {
+  if (c != NULL && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) config_free(c);
 }
 
-void cd_config_release(cd_config *c) {
-  if (c == NULL) return;
-  /* The creator is done: workers drop the agent's idle connections. */
+void cd__config_close(cd_config *c) {
   atomic_store(&c->closed, 1);
-  cd_engine_wake_all();
-  config_unref(c);
-}
-
-void cd_config_unref(cd_config *c) {
-  if (c != NULL) config_unref(c);
 }

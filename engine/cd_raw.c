@@ -11,50 +11,47 @@
  *
  * Threading: the worker only. The connection stays attached to its easy
  * handle, which stays in the multi handle (curl_easy_send/recv find the
- * connection through it) until transfer_finish removes it, which closes
+ * connection through it) until cd__transfer_end removes it, which closes
  * the connection.
  */
-#include "cd_internal.h"
+#include "cd_raw.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#define CD_RAW_READ CD_EVENT_LARGE  /* bytes per DATA event */
+#include "cd_channel.h"
+#include "cd_timer.h"
+#include "cd_transfer.h"
 
-void cd_raw_setup(cd_request *req, CURL *easy) {
-  (void)req;
-  curl_easy_setopt(easy, CURLOPT_CONNECT_ONLY, 1L);
-}
+#define CD__RAW_READ CD__EVENT_LARGE  /* bytes per DATA event */
 
-void cd_raw_open(cd_worker *w, cd_request *req) {
+void cd__raw_open(cd__worker *w, cd_request *req) {
   curl_socket_t fd = CURL_SOCKET_BAD;
   curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &fd);
   req->raw_fd = fd;
   req->raw_open = true;
-  cd_timer_heap_remove(&w->timers, &req->timer);  /* the owner times the response head */
+  cd__timer_heap_remove(&w->timers, &req->timer);  /* the owner times the response head */
   req->deadline_ms = 0;
   cds_list_add_tail(&req->raw_node, &w->raw);
   /* As undici: an upgraded connection leaves the origin's pool. */
-  cd_limit_release(w, req);
+  cd__transfer_release_slot(w, req);
 }
 
-void cd_raw_close(cd_request *req) {
-  if (!req->raw_open) return;
-  req->raw_open = false;
-  cds_list_del_init(&req->raw_node);
-}
-
-static void raw_fail(cd_worker *w, cd_request *req, CURLcode code) {
-  cd_transfer_fail(w, req, (int)code, req->errbuf[0] ? req->errbuf : curl_easy_strerror(code));
+void cd__raw_end(cd__worker *w, cd_request *req, int how) {
+  if (req->raw_open) {
+    req->raw_open = false;
+    cds_list_del_init(&req->raw_node);
+  }
+  cd__transfer_end(w, req, how);
 }
 
 /* Sends queued chunks until the socket would block. Returns 0, or -1 when
  * the request was finished (failed). */
-static int raw_send(cd_worker *w, cd_request *req) {
+static int raw_send(cd__worker *w, cd_request *req) {
   while (req->body_head != NULL) {
-    cd_chunk *c = req->body_head;
+    cd__chunk *c = req->body_head;
     if (c->off < c->len) {
       size_t sent = 0;
       CURLcode rc = curl_easy_send(req->easy, c->data + c->off, c->len - c->off, &sent);
@@ -63,7 +60,7 @@ static int raw_send(cd_worker *w, cd_request *req) {
         return 0;
       }
       if (rc != CURLE_OK) {
-        raw_fail(w, req, rc);
+        cd__raw_end(w, req, (int)rc);
         return -1;
       }
       c->off += sent;
@@ -71,8 +68,7 @@ static int raw_send(cd_worker *w, cd_request *req) {
     }
     req->body_head = c->next;
     if (req->body_head == NULL) req->body_tail = NULL;
-    free(c);
-    cd_stat_add(&cd_live.commands, -1);
+    cd__chunk_free(c);
   }
   req->raw_want_write = false;
   if (req->body_done && !req->raw_shut) {
@@ -83,42 +79,46 @@ static int raw_send(cd_worker *w, cd_request *req) {
   }
   if (!req->body_wanted && !req->body_done) {
     req->body_wanted = true;
-    cd_worker_push_event(w, req->chan, cd_event_new(req, CD_EV_BODY_WANTED, NULL, 0));
+    if (cd__emit(req, CD_EV_BODY_WANTED, NULL, 0) != 0) {
+      cd__raw_end(w, req, CD_ERR_NO_MEMORY);
+      return -1;
+    }
   }
   return 0;
 }
 
 /* Reads until the socket would block, the owner paused, or its event ring
  * filled up. Returns 0, or -1 when the request was finished. */
-static int raw_recv(cd_worker *w, cd_request *req) {
-  char buf[CD_RAW_READ];
+static int raw_recv(cd__worker *w, cd_request *req) {
+  char buf[CD__RAW_READ];
   for (;;) {
     if (atomic_load_explicit(&req->paused, memory_order_relaxed) || req->chan->overflow_head != NULL) return 0;
     size_t n = 0;
     CURLcode rc = curl_easy_recv(req->easy, buf, sizeof(buf), &n);
     if (rc == CURLE_AGAIN) return 0;
     if (rc != CURLE_OK) {
-      raw_fail(w, req, rc);
+      cd__raw_end(w, req, (int)rc);
       return -1;
     }
     if (n == 0) {
-      cd_transfer_end(w, req);  /* the peer closed */
+      cd__raw_end(w, req, CURLE_OK);  /* the peer closed */
       return -1;
     }
-    cd_event *ev = cd_event_new(req, CD_EV_DATA, buf, n);
-    if (ev == NULL) abort();
-    cd_worker_push_event(w, req->chan, ev);
+    if (cd__emit(req, CD_EV_DATA, buf, n) != 0) {
+      cd__raw_end(w, req, CD_ERR_NO_MEMORY);  /* nothing can be dropped from a byte pipe */
+      return -1;
+    }
   }
 }
 
-void cd_raw_pump(cd_worker *w) {
+void cd__raw_pump(cd__worker *w) {
   cd_request *req, *tmp;
   cds_list_for_each_entry_safe(req, tmp, &w->raw, raw_node) {
     if (raw_send(w, req) == 0) raw_recv(w, req);
   }
 }
 
-size_t cd_raw_waitfds(cd_worker *w, struct curl_waitfd *fds, size_t max) {
+size_t cd__raw_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
   size_t n = 0;
   cd_request *req;
   cds_list_for_each_entry(req, &w->raw, raw_node) {

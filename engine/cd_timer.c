@@ -1,32 +1,34 @@
 /* cd_timer.c - binary min-heap of deadlines (see cd_timer.h). */
 #include "cd_timer.h"
 
+#include "cd_grow.h"
+
 #include <stdlib.h>
 #include <time.h>
 
-void cd_timer_init(cd_timer *t) {
+void cd__timer_init(cd__timer *t) {
   t->deadline_ms = 0;
-  t->index = CD_TIMER_INACTIVE;
+  t->index = CD__TIMER_INACTIVE;
 }
 
-void cd_timer_heap_init(cd_timer_heap *h) {
+void cd__timer_heap_init(cd__timer_heap *h) {
   h->nodes = NULL;
   h->count = 0;
   h->capacity = 0;
 }
 
-void cd_timer_heap_free(cd_timer_heap *h) {
+void cd__timer_heap_free(cd__timer_heap *h) {
   free(h->nodes);
-  cd_timer_heap_init(h);
+  cd__timer_heap_init(h);
 }
 
-static void heap_place(cd_timer_heap *h, size_t i, cd_timer *t) {
+static void heap_place(cd__timer_heap *h, size_t i, cd__timer *t) {
   h->nodes[i] = t;
   t->index = i;
 }
 
-static void sift_up(cd_timer_heap *h, size_t i) {
-  cd_timer *t = h->nodes[i];
+static void sift_up(cd__timer_heap *h, size_t i) {
+  cd__timer *t = h->nodes[i];
   while (i > 0) {
     size_t parent = (i - 1) / 2;
     if (h->nodes[parent]->deadline_ms <= t->deadline_ms) break;
@@ -36,8 +38,8 @@ static void sift_up(cd_timer_heap *h, size_t i) {
   heap_place(h, i, t);
 }
 
-static void sift_down(cd_timer_heap *h, size_t i) {
-  cd_timer *t = h->nodes[i];
+static void sift_down(cd__timer_heap *h, size_t i) {
+  cd__timer *t = h->nodes[i];
   for (;;) {
     size_t child = 2 * i + 1;
     if (child >= h->count) break;
@@ -51,8 +53,8 @@ static void sift_down(cd_timer_heap *h, size_t i) {
   heap_place(h, i, t);
 }
 
-int cd_timer_heap_set(cd_timer_heap *h, cd_timer *t, uint64_t deadline_ms) {
-  if (t->index != CD_TIMER_INACTIVE) {
+int cd__timer_heap_set(cd__timer_heap *h, cd__timer *t, uint64_t deadline_ms) {
+  if (t->index != CD__TIMER_INACTIVE) {
     uint64_t old = t->deadline_ms;
     t->deadline_ms = deadline_ms;
     if (deadline_ms < old)
@@ -61,26 +63,20 @@ int cd_timer_heap_set(cd_timer_heap *h, cd_timer *t, uint64_t deadline_ms) {
       sift_down(h, t->index);
     return 0;
   }
-  if (h->count == h->capacity) {
-    size_t cap = h->capacity ? h->capacity * 2 : 64;
-    cd_timer **nodes = realloc(h->nodes, cap * sizeof(*nodes));
-    if (nodes == NULL) return -1;
-    h->nodes = nodes;
-    h->capacity = cap;
-  }
+  if (cd__grow((void **)&h->nodes, &h->capacity, h->count + 1, sizeof(*h->nodes), 64) != 0) return -1;
   t->deadline_ms = deadline_ms;
   heap_place(h, h->count++, t);
   sift_up(h, t->index);
   return 0;
 }
 
-void cd_timer_heap_remove(cd_timer_heap *h, cd_timer *t) {
+void cd__timer_heap_remove(cd__timer_heap *h, cd__timer *t) {
   size_t i = t->index;
-  if (i == CD_TIMER_INACTIVE) return;
-  t->index = CD_TIMER_INACTIVE;
+  if (i == CD__TIMER_INACTIVE) return;
+  t->index = CD__TIMER_INACTIVE;
   h->count--;
   if (i == h->count) return;
-  cd_timer *last = h->nodes[h->count];
+  cd__timer *last = h->nodes[h->count];
   heap_place(h, i, last);
   if (i > 0 && h->nodes[(i - 1) / 2]->deadline_ms > last->deadline_ms)
     sift_up(h, i);
@@ -88,11 +84,11 @@ void cd_timer_heap_remove(cd_timer_heap *h, cd_timer *t) {
     sift_down(h, i);
 }
 
-cd_timer *cd_timer_heap_peek(const cd_timer_heap *h) {
+cd__timer *cd__timer_heap_peek(const cd__timer_heap *h) {
   return h->count ? h->nodes[0] : NULL;
 }
 
-uint64_t cd_now_ms(void) {
+uint64_t cd__now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;

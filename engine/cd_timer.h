@@ -10,30 +10,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct cd_timer {
-  uint64_t deadline_ms;  /* absolute, cd_now_ms() clock */
-  size_t index;          /* position in the heap, or CD_TIMER_INACTIVE */
-} cd_timer;
+typedef struct cd__timer {
+  uint64_t deadline_ms;  /* absolute, cd__now_ms() clock */
+  size_t index;          /* position in the heap, or CD__TIMER_INACTIVE */
+} cd__timer;
 
-#define CD_TIMER_INACTIVE ((size_t)-1)
+#define CD__TIMER_INACTIVE ((size_t)-1)
 
-typedef struct cd_timer_heap {
-  cd_timer **nodes;
+typedef struct cd__timer_heap {
+  cd__timer **nodes;
   size_t count;
   size_t capacity;
-} cd_timer_heap;
+} cd__timer_heap;
 
-void cd_timer_init(cd_timer *t);
-void cd_timer_heap_init(cd_timer_heap *h);
-void cd_timer_heap_free(cd_timer_heap *h);
+void cd__timer_init(cd__timer *t);
+void cd__timer_heap_init(cd__timer_heap *h);
+void cd__timer_heap_free(cd__timer_heap *h);
 
 /* Inserts or moves `t` to `deadline_ms`. Returns 0, or -1 out of memory. */
-int cd_timer_heap_set(cd_timer_heap *h, cd_timer *t, uint64_t deadline_ms);
-void cd_timer_heap_remove(cd_timer_heap *h, cd_timer *t);
+int cd__timer_heap_set(cd__timer_heap *h, cd__timer *t, uint64_t deadline_ms);
+void cd__timer_heap_remove(cd__timer_heap *h, cd__timer *t);
 /* The earliest node, or NULL. */
-cd_timer *cd_timer_heap_peek(const cd_timer_heap *h);
+cd__timer *cd__timer_heap_peek(const cd__timer_heap *h);
 
 /* Monotonic milliseconds. */
-uint64_t cd_now_ms(void);
+uint64_t cd__now_ms(void);
 
 #endif

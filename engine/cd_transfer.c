@@ -1,7 +1,5 @@
-/* cd_transfer.c - one request on a worker: the easy handle, curl's
- * callbacks turned into events, pause and resume, timeouts, the per-origin
- * connection limit. Every function here runs on the request's worker. */
-#include "cd_internal.h"
+/* cd_transfer.c - one request on a worker (see cd_transfer.h). */
+#include "cd_transfer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,78 +7,38 @@
 
 #include <urcu/list.h>
 
-#define CD_POOL_MAX 256
-
-static inline cd_worker *req_worker(cd_request *req) {
-  return req->chan->worker;
-}
-
-/* ---- easy handle pool ----------------------------------------------------
- * curl_easy_reset keeps what the multi handle shares (connections, DNS and
- * TLS session caches), so reusing handles costs no handshakes. */
-
-static CURL *easy_get(cd_worker *w) {
-  if (w->pool_len > 0) return w->pool[--w->pool_len];
-  CURL *easy = curl_easy_init();
-  if (easy != NULL) cd_stat_add(&cd_live.handles, 1);
-  return easy;
-}
-
-static void easy_put(cd_worker *w, CURL *easy) {
-  /* curl_easy_reset keeps the share: detach it so a closed agent's cache
-   * can be freed. */
-  curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
-  curl_easy_reset(easy);
-  if (w->pool_len == w->pool_cap && w->pool_cap < CD_POOL_MAX) {
-    size_t cap = w->pool_cap ? w->pool_cap * 2 : 16;
-    CURL **pool = realloc(w->pool, cap * sizeof(*pool));
-    if (pool != NULL) {
-      w->pool = pool;
-      w->pool_cap = cap;
-    }
-  }
-  if (w->pool_len < w->pool_cap) {
-    w->pool[w->pool_len++] = easy;
-  } else {
-    curl_easy_cleanup(easy);
-    cd_stat_add(&cd_live.handles, -1);
-  }
-}
+#include "cd_channel.h"
+#include "cd_config.h"
+#include "cd_conn.h"
+#include "cd_grow.h"
+#include "cd_limit.h"
+#include "cd_pool.h"
+#include "cd_share.h"
+#include "cd_stats.h"
+#include "cd_timer.h"
 
 /* ---- small helpers ------------------------------------------------------- */
 
 static int buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
-  if (*len + n + 1 > *cap) {
-    size_t c = *cap ? *cap : 256;
-    while (c < *len + n + 1) c *= 2;
-    char *b = realloc(*buf, c);
-    if (b == NULL) return -1;
-    *buf = b;
-    *cap = c;
-  }
+  if (cd__grow((void **)buf, cap, *len + n + 1, 1, 256) != 0) return -1;
   memcpy(*buf + *len, data, n);
   *len += n;
   (*buf)[*len] = '\0';
   return 0;
 }
 
-static void emit(cd_request *req, cd_event *ev) {
-  if (ev == NULL) abort();  /* an event cannot be dropped without breaking the contract */
-  cd_worker_push_event(req_worker(req), req->chan, ev);
-}
-
-static void arm_deadline(cd_worker *w, cd_request *req, uint32_t timeout_ms) {
+static void arm_deadline(cd__worker *w, cd_request *req, uint32_t timeout_ms) {
   if (timeout_ms == 0) {
     req->deadline_ms = 0;
-    cd_timer_heap_remove(&w->timers, &req->timer);
+    cd__timer_heap_remove(&w->timers, &req->timer);
     return;
   }
   req->deadline_ms = w->now_ms + timeout_ms;
   /* Body data moves the deadline later, often: the heap is only touched
    * when the node is not armed or must fire earlier; a node that fires
    * early is re-armed in cd_transfer_timeout. */
-  if ((req->timer.index == CD_TIMER_INACTIVE || req->deadline_ms < req->timer.deadline_ms) &&
-      cd_timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0)
+  if ((req->timer.index == CD__TIMER_INACTIVE || req->deadline_ms < req->timer.deadline_ms) &&
+      cd__timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0)
     abort();
 }
 
@@ -92,98 +50,16 @@ static void unpause(cd_request *req) {
 
 /* ---- connection limit ------------------------------------------------------ */
 
-static unsigned limit_hash(uint64_t config_id, const char *origin) {
-  uint64_t h = 1469598103934665603ull ^ config_id;
-  for (const unsigned char *p = (const unsigned char *)origin; *p; p++) h = (h ^ *p) * 1099511628211ull;
-  return (unsigned)(h % CD_LIMIT_BUCKETS);
-}
+static int transfer_run(cd__worker *w, cd_request *req);
 
-static cd_limit *limit_find(cd_worker *w, cd_request *req, int create) {
-  unsigned b = limit_hash(req->config->id, req->origin);
-  for (cd_limit *l = w->limits[b]; l; l = l->next)
-    if (l->config_id == req->config->id && strcmp(l->origin, req->origin) == 0) return l;
-  if (!create) return NULL;
-  size_t n = strlen(req->origin);
-  cd_limit *l = malloc(sizeof(*l) + n + 1);
-  if (l == NULL) return NULL;
-  l->config_id = req->config->id;
-  l->running = 0;
-  CDS_INIT_LIST_HEAD(&l->queue);
-  memcpy(l->origin, req->origin, n + 1);
-  l->next = w->limits[b];
-  w->limits[b] = l;
-  return l;
-}
-
-static void limit_free_if_idle(cd_worker *w, cd_limit *l) {
-  if (l->running > 0 || !cds_list_empty(&l->queue)) return;
-  unsigned b = limit_hash(l->config_id, l->origin);
-  for (cd_limit **pp = &w->limits[b]; *pp; pp = &(*pp)->next) {
-    if (*pp == l) {
-      *pp = l->next;
-      free(l);
-      return;
-    }
-  }
-}
-
-static int transfer_run(cd_worker *w, cd_request *req);
-
-/* A running transfer under a limit ended: start the next one waiting. */
-void cd_limit_release(cd_worker *w, cd_request *req) {
-  cd_limit *l = req->limit;
-  req->limit = NULL;
+void cd__transfer_release_slot(cd__worker *w, cd_request *req) {
+  cd__limit *l = cd__limit_release(req);
   if (l == NULL) return;
-  l->running--;
-  while (!cds_list_empty(&l->queue) && l->running < req->config->connections) {
-    cd_request *next = cds_list_entry(l->queue.next, cd_request, wait_node);
-    cds_list_del_init(&next->wait_node);
-    next->in_wait_list = false;
-    next->limit = l;
-    l->running++;
-    transfer_run(w, next);
-  }
-  limit_free_if_idle(w, l);
-}
-
-/* ---- per-agent caches ------------------------------------------------------ */
-
-static cd_share *share_get(cd_worker *w, cd_config *config) {
-  for (cd_share *s = w->shares; s; s = s->next)
-    if (s->config == config) return s;
-  cd_share *s = calloc(1, sizeof(*s));
-  if (s == NULL) return NULL;
-  s->handle = curl_share_init();
-  if (s->handle == NULL) {
-    free(s);
-    return NULL;
-  }
-  /* Used by this worker only: no lock callbacks needed. */
-  curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-  curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  cd_config_retain(config);
-  s->config = config;
-  s->next = w->shares;
-  w->shares = s;
-  return s;
-}
-
-/* Frees the caches of closed agents that no transfer uses any more (their
- * idle connections close), or every cache when `all`. */
-void cd_shares_sweep(cd_worker *w, int all) {
-  cd_share **pp = &w->shares;
-  while (*pp != NULL) {
-    cd_share *s = *pp;
-    if (all || (s->active == 0 && atomic_load_explicit(&s->config->closed, memory_order_relaxed))) {
-      *pp = s->next;
-      curl_share_cleanup(s->handle);
-      cd_config_unref(s->config);
-      free(s);
-    } else {
-      pp = &s->next;
-    }
-  }
+  cd_request *next;
+  l->pins++;  /* a failing transfer_run releases again: keep `l` meanwhile */
+  while ((next = cd__limit_next(l, req->config->connections)) != NULL) transfer_run(w, next);
+  l->pins--;
+  cd__limit_gc(&w->limits, l);
 }
 
 /* ---- callbacks ------------------------------------------------------------- */
@@ -229,7 +105,7 @@ static int ambiguous_length(const char *block, size_t len, int64_t *length_out) 
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd_request *req = userdata;
-  cd_worker *w = req_worker(req);
+  cd__worker *w = req->worker;
   size_t n = size * nmemb;
   int blank = (n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n');
 
@@ -261,7 +137,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
     req->error = CD_ERR_AMBIGUOUS_LENGTH;
     return 0;
   }
-  cd_event *ev = cd_event_new(req, CD_EV_HEADERS, req->hdr, req->hdr_len);
+  cd_event *ev = cd__event_new(req->chan, req, CD_EV_HEADERS, req->hdr, req->hdr_len);
   if (ev == NULL) {
     req->error = CD_ERR_NO_MEMORY;
     return 0;
@@ -273,13 +149,13 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
     req->final_headers = true;
     arm_deadline(w, req, req->body_timeout_ms);
   }
-  emit(req, ev);
+  cd__channel_push_event(req->chan, ev);
   return n;
 }
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd_request *req = userdata;
-  cd_worker *w = req_worker(req);
+  cd__worker *w = req->worker;
   size_t n = size * nmemb;
 
   if (atomic_load_explicit(&req->paused, memory_order_relaxed)) {
@@ -299,7 +175,10 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return CURL_WRITEFUNC_PAUSE;
   }
   if (n == 0) return 0;
-  emit(req, cd_event_new(req, CD_EV_DATA, ptr, n));
+  if (cd__emit(req, CD_EV_DATA, ptr, n) != 0) {
+    req->error = CD_ERR_NO_MEMORY;
+    return 0;  /* makes curl fail the transfer */
+  }
   if (req->body_timeout_ms) req->deadline_ms = w->now_ms + req->body_timeout_ms;
   req->resp_received += (int64_t)n;
   if (req->body_mode == CD_BODY_STREAM && !req->upload_done && !req->early_done &&
@@ -314,17 +193,17 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
   return n;
 }
 
-void cd_transfer_finish_early(cd_worker *w) {
+void cd__transfer_end_early(cd__worker *w) {
   cd_request *req, *tmp;
   cds_list_for_each_entry_safe(req, tmp, &w->early, early_node) {
     cds_list_del_init(&req->early_node);
-    if (req->state != CD_T_RUNNING) continue;
+    if (req->state != CD__T_RUNNING) continue;
     curl_off_t sent = 0;
     if (req->body_data != NULL) {
       curl_easy_getinfo(req->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
       if (sent >= (curl_off_t)req->body_data_len) continue;  /* curl completes it itself */
     }
-    cd_transfer_done(w, req, CURLE_OK);
+    cd__transfer_end(w, req, CURLE_OK);
   }
 }
 
@@ -333,7 +212,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
   size_t max = size * nitems, copied = 0;
 
   while (copied < max && req->body_head != NULL) {
-    cd_chunk *c = req->body_head;
+    cd__chunk *c = req->body_head;
     size_t take = c->len - c->off;
     if (take > max - copied) take = max - copied;
     memcpy(buf + copied, c->data + c->off, take);
@@ -342,8 +221,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
     if (c->off == c->len) {
       req->body_head = c->next;
       if (req->body_head == NULL) req->body_tail = NULL;
-      free(c);
-      cd_stat_add(&cd_live.commands, -1);
+      cd__chunk_free(c);
     }
   }
   if (copied > 0) return copied;
@@ -353,7 +231,10 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
   }
   if (!req->body_wanted) {
     req->body_wanted = true;
-    emit(req, cd_event_new(req, CD_EV_BODY_WANTED, NULL, 0));
+    if (cd__emit(req, CD_EV_BODY_WANTED, NULL, 0) != 0) {
+      req->error = CD_ERR_NO_MEMORY;
+      return CURL_READFUNC_ABORT;
+    }
   }
   req->send_paused = true;
   return CURL_READFUNC_PAUSE;
@@ -387,7 +268,7 @@ static void setup_route(cd_request *req, CURL *e) {
   if (cfg->happy_eyeballs_ms > 0) curl_easy_setopt(e, CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS, cfg->happy_eyeballs_ms);
 }
 
-static void setup_easy(cd_request *req, CURL *e) {
+static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
   const cd_config *cfg = req->config;
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)req);
   curl_easy_setopt(e, CURLOPT_URL, req->url);
@@ -409,7 +290,8 @@ static void setup_easy(cd_request *req, CURL *e) {
   if (req->flags & CD_REQ_RAW) {
     /* a byte pipe: HTTP/1.1 by ALPN, nothing sent by curl itself */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    cd_raw_setup(req, e);
+    /* connect (proxy and TLS included), then stop: cd_raw.c takes over */
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
   } else if (req->http_version == CD_HTTP_2TLS) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Wait for a connection that can multiplex rather than open another. */
@@ -452,7 +334,7 @@ static void setup_easy(cd_request *req, CURL *e) {
   }
 
   setup_route(req, e);
-  cd_conn_setup(req, e);
+  cd__conn_setup(&w->conns, req, e);
   if (cfg->connect_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
   if (cfg->keepalive_timeout_ms > 0) {
     /* libcurl reuses a connection while its idle time in whole seconds
@@ -478,8 +360,7 @@ static void setup_easy(cd_request *req, CURL *e) {
 }
 
 static void emit_error(cd_request *req, int code, const char *message) {
-  cd_event *ev = cd_event_new(req, CD_EV_ERROR, message, strlen(message));
-  if (ev == NULL) abort();
+  cd_event *ev = cd__event_new_terminal(req, CD_EV_ERROR, message, strlen(message));
   ev->a = code;
   if (req->easy != NULL) {
     long os_errno = 0, verify = 0;
@@ -497,14 +378,13 @@ static void emit_error(cd_request *req, int code, const char *message) {
     ev->d |= (int32_t)(connect_code & 0xfff) << 8;
   }
   if (req->final_headers) ev->d |= CD_ERRF_HEADERS;
-  emit(req, ev);
+  cd__channel_push_event(req->chan, ev);
 }
 
 /* Everything a transfer holds on the worker goes, and the worker's
  * reference with it. */
-static void transfer_finish(cd_worker *w, cd_request *req) {
-  cd_timer_heap_remove(&w->timers, &req->timer);
-  cd_raw_close(req);
+static void transfer_release(cd__worker *w, cd_request *req) {
+  cd__timer_heap_remove(&w->timers, &req->timer);
   if (req->in_wait_list) {
     cds_list_del_init(&req->wait_node);
     req->in_wait_list = false;
@@ -513,67 +393,55 @@ static void transfer_finish(cd_worker *w, cd_request *req) {
   cds_list_del_init(&req->early_node);
   if (req->easy != NULL) {
     curl_multi_remove_handle(w->multi, req->easy);
-    easy_put(w, req->easy);
+    cd__pool_put(&w->pool, req->easy);
     req->easy = NULL;
   }
   if (req->share != NULL) {
     req->share->active--;
     req->share = NULL;
   }
-  while (req->body_head != NULL) {
-    cd_chunk *c = req->body_head;
-    req->body_head = c->next;
-    free(c);
-    cd_stat_add(&cd_live.commands, -1);
-  }
-  req->body_tail = NULL;
+  cd__request_drop_body(req);
   cds_list_del_init(&req->chan_node);
-  req->state = CD_T_DONE;
-  cd_stat_add(&cd_live.transfers, -1);
-  cd_limit_release(w, req);
-  cd_request_unref(req);
+  req->state = CD__T_DONE;
+  cd__stat_add(&cd__live.transfers, -1);
+  cd__transfer_release_slot(w, req);
+  cd__request_unref(req);
 }
 
-static int transfer_run(cd_worker *w, cd_request *req) {
-  req->easy = easy_get(w);
-  req->share = share_get(w, req->config);
+static int transfer_run(cd__worker *w, cd_request *req) {
+  req->easy = cd__pool_get(&w->pool);
+  req->share = cd__share_get(&w->shares, req->config);
   if (req->share != NULL) req->share->active++;
   if (req->easy == NULL || req->share == NULL) {
     emit_error(req, CD_ERR_NO_MEMORY, "out of memory");
-    transfer_finish(w, req);
+    transfer_release(w, req);
     return -1;
   }
   req->errbuf[0] = '\0';
-  setup_easy(req, req->easy);
-  req->state = CD_T_RUNNING;
+  setup_easy(w, req, req->easy);
+  req->state = CD__T_RUNNING;
   if (curl_multi_add_handle(w->multi, req->easy) != CURLM_OK) {
     emit_error(req, CD_ERR_NO_MEMORY, "curl_multi_add_handle failed");
-    transfer_finish(w, req);
+    transfer_release(w, req);
     return -1;
   }
   arm_deadline(w, req, req->headers_timeout_ms);
   return 0;
 }
 
-int cd_transfer_start(cd_worker *w, cd_request *req) {
+void cd__transfer_start(cd__worker *w, cd_request *req) {
+  req->worker = w;
   cds_list_add_tail(&req->chan_node, &req->chan->transfers);
   if (req->config->connections > 0) {
-    cd_limit *l = limit_find(w, req, 1);
-    if (l == NULL) {
+    int verdict = cd__limit_acquire(&w->limits, req);
+    if (verdict == CD__LIMIT_NO_MEMORY) {
       emit_error(req, CD_ERR_NO_MEMORY, "out of memory");
-      transfer_finish(w, req);
-      return -1;
+      transfer_release(w, req);
+      return;
     }
-    if (l->running >= req->config->connections) {
-      req->state = CD_T_QUEUED;
-      cds_list_add_tail(&req->wait_node, &l->queue);
-      req->in_wait_list = true;
-      return 0;
-    }
-    l->running++;
-    req->limit = l;
+    if (verdict == CD__LIMIT_WAIT) return;
   }
-  return transfer_run(w, req);
+  transfer_run(w, req);
 }
 
 static const char *engine_error_message(int error) {
@@ -593,7 +461,7 @@ static const char *engine_error_message(int error) {
  * refused, but in 7.88 not every stream left behind by a GOAWAY. An
  * idempotent request whose body is in memory (or absent) is sent once
  * more, on a new connection. */
-static int retry_on_new_connection(cd_worker *w, cd_request *req, CURLcode result) {
+static int retry_on_new_connection(cd__worker *w, cd_request *req, int result) {
   if (req->retried || (req->flags & CD_REQ_NO_RETRY) || req->final_headers || req->error != 0) return 0;
   /* CURLE_HTTP2 is the connection's failure; a stream the server reset
    * (CURLE_HTTP2_STREAM) is that request's answer and is not retried. */
@@ -613,75 +481,55 @@ static int retry_on_new_connection(cd_worker *w, cd_request *req, CURLcode resul
   return 1;
 }
 
-void cd_transfer_fail(cd_worker *w, cd_request *req, int code, const char *message) {
-  emit_error(req, code, message);
-  transfer_finish(w, req);
-}
-
-void cd_transfer_end(cd_worker *w, cd_request *req) {
-  emit(req, cd_event_new(req, CD_EV_END, NULL, 0));
-  transfer_finish(w, req);
-}
-
-void cd_transfer_done(cd_worker *w, cd_request *req, CURLcode result) {
-  if (retry_on_new_connection(w, req, result)) return;
-  if ((req->flags & CD_REQ_RAW) && result == CURLE_OK && req->error == 0) {
-    cd_raw_open(w, req);  /* connected: the pipe opens, the transfer goes on */
+void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
+  if (req->state == CD__T_DONE || req->state == CD__T_NEW) return;
+  if (how == CD__END_ABORTED) {
+    cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_ABORTED, NULL, 0));
+  } else if (how == CD__END_SILENT) {
+    /* the owner is detaching: nobody reads events any more */
+  } else if (retry_on_new_connection(w, req, how)) {
     return;
-  }
-  if (result == CURLE_OK && req->error == 0) {
-    cd_event *ev = cd_event_new(req, CD_EV_END, req->trailers, req->trailers_len);
-    emit(req, ev);
-  } else if (req->error != 0) {
-    emit_error(req, req->error, engine_error_message(req->error));
+  } else if (how == CURLE_OK && req->error == 0) {
+    cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_END, req->trailers, req->trailers_len));
+  } else if (req->error != 0 || how < 0) {
+    int code = req->error != 0 ? req->error : how;
+    emit_error(req, code, engine_error_message(code));
   } else {
-    emit_error(req, (int)result, req->errbuf[0] ? req->errbuf : curl_easy_strerror(result));
+    emit_error(req, how, req->errbuf[0] ? req->errbuf : curl_easy_strerror((CURLcode)how));
   }
-  transfer_finish(w, req);
+  transfer_release(w, req);
 }
 
-void cd_transfer_abort(cd_worker *w, cd_request *req, int emit_event) {
-  if (req->state == CD_T_DONE || req->state == CD_T_NEW) return;
-  if (req->state == CD_T_QUEUED) {
-    /* Never got a connection slot: it holds none to give back. */
-    cds_list_del_init(&req->wait_node);
-    req->in_wait_list = false;
-  }
-  if (emit_event) emit(req, cd_event_new(req, CD_EV_ABORTED, NULL, 0));
-  transfer_finish(w, req);
-}
-
-void cd_transfer_resume(cd_worker *w, cd_request *req) {
+void cd__transfer_resume(cd__worker *w, cd_request *req) {
   if (req->body_timeout_ms && req->final_headers) arm_deadline(w, req, req->body_timeout_ms);
   if (req->recv_paused && !req->stalled) unpause(req);
 }
 
-void cd_transfer_unstall(cd_worker *w, cd_request *req) {
+void cd__transfer_unstall(cd_request *req) {
   cds_list_del_init(&req->wait_node);
   req->in_wait_list = false;
   req->stalled = false;
   if (!atomic_load_explicit(&req->paused, memory_order_relaxed) && req->recv_paused) unpause(req);
 }
 
-void cd_transfer_body(cd_worker *w, cd_chunk *c) {
+void cd__transfer_body(cd__chunk *c) {
   cd_request *req = c->req;
-  if (req->state == CD_T_DONE || req->state == CD_T_NEW) {
-    free(c);
-    cd_stat_add(&cd_live.commands, -1);
+  if (req->state == CD__T_DONE || req->state == CD__T_NEW) {
+    cd__chunk_free(c);
     return;
   }
   if (req->body_tail) req->body_tail->next = c; else req->body_head = c;
   req->body_tail = c;
   if (c->end) req->body_done = true;
   req->body_wanted = false;
-  if (req->send_paused && req->state == CD_T_RUNNING) unpause(req);
+  if (req->send_paused && req->state == CD__T_RUNNING) unpause(req);
 }
 
-void cd_transfer_timeout(cd_worker *w, cd_request *req) {
-  if (req->state != CD_T_RUNNING || req->deadline_ms == 0) return;
+void cd__transfer_timeout(cd__worker *w, cd_request *req) {
+  if (req->state != CD__T_RUNNING || req->deadline_ms == 0) return;
   if (req->deadline_ms > w->now_ms) {
     /* Moved by activity since it was armed. */
-    if (cd_timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0) abort();
+    if (cd__timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0) abort();
     return;
   }
   if (req->final_headers && atomic_load_explicit(&req->paused, memory_order_relaxed)) {
@@ -695,5 +543,5 @@ void cd_transfer_timeout(cd_worker *w, cd_request *req) {
     return;
   }
   req->error = req->final_headers ? CD_ERR_BODY_TIMEOUT : CD_ERR_HEADERS_TIMEOUT;
-  cd_transfer_done(w, req, CURLE_OPERATION_TIMEDOUT);
+  cd__transfer_end(w, req, CURLE_OPERATION_TIMEDOUT);
 }

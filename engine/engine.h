@@ -108,6 +108,9 @@ typedef struct cd_config_opts {
   uint32_t tag;                  /* the owner's id for this config, echoed in CD_EV_DISCONNECTED */
 } cd_config_opts;
 
+/* max_header_size when the owner gives 0. */
+#define CD_DEFAULT_MAX_HEADER_SIZE (16 * 1024)
+
 cd_config *cd_config_new(const cd_config_opts *opts);
 /* Drops the creator's reference; in-flight transfers keep theirs. The
  * agent's idle connections are closed once its transfers are done. */

@@ -1,0 +1,123 @@
+/* cd_request.c - allocation, references, header list and body chunks of a
+ * request (see cd_request.h). */
+#include "cd_request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cd_config.h"
+#include "cd_slist.h"
+#include "cd_stats.h"
+
+/* Shared, immutable tails of every request's header list: the headers
+ * curl would add on its own, suppressed, so the server gets the user's
+ * headers plus Host and the framing headers, nothing else. curl only reads
+ * the lists; these nodes are never freed. */
+static struct curl_slist suppress_expect = {(char *)"Expect:", NULL};
+static struct curl_slist suppress_accept = {(char *)"Accept:", &suppress_expect};
+/* With an in-memory body (CURLOPT_POSTFIELDS) curl would add a form type. */
+static struct curl_slist suppress_form = {(char *)"Content-Type:", &suppress_accept};
+
+/* The user's nodes, ending in one of the shared tails above. */
+static int build_headers(cd_request *req, const char *lines, size_t len) {
+  struct curl_slist *list = NULL, *tail = NULL;
+  if (cd__slist_from_lines(lines, len, &list, &tail) != 0) return -1;
+  struct curl_slist *shared = req->body_data != NULL && !cd__slist_has(list, NULL, "content-type:")
+                                  ? &suppress_form
+                                  : &suppress_accept;
+  if (tail) tail->next = shared; else list = shared;
+  req->headers = list;
+  req->headers_tail = tail;
+  return 0;
+}
+
+static void free_headers(cd_request *req) {
+  if (req->headers_tail == NULL) return;  /* only the shared tail */
+  req->headers_tail->next = NULL;
+  curl_slist_free_all(req->headers);
+}
+
+cd_request *cd__request_new(cd_env *env, struct cd_channel *chan, cd_config *config,
+                            const cd_request_opts *o) {
+  const char *method = o->method ? o->method : "GET";
+  const char *origin = o->origin ? o->origin : "";
+  size_t url_len = strlen(o->url) + 1, origin_len = strlen(origin) + 1;
+  size_t method_len = strlen(method) + 1, connect_len = o->connect_to ? strlen(o->connect_to) + 1 : 0;
+  cd_request *req = calloc(1, sizeof(*req) + url_len + origin_len + method_len + connect_len);
+  if (req == NULL) return NULL;
+  char *strings = (char *)(req + 1);
+  req->url = memcpy(strings, o->url, url_len);
+  req->origin = memcpy(strings += url_len, origin, origin_len);
+  req->method = memcpy(strings += origin_len, method, method_len);
+  if (connect_len) req->connect_to = memcpy(strings + method_len, o->connect_to, connect_len);
+  atomic_init(&req->refs, 2);  /* owner + worker */
+  req->env = env;
+  req->chan = chan;
+  req->slot = o->slot;
+  req->body_mode = o->body_mode;
+  req->body_length = o->body_mode == CD_BODY_STREAM ? o->body_length : 0;
+  if (o->body_mode == CD_BODY_STREAM && o->body_data != NULL) {
+    req->body_data = o->body_data;
+    req->body_data_len = o->body_data_len;
+  }
+  req->headers_timeout_ms = o->headers_timeout_ms;
+  req->body_timeout_ms = o->body_timeout_ms;
+  req->http_version = o->http_version;
+  req->flags = o->flags;
+
+  cd__timer_init(&req->timer);
+  CDS_INIT_LIST_HEAD(&req->chan_node);
+  CDS_INIT_LIST_HEAD(&req->wait_node);
+  CDS_INIT_LIST_HEAD(&req->early_node);
+  CDS_INIT_LIST_HEAD(&req->raw_node);
+  req->resp_length = -1;
+  if (build_headers(req, o->headers, o->headers_len) != 0) {
+    free(req);
+    return NULL;
+  }
+  cd__config_retain(config);
+  req->config = config;
+  cd__stat_add(&cd__live.requests, 1);
+  return req;
+}
+
+void cd__request_ref(cd_request *req) {
+  atomic_fetch_add_explicit(&req->refs, 1, memory_order_relaxed);
+}
+
+void cd__request_unref(cd_request *req) {
+  if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) != 1) return;
+  free_headers(req);
+  free(req->hdr);
+  free(req->trailers);
+  cd__config_unref(req->config);
+  free(req);
+  cd__stat_add(&cd__live.requests, -1);
+}
+
+cd__chunk *cd__chunk_new(cd_request *req, const void *data, size_t len, int end) {
+  cd__chunk *c = malloc(sizeof(*c) + len);
+  if (c == NULL) return NULL;
+  c->next = NULL;
+  c->req = req;
+  c->len = len;
+  c->off = 0;
+  c->end = end;
+  if (len) memcpy(c->data, data, len);
+  cd__stat_add(&cd__live.commands, 1);
+  return c;
+}
+
+void cd__chunk_free(cd__chunk *c) {
+  free(c);
+  cd__stat_add(&cd__live.commands, -1);
+}
+
+void cd__request_drop_body(cd_request *req) {
+  while (req->body_head != NULL) {
+    cd__chunk *c = req->body_head;
+    req->body_head = c->next;
+    cd__chunk_free(c);
+  }
+  req->body_tail = NULL;
+}

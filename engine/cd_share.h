@@ -1,0 +1,29 @@
+/* cd_share.h - one agent's connection, DNS and TLS session caches on one
+ * worker: agents do not share connections (as undici's Agents do not), and
+ * an agent's idle connections close when it is closed.
+ *
+ * Above cd_config. Ownership and threading: one worker; each cache holds a
+ * config reference until it is swept.
+ */
+#ifndef CD_SHARE_H
+#define CD_SHARE_H
+
+#include <curl/curl.h>
+
+#include "cd_config.h"
+
+typedef struct cd__share {
+  struct cd__share *next;
+  cd_config *config;
+  CURLSH *handle;
+  unsigned active;                  /* transfers using it */
+} cd__share;
+
+/* The agent's cache on this worker (list head *shares), created on first
+ * use. NULL when out of memory. */
+cd__share *cd__share_get(cd__share **shares, cd_config *config);
+/* Frees the caches of closed agents that no transfer uses any more (their
+ * idle connections close), or every cache when `all`. */
+void cd__shares_sweep(cd__share **shares, int all);
+
+#endif /* CD_SHARE_H */

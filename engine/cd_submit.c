@@ -1,0 +1,59 @@
+/* cd_submit.c - the owner's calls on a request: submit, write, pause,
+ * resume, abort, release (see engine.h). Each becomes a command on the
+ * channel to the request's worker. Owner thread. */
+#include <stdlib.h>
+
+#include "cd_channel.h"
+#include "cd_engine.h"
+#include "cd_request.h"
+#include "cd_stats.h"
+
+/* The channel to worker `index`, created on first use. */
+static cd_channel *env_channel(cd_env *env, unsigned index) {
+  cd_channel *ch = atomic_load_explicit(&env->channels[index], memory_order_relaxed);
+  if (ch != NULL) return ch;
+  cd__worker *w = env->engine->workers[index];
+  ch = cd__channel_new(env, &w->waker, &w->dirty);
+  if (ch != NULL) atomic_store_explicit(&env->channels[index], ch, memory_order_release);
+  return ch;
+}
+
+cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_opts *o) {
+  cd_engine *e = env->engine;
+  unsigned n = atomic_load_explicit(&e->nworkers, memory_order_acquire);
+  if (n == 0 && (n = cd_engine_ensure_workers(e, 1)) == 0) return NULL;
+  cd_channel *ch = env_channel(env, o->worker % n);
+  if (ch == NULL) return NULL;
+  cd_request *req = cd__request_new(env, ch, config, o);
+  if (req == NULL) return NULL;
+  cd__stat_add(&cd__live.transfers, 1);
+  cd__channel_push_command(ch, cd__command(CD__CMD_SUBMIT, req));
+  return req;
+}
+
+int cd_request_write(cd_env *env, cd_request *req, const void *data, size_t len, int end) {
+  cd__chunk *c = cd__chunk_new(req, data, len, end);
+  if (c == NULL) return -1;
+  cd__request_ref(req);
+  cd__channel_push_command(req->chan, cd__command(CD__CMD_BODY, c));
+  return 0;
+}
+
+void cd_request_pause(cd_request *req) {
+  atomic_store_explicit(&req->paused, 1, memory_order_relaxed);
+}
+
+void cd_request_resume(cd_env *env, cd_request *req) {
+  atomic_store_explicit(&req->paused, 0, memory_order_relaxed);
+  cd__request_ref(req);
+  cd__channel_push_command(req->chan, cd__command(CD__CMD_RESUME, req));
+}
+
+void cd_request_abort(cd_env *env, cd_request *req) {
+  cd__request_ref(req);
+  cd__channel_push_command(req->chan, cd__command(CD__CMD_ABORT, req));
+}
+
+void cd_request_release(cd_request *req) {
+  cd__request_unref(req);
+}

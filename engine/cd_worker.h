@@ -1,0 +1,50 @@
+/* cd_worker.h - one worker thread's state, as data.
+ *
+ * Each part is owned by the module that names it (the pool by cd_pool, the
+ * limiters by cd_limit, ...); the thread and its loop are cd_loop.c, at the
+ * top. cd_transfer and cd_raw read and change the fields they are named at.
+ *
+ * Ownership: created and freed by cd_loop.c (for the engine).
+ * Threading: [worker] fields only on its thread; [atomic] fields and the
+ * waker from any.
+ */
+#ifndef CD_WORKER_H
+#define CD_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <urcu/list.h>
+
+#include "cd_channel.h"
+#include "cd_conn.h"
+#include "cd_limit.h"
+#include "cd_pool.h"
+#include "cd_registry.h"
+#include "cd_share.h"
+#include "cd_timer.h"
+#include "cd_waker.h"
+
+typedef struct cd__worker {
+  unsigned index;                   /* [const] its slot in every env's channels[] */
+  cd__registry *registry;           /* [const] the environments to serve */
+  pthread_t thread;
+  CURLM *multi;                     /* [worker], except curl_multi_wakeup */
+  cd__waker waker;                  /* [atomic] */
+  atomic_int stop;                  /* [atomic] engine shutdown */
+
+  uint64_t now_ms;                  /* [worker] loop time */
+  cd__timer_heap timers;            /* [worker] cd_transfer.c: headers and body deadlines */
+  cd__easy_pool pool;               /* [worker] cd_transfer.c */
+  cd__limits limits;                /* [worker] cd_transfer.c */
+  cd__share *shares;                /* [worker] cd_transfer.c */
+  cd__conn_table conns;             /* [worker] cd_conn.c, through cd_transfer.c */
+  struct cds_list_head stalled;     /* [worker] cd_transfer.c: paused on full rings */
+  struct cds_list_head early;       /* [worker] cd_transfer.c: complete while still uploading */
+  struct cds_list_head raw;         /* [worker] cd_raw.c: open CD_REQ_RAW connections */
+  cd__dirty_list dirty;             /* [worker] channels to notify */
+} cd__worker;
+
+#endif /* CD_WORKER_H */
