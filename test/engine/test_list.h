@@ -19,6 +19,10 @@
   X(raw_request_and_close)          \
   X(raw_bulk_echo_then_abort)       \
   X(raw_refused)                    \
+  /* test_faults.c */              \
+  X(fault_data_event)               \
+  X(fault_raw_event)                \
+  X(fault_every_event)              \
   /* test_body.c */                 \
   X(big_bodies)                     \
   X(chunked_trailers)               \
