@@ -26,7 +26,7 @@
 #include <ck_ring.h>
 #include <urcu/list.h>
 
-#include "cd_env.h"
+#include "cd_registry.h"
 #include "cd_request.h"
 #include "cd_waker.h"
 #include "engine.h"

@@ -1,6 +1,6 @@
 /* cd_env.c - environments: attach, detach, and the owner's drain of its
  * event rings (cd_env_poll_begin/poll/end). See engine.h. */
-#include "cd_env.h"
+#include "cd_registry.h"
 
 #include <stdlib.h>
 

@@ -1,4 +1,11 @@
-/* cd_registry.h - the environments attached to the engine.
+/* cd_registry.h - the environments attached to the engine: each one's
+ * record, and the list workers walk.
+ *
+ * An environment is one attached JS thread (main thread or worker_thread).
+ * Its calls are the public ones of engine.h, in cd_env.c at the top of the
+ * engine; lower layers only read what is marked [const] or [atomic] in
+ * struct cd_env: the channel layer notifies through `notify`, a worker
+ * finds its channel in `channels` and acknowledges a detach.
  *
  * Workers walk the list without locks, inside liburcu (memb) read-side
  * sections; owners add and remove under the registry's mutex, and removal
@@ -12,12 +19,33 @@
 #define CD_REGISTRY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <urcu/list.h>
 #include <urcu/rculist.h>
 #include <urcu/urcu-memb.h>
 
-#include "cd_env.h"
+#include "engine.h"
+
+struct cd_channel;
+
+/* Ownership: created and freed by the owner (cd_env_attach/cd_env_detach);
+ * workers reach it through the registry under RCU read-side locks.
+ * Threading: [owner] fields, [atomic] fields, [const] after attach. */
+struct cd_env {
+  struct cds_list_head node;        /* registry->envs, RCU list */
+  cd_engine *engine;                /* [const] */
+  cd_notify_fn notify;              /* [const] */
+  void *notify_ctx;                 /* [const] */
+  atomic_int scheduled;             /* [atomic] a notify is outstanding */
+  _Atomic(struct cd_channel *) channels[CD_MAX_WORKERS]; /* [owner writes once, workers read] */
+  unsigned poll_cursor;             /* [owner] fairness between channels */
+  int draining;                     /* [owner] between poll_begin and poll_end */
+
+  pthread_mutex_t detach_mu;        /* detach handshake */
+  pthread_cond_t detach_cv;
+  int detach_pending;               /* channels not yet acknowledged */
+};
 
 typedef struct cd__registry {
   pthread_mutex_t mu;               /* writers */
