@@ -136,9 +136,23 @@ size_t cd__channel_pop_events(cd_channel *ch, cd_event **out, size_t max) {
   return got;
 }
 
+/* The owner is done with `len` bytes of `req`'s response. Pairs with
+ * cd__window_full, as a wakeup with parking: the worker publishes
+ * window_blocked before reading window_used, the owner lowers window_used
+ * before reading window_blocked, so at least one of them sees the other. */
+static void window_credit(cd_channel *ch, cd_request *req, size_t len) {
+  long used = atomic_fetch_sub(&req->window_used, (long)len) - (long)len;
+  if (used <= CD_RESPONSE_WINDOW / 2 && atomic_load(&req->window_blocked) &&
+      atomic_exchange(&req->window_blocked, 0)) {
+    cd__request_ref(req);
+    cd__channel_push_command(ch, cd__command(CD__CMD_CREDIT, req));
+  }
+}
+
 void cd_event_free(cd_event *ev) {
   if (ev == NULL) return;
   cd_channel *ch = ev->chan;
+  if (ev->type == CD_EV_DATA && ev->req != NULL) window_credit(ch, ev->req, ev->len);
   int pool = ev->cap == CD__EVENT_SMALL ? CD__POOL_SMALL : ev->cap == CD__EVENT_LARGE ? CD__POOL_LARGE : -1;
   if (pool >= 0 && ck_ring_enqueue_spsc(&ch->free_ring[pool], ch->free_buf[pool], ev)) {
     cd__stat_add(&cd__live.events, -1);
@@ -220,9 +234,21 @@ void cd__channel_push_event(cd_channel *chan, cd_event *ev) {
   cd__channel_mark_dirty(chan);
 }
 
+int cd__window_full(cd_request *req) {
+  if (atomic_load_explicit(&req->window_used, memory_order_relaxed) < CD_RESPONSE_WINDOW) return 0;
+  atomic_store(&req->window_blocked, 1);
+  if (atomic_load(&req->window_used) > CD_RESPONSE_WINDOW / 2) return 1;
+  /* The owner freed enough meanwhile: take the flag back unless the owner
+   * already did (then a CREDIT is on its way, and harmless). */
+  atomic_exchange(&req->window_blocked, 0);
+  return 0;
+}
+
 int cd__emit(cd_request *req, int type, const void *data, size_t len) {
   cd_event *ev = cd__event_new(req->chan, req, type, data, len);
   if (ev == NULL) return -1;
+  /* counted before the owner can see it, so its credit never comes first */
+  if (type == CD_EV_DATA) atomic_fetch_add_explicit(&req->window_used, (long)len, memory_order_relaxed);
   cd__channel_push_event(req->chan, ev);
   return 0;
 }

@@ -56,7 +56,8 @@ enum cd__cmd_kind {
   CD__CMD_SUBMIT = 0,  /* cd_request *: start it (the worker's reference) */
   CD__CMD_RESUME = 1,  /* cd_request *: the owner resumed */
   CD__CMD_ABORT = 2,   /* cd_request *: drop it */
-  CD__CMD_BODY = 3     /* cd__chunk *: request body bytes */
+  CD__CMD_BODY = 3,    /* cd__chunk *: request body bytes */
+  CD__CMD_CREDIT = 4   /* cd_request *: the owner freed half the window */
 };
 #define CD__CMD_TAG_MASK ((uintptr_t)0xF)
 
@@ -147,6 +148,10 @@ void cd__channel_push_event(cd_channel *chan, cd_event *ev);
  * and queues it. Returns 0, or -1 when out of memory (nothing was queued:
  * the caller ends the request with CD_ERR_NO_MEMORY). */
 int cd__emit(cd_request *req, int type, const void *data, size_t len);
+/* Non-zero when `req` has CD_RESPONSE_WINDOW bytes on their way to the
+ * owner: the caller holds back (pauses) until a CREDIT command comes. The
+ * owner's side is in cd_event_free. */
+int cd__window_full(cd_request *req);
 /* Moves held-back events into the ring. Returns 1 if none is left. */
 int cd__channel_flush_overflow(cd_channel *chan);
 /* Frees held-back events (detach). */

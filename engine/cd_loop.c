@@ -57,6 +57,9 @@ static void run_command(cd__worker *w, void *cmd) {
     case CD__CMD_BODY:
       cd__transfer_body(cd__command_ptr(cmd));
       break;
+    case CD__CMD_CREDIT:
+      cd__transfer_credit(req);  /* raw pipes read again at the next pump */
+      break;
   }
   cd__request_unref(req);
 }

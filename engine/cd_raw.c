@@ -92,7 +92,9 @@ static int raw_send(cd__worker *w, cd_request *req) {
 static int raw_recv(cd__worker *w, cd_request *req) {
   char buf[CD__RAW_READ];
   for (;;) {
-    if (atomic_load_explicit(&req->paused, memory_order_relaxed) || req->chan->overflow_head != NULL) return 0;
+    if (atomic_load_explicit(&req->paused, memory_order_relaxed) || req->chan->overflow_head != NULL ||
+        cd__window_full(req))
+      return 0;
     size_t n = 0;
     CURLcode rc = curl_easy_recv(req->easy, buf, sizeof(buf), &n);
     if (rc == CURLE_AGAIN) return 0;
@@ -124,7 +126,8 @@ size_t cd__raw_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
   cds_list_for_each_entry(req, &w->raw, raw_node) {
     if (n == max) break;
     short events = 0;
-    if (!atomic_load_explicit(&req->paused, memory_order_relaxed) && req->chan->overflow_head == NULL)
+    if (!atomic_load_explicit(&req->paused, memory_order_relaxed) && req->chan->overflow_head == NULL &&
+        atomic_load_explicit(&req->window_used, memory_order_relaxed) < CD_RESPONSE_WINDOW)
       events |= CURL_WAIT_POLLIN;
     if (req->raw_want_write) events |= CURL_WAIT_POLLOUT;
     if (events == 0) continue;

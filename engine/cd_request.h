@@ -60,6 +60,8 @@ enum cd__transfer_state {
 struct cd_request {
   atomic_int refs;
   atomic_int paused;                /* [atomic] owner pauses, worker reads */
+  atomic_long window_used;          /* [atomic] DATA bytes queued, not yet freed by the owner */
+  atomic_int window_blocked;        /* [atomic] the worker waits for credit (cd_channel.c) */
 
   /* [const] */
   cd_env *env;
@@ -94,6 +96,7 @@ struct cd_request {
   bool recv_paused;                 /* write callback returned PAUSE */
   bool send_paused;                 /* read callback returned PAUSE */
   bool stalled;                     /* paused because the event ring is full */
+  bool window_paused;               /* paused because the window is full, until CREDIT */
   bool final_headers;               /* final (non-1xx) header block delivered */
   bool body_wanted;                 /* BODY_WANTED sent, no chunk since */
   bool body_done;                   /* the last chunk has been queued */

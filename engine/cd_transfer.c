@@ -174,6 +174,12 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     }
     return CURL_WRITEFUNC_PAUSE;
   }
+  if (req->window_paused || cd__window_full(req)) {
+    /* A megabyte is already on its way to the owner: wait for its credit. */
+    req->recv_paused = true;
+    req->window_paused = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
   if (n == 0) return 0;
   if (cd__emit(req, CD_EV_DATA, ptr, n) != 0) {
     req->error = CD_ERR_NO_MEMORY;
@@ -502,14 +508,23 @@ void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
 
 void cd__transfer_resume(cd__worker *w, cd_request *req) {
   if (req->body_timeout_ms && req->final_headers) arm_deadline(w, req, req->body_timeout_ms);
-  if (req->recv_paused && !req->stalled) unpause(req);
+  if (req->recv_paused && !req->stalled && !req->window_paused) unpause(req);
+}
+
+void cd__transfer_credit(cd_request *req) {
+  if (!req->window_paused) return;
+  req->window_paused = false;
+  if (req->state == CD__T_RUNNING && req->recv_paused && !req->stalled &&
+      !atomic_load_explicit(&req->paused, memory_order_relaxed))
+    unpause(req);
 }
 
 void cd__transfer_unstall(cd_request *req) {
   cds_list_del_init(&req->wait_node);
   req->in_wait_list = false;
   req->stalled = false;
-  if (!atomic_load_explicit(&req->paused, memory_order_relaxed) && req->recv_paused) unpause(req);
+  if (!atomic_load_explicit(&req->paused, memory_order_relaxed) && req->recv_paused && !req->window_paused)
+    unpause(req);
 }
 
 void cd__transfer_body(cd__chunk *c) {
@@ -537,7 +552,7 @@ void cd__transfer_timeout(cd__worker *w, cd_request *req) {
     req->deadline_ms = 0;
     return;
   }
-  if (req->stalled) {
+  if (req->stalled || req->window_paused) {
     /* Held back by a slow owner, not by the server. */
     arm_deadline(w, req, req->body_timeout_ms);
     return;

@@ -37,6 +37,9 @@ void cd__transfer_resume(cd__worker *w, cd_request *req);
 void cd__transfer_body(cd__chunk *chunk);
 /* The request's deadline passed (fired from the worker's timer heap). */
 void cd__transfer_timeout(cd__worker *w, cd_request *req);
+/* CD__CMD_CREDIT: the owner freed half the window; a transfer paused on a
+ * full window goes on. */
+void cd__transfer_credit(cd_request *req);
 /* Room again in the event ring: a transfer paused on it goes on. */
 void cd__transfer_unstall(cd_request *req);
 /* Ends the transfers whose response completed while their upload had not. */

@@ -207,6 +207,13 @@ enum cd_event_type {
 
 #define CD_SLOT_NONE UINT32_MAX
 
+/* Response body bytes of one request that may be on their way to the owner
+ * (DATA events queued and not yet freed with cd_event_free). A transfer
+ * that reaches it stops reading until the owner has freed half of it, so a
+ * slow or paused consumer holds a bounded amount of memory whatever the
+ * response's size. */
+#define CD_RESPONSE_WINDOW (1024 * 1024)
+
 /* Error codes of CD_EV_ERROR: a CURLcode (>= 0), or one of the engine's own. */
 enum cd_error {
   CD_ERR_HEADERS_TIMEOUT = -1,

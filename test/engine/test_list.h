@@ -36,6 +36,7 @@
   X(empty_bodies)                   \
   X(many_writes_backlog)            \
   /* test_pause.c */                \
+  X(window_bounds_undrained)        \
   X(pause_resume)                   \
   X(pause_before_data)              \
   X(pause_toggle)                   \

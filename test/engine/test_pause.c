@@ -165,3 +165,27 @@ TEST_IMPL(pause_then_abort) {
   th_fx_end(&fx, 0);
   return 0;
 }
+
+/* An owner that does not drain (a busy JS thread, an unread body) holds at
+ * most CD_RESPONSE_WINDOW bytes of a response in events: the transfer
+ * waits for the owner's credit instead of reading the whole body into
+ * memory, and the body still arrives whole and in order afterwards. */
+TEST_IMPL(window_bounds_undrained) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  uint64_t n = 64u << 20;
+  char path[64];
+  snprintf(path, sizeof path, "/big?n=%llu", (unsigned long long)n);
+  th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", path, NULL);
+  r->check_pattern = 1;
+  tu_sleep_ms(400);  /* not draining */
+  cd_engine_stats s;
+  cd_engine_get_stats(fx.eng, &s);
+  cd_test_log("after 400 ms undrained: %ld events alive", s.events);
+  ASSERT_MSG(s.events <= 200, "%ld events alive: the window did not hold", s.events);
+  th_wait(fx.t, r, tu_slow_ms(20000));
+  th_expect_end(r, 200);
+  ASSERT_EQ(r->body_bytes, n);
+  th_fx_end(&fx, 0);
+  return 0;
+}
