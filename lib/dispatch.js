@@ -11,10 +11,11 @@
 //   - a handler that throws gets onResponseError with what it threw.
 
 const { errors } = require('undici')
+const { binding, requests, isTerminal } = require('./native')
 const {
-  binding, requests,
-  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, isTerminal
-} = require('./native')
+  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED,
+  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, BODY_HIGH_WATER
+} = require('./constants')
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./request')
 const { channels, anySubscribers, DiagnosticsRequest, rawHeadersString } = require('./diagnostics')
@@ -23,19 +24,6 @@ const { RawExchange } = require('./upgrade')
 const {
   RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError
 } = errors
-
-// engine.h CD_ERRF_CONNECTED
-const ERRF_CONNECTED = 1
-
-// submit() flags (engine.h CD_REQ_*)
-const REQ_RESET = 1
-const REQ_PROXY = 2
-const REQ_NO_RETRY = 4
-const REQ_RAW = 8
-
-// Request body bytes handed to the engine before waiting for it to ask for
-// more (CD_EV_BODY_WANTED): bounds memory per upload.
-const BODY_HIGH_WATER = 1024 * 1024
 
 const kRequest = Symbol('request')
 

@@ -7,6 +7,7 @@
 const { isIP } = require('node:net')
 const { Readable } = require('node:stream')
 const { errors } = require('undici')
+const { BODY_NONE, BODY_STREAM } = require('./constants')
 
 const { InvalidArgumentError, NotSupportedError } = errors
 
@@ -15,9 +16,6 @@ const tokenRegExp = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // field-vchar / obs-text / SP / HTAB: no CR, LF or NUL.
 const headerValueRegExp = /[^\t\x20-\x7e\x80-\xff]/
 const invalidPathRegExp = /[^\u0021-\u00ff]/
-
-const BODY_NONE = 0
-const BODY_STREAM = 1
 
 const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
 

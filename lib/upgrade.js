@@ -13,14 +13,11 @@
 
 const { Duplex } = require('node:stream')
 const { errors } = require('undici')
-const { binding, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED } = require('./native')
+const { binding } = require('./native')
+const { EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, BODY_HIGH_WATER } = require('./constants')
 const { mapEngineError } = require('./errors')
 
 const { SocketError, HeadersTimeoutError, HeadersOverflowError } = errors
-
-// Bytes written to the socket before _write waits for the engine to say
-// it has sent them (BODY_WANTED).
-const WRITE_HIGH_WATER = 1024 * 1024
 
 /** The request head, as undici's client writes it for upgrades and CONNECT. */
 function requestHead (norm) {
@@ -48,7 +45,7 @@ function parseResponseHead (text) {
 /**
  * The Duplex handed to the handler: bytes to and from the raw connection.
  * Reads are paused in the engine while the readable side is full; writes
- * wait for the engine once WRITE_HIGH_WATER bytes are on their way.
+ * wait for the engine once BODY_HIGH_WATER bytes are on their way.
  */
 class UpgradedSocket extends Duplex {
   constructor (exchange, address) {
@@ -73,7 +70,7 @@ class UpgradedSocket extends Duplex {
       return
     }
     this._inFlight += chunk.length
-    if (this._inFlight < WRITE_HIGH_WATER) callback()
+    if (this._inFlight < BODY_HIGH_WATER) callback()
     else this._writeWaiter = callback
   }
 
