@@ -11,7 +11,7 @@
 //   - a handler that throws gets onResponseError with what it threw.
 
 const { errors } = require('undici')
-const { binding, requests, isTerminal } = require('./native')
+const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED,
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, BODY_HIGH_WATER
@@ -247,18 +247,23 @@ class CurlRequest {
     if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
       channels.sendHeaders.publish({ request: this.diag, headers: rawHeadersString(norm), socket: null })
     }
-    this.slot = binding.submit(
-      configId, norm.url, target.key, norm.method, norm.headers,
-      norm.bodyMode, norm.bodyLength,
-      norm.headersTimeout ?? agent._headersTimeout,
-      norm.bodyTimeout ?? agent._bodyTimeout,
-      target.hash % threads,
-      (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
+    this.slot = submit({
+      configId,
+      url: norm.url,
+      origin: target.key,
+      method: norm.method,
+      headers: norm.headers,
+      bodyMode: norm.bodyMode,
+      bodyLength: norm.bodyLength,
+      headersTimeout: norm.headersTimeout ?? agent._headersTimeout,
+      bodyTimeout: norm.bodyTimeout ?? agent._bodyTimeout,
+      worker: target.hash % threads,
+      flags: (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
         (norm.raw ? REQ_RAW : 0),
-      norm.httpVersion,
+      httpVersion: norm.httpVersion,
       connectTo,
-      norm.body.buffer ?? undefined // read in place by the engine
-    )
+      body: norm.body.buffer ?? undefined // read in place by the engine
+    })
     requests[this.slot] = this
     if (norm.raw) {
       this.raw = new RawExchange(this, norm, norm.headersTimeout ?? agent._headersTimeout)

@@ -14,7 +14,9 @@
 const binding = require('./binding')
 const {
   EV_DATA, EV_DATA_SLAB, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_DISCONNECTED, SLOT_NONE,
-  META_FIELDS, META_TYPE, META_SLOT, META_A, META_B, META_C, META_D, BATCH_MAX, SLAB_SIZE
+  META_FIELDS, META_TYPE, META_SLOT, META_A, META_B, META_C, META_D, BATCH_MAX, SLAB_SIZE,
+  SUBMIT_FIELDS, SUBMIT_CONFIG, SUBMIT_BODY_MODE, SUBMIT_BODY_LENGTH, SUBMIT_HEADERS_TIMEOUT,
+  SUBMIT_BODY_TIMEOUT, SUBMIT_WORKER, SUBMIT_FLAGS, SUBMIT_HTTP_VERSION
 } = require('./constants')
 
 function isTerminal (type) {
@@ -27,6 +29,7 @@ const agentsByConfig = new Map()
 const meta = new Int32Array(BATCH_MAX * META_FIELDS)
 const slab = Buffer.alloc(SLAB_SIZE)
 const values = []
+const submitFields = new Float64Array(SUBMIT_FIELDS)
 // slot -> request state (lib/request.js); cleared on the terminal event.
 const requests = []
 
@@ -75,10 +78,38 @@ function onDisconnected (configId, origin) {
   }
 }
 
-binding.init(onEvents, meta, values, slab)
+/**
+ * Hands one request to the engine; returns its slot. The descriptor:
+ *   { configId, url, origin, method, headers, bodyMode, bodyLength,
+ *     headersTimeout, bodyTimeout, worker, flags, httpVersion,
+ *     connectTo, body }
+ * url/origin/method/headers: latin1 strings (headers: "name: value\n"
+ * lines); bodyMode BODY_*, bodyLength bytes or -1 (chunked); timeouts in
+ * ms (0 disables); worker: index, taken modulo the pool; flags REQ_*;
+ * httpVersion HTTP_*; connectTo: "HOST:PORT:ADDR:PORT" or null; body: the
+ * whole in-memory body (a Uint8Array the engine reads in place until the
+ * terminal event) or undefined.
+ * The numbers travel in the shared `submitFields` (napi/cd_protocol.h,
+ * SUBMIT_*), read by the bridge without an N-API call; the strings and
+ * the body are the arguments of the one native call (napi/cd_requests.c).
+ */
+function submit (d) {
+  submitFields[SUBMIT_CONFIG] = d.configId
+  submitFields[SUBMIT_BODY_MODE] = d.bodyMode
+  submitFields[SUBMIT_BODY_LENGTH] = d.bodyLength
+  submitFields[SUBMIT_HEADERS_TIMEOUT] = d.headersTimeout
+  submitFields[SUBMIT_BODY_TIMEOUT] = d.bodyTimeout
+  submitFields[SUBMIT_WORKER] = d.worker
+  submitFields[SUBMIT_FLAGS] = d.flags
+  submitFields[SUBMIT_HTTP_VERSION] = d.httpVersion
+  return binding.submit(d.url, d.origin, d.method, d.headers, d.connectTo, d.body)
+}
+
+binding.init(onEvents, meta, values, slab, submitFields)
 
 module.exports = {
   binding,
+  submit,
   requests,
   isTerminal,
   agentsByConfig

@@ -32,6 +32,8 @@ typedef struct cd_addon {
   int32_t *meta;
   napi_ref slab_ref;           /* Uint8Array of CD__SLAB_SIZE: small body chunks */
   uint8_t *slab;
+  napi_ref submit_ref;         /* Float64Array of CD__SUBMIT_FIELDS: submit()'s numbers */
+  double *submit_fields;
 
   /* Slots (cd_slots.c). */
   cd_request **slots;          /* slot -> request, NULL when free */

@@ -34,6 +34,10 @@ static const struct {
     /* event batches (cd_protocol.h) */
     BRIDGE(META_TYPE), BRIDGE(META_SLOT), BRIDGE(META_A), BRIDGE(META_B), BRIDGE(META_C),
     BRIDGE(META_D), BRIDGE(META_FIELDS), BRIDGE(BATCH_MAX), BRIDGE(SLAB_SIZE),
+    /* the request descriptor's numeric fields (cd_protocol.h) */
+    BRIDGE(SUBMIT_CONFIG), BRIDGE(SUBMIT_BODY_MODE), BRIDGE(SUBMIT_BODY_LENGTH),
+    BRIDGE(SUBMIT_HEADERS_TIMEOUT), BRIDGE(SUBMIT_BODY_TIMEOUT), BRIDGE(SUBMIT_WORKER),
+    BRIDGE(SUBMIT_FLAGS), BRIDGE(SUBMIT_HTTP_VERSION), BRIDGE(SUBMIT_FIELDS),
 };
 
 napi_status cd__constants_create(napi_env env, napi_value *out) {

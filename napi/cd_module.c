@@ -30,12 +30,14 @@ cd_addon *cd__addon(napi_env env) {
   return data;
 }
 
-/* init(onEvents, meta: Int32Array, values: Array, slab: Uint8Array) -> batch capacity
- * meta holds BATCH_MAX * META_FIELDS int32s, slab SLAB_SIZE bytes (constants). */
+/* init(onEvents, meta: Int32Array, values: Array, slab: Uint8Array,
+ *      submitFields: Float64Array) -> batch capacity
+ * meta holds BATCH_MAX * META_FIELDS int32s, slab SLAB_SIZE bytes,
+ * submitFields SUBMIT_FIELDS doubles (constants). */
 static napi_value js_init(napi_env env, napi_callback_info info) {
   cd_addon *a = cd__addon(env);
-  size_t argc = 4;
-  napi_value argv[4], res;
+  size_t argc = 5;
+  napi_value argv[5], res;
   CD__CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (a->initialized) return cd__throw_msg(env, "curl-dispatcher native: already initialized");
   napi_typedarray_type type;
@@ -49,6 +51,11 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   if (type != napi_uint8_array || length < CD__SLAB_SIZE)
     return cd__throw_msg(env, "curl-dispatcher native: slab must be a Uint8Array of SLAB_SIZE");
   a->slab = data;
+  CD__CHECK(napi_get_typedarray_info(env, argv[4], &type, &length, &data, NULL, NULL));
+  if (type != napi_float64_array || length < CD__SUBMIT_FIELDS)
+    return cd__throw_msg(env, "curl-dispatcher native: submitFields must be a Float64Array of SUBMIT_FIELDS");
+  a->submit_fields = data;
+  CD__CHECK(napi_create_reference(env, argv[4], 1, &a->submit_ref));
   CD__CHECK(napi_create_reference(env, argv[3], 1, &a->slab_ref));
   CD__CHECK(napi_create_reference(env, argv[0], 1, &a->on_events));
   CD__CHECK(napi_create_reference(env, argv[1], 1, &a->meta_ref));

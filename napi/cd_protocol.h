@@ -38,6 +38,22 @@ _Static_assert(CD_EV_HEADERS < CD__EV_DATA_SLAB && CD_EV_DATA < CD__EV_DATA_SLAB
                    CD_EV_CONNECTED < CD__EV_DATA_SLAB && CD_EV_DISCONNECTED < CD__EV_DATA_SLAB,
                "engine event types must stay below the bridge's");
 
+/* submit(): the numeric fields of the request descriptor, written by
+ * lib/native.js into the shared Float64Array `submitFields` (handed over
+ * by init) just before each submit call, which reads them without an
+ * N-API call. The strings and the body are submit's arguments. */
+enum cd__submit_field {
+  CD__SUBMIT_CONFIG = 0,          /* config id (createConfig) */
+  CD__SUBMIT_BODY_MODE = 1,       /* enum cd_body_mode */
+  CD__SUBMIT_BODY_LENGTH = 2,     /* bytes, or -1 for chunked */
+  CD__SUBMIT_HEADERS_TIMEOUT = 3, /* ms, 0 disables */
+  CD__SUBMIT_BODY_TIMEOUT = 4,    /* ms, 0 disables */
+  CD__SUBMIT_WORKER = 5,          /* worker index (taken modulo the pool) */
+  CD__SUBMIT_FLAGS = 6,           /* CD_REQ_* */
+  CD__SUBMIT_HTTP_VERSION = 7,    /* enum cd_http_version */
+  CD__SUBMIT_FIELDS = 8
+};
+
 /* CD_EV_ERROR d: the proxy's CONNECT status, above the CD_ERRF_* bits
  * (engine.h: "d: flags | proxy CONNECT status << 8"). */
 #define CD__ERRF_CONNECT_STATUS_SHIFT 8

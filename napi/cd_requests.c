@@ -3,50 +3,56 @@
 
 #include "cd_addon.h"
 #include "cd_args.h"
+#include "cd_protocol.h"
 #include "cd_slots.h"
 
 #define STACK_STR 2048
 
-/* submit(configId, url, origin, method, headers, bodyMode, bodyLength,
- *        headersTimeout, bodyTimeout, worker, flags (CD_REQ_*), httpVersion,
- *        connectTo: string | null, body: Uint8Array | undefined) -> slot
- * `body` is the whole request body: the engine reads it in place (a
- * reference keeps it alive until the terminal event), no copy. */
+/* submit(url, origin, method, headers, connectTo: string | null,
+ *        body: Uint8Array | undefined) -> slot
+ *
+ * One request descriptor (lib/native.js submit() documents the JS shape):
+ * its numbers are in the shared Float64Array a->submit_fields, at the
+ * CD__SUBMIT_* offsets (cd_protocol.h), written by JS just before this
+ * call; its strings and body are the arguments. `body` is the whole
+ * request body: the engine reads it in place (a reference keeps it alive
+ * until the terminal event), no copy. */
 napi_value cd__js_submit(napi_env env, napi_callback_info info) {
+  enum { URL, ORIGIN, METHOD, HEADERS, CONNECT_TO, BODY, ARGS };
   cd_addon *a = cd__addon(env);
-  size_t argc = 14;
-  napi_value argv[14];
+  size_t argc = ARGS;
+  napi_value argv[ARGS];
   CD__CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 13) return cd__throw_msg(env, "curl-dispatcher native: submit needs 13 arguments");
+  if (argc < BODY) return cd__throw_msg(env, "curl-dispatcher native: submit needs 5 arguments");
+  const double *f = a->submit_fields;
   void *body_data = NULL;
   size_t body_len = 0;
-  if (argc >= 14) {
+  if (argc > BODY) {
     napi_valuetype bt;
-    napi_typeof(env, argv[13], &bt);
+    napi_typeof(env, argv[BODY], &bt);
     if (bt == napi_object) {
       napi_typedarray_type tt;
-      if (napi_get_typedarray_info(env, argv[13], &tt, &body_len, &body_data, NULL, NULL) != napi_ok ||
+      if (napi_get_typedarray_info(env, argv[BODY], &tt, &body_len, &body_data, NULL, NULL) != napi_ok ||
           tt != napi_uint8_array)
         return cd__throw_msg(env, "curl-dispatcher native: body must be a Uint8Array");
     }
   }
-  uint32_t config_id = 0;
-  napi_get_value_uint32(env, argv[0], &config_id);
-  if (config_id >= a->configs_len || a->configs[config_id] == NULL)
+  int64_t config_id = cd__f64_to_i64(f[CD__SUBMIT_CONFIG]);
+  if (config_id < 0 || config_id >= a->configs_len || a->configs[config_id] == NULL)
     return cd__throw_msg(env, "curl-dispatcher native: unknown config");
 
   char url_s[STACK_STR], origin_s[256], method_s[64], headers_s[STACK_STR], connect_s[256];
   size_t headers_len = 0;
   char *connect_to = NULL;
   napi_valuetype connect_type;
-  napi_typeof(env, argv[12], &connect_type);
+  napi_typeof(env, argv[CONNECT_TO], &connect_type);
   if (connect_type == napi_string &&
-      (connect_to = cd__get_latin1(env, argv[12], connect_s, sizeof(connect_s), NULL)) == NULL)
+      (connect_to = cd__get_latin1(env, argv[CONNECT_TO], connect_s, sizeof(connect_s), NULL)) == NULL)
     return NULL;
-  char *url = cd__get_latin1(env, argv[1], url_s, sizeof(url_s), NULL);
-  char *origin = url ? cd__get_latin1(env, argv[2], origin_s, sizeof(origin_s), NULL) : NULL;
-  char *method = origin ? cd__get_latin1(env, argv[3], method_s, sizeof(method_s), NULL) : NULL;
-  char *headers = method ? cd__get_latin1(env, argv[4], headers_s, sizeof(headers_s), &headers_len) : NULL;
+  char *url = cd__get_latin1(env, argv[URL], url_s, sizeof(url_s), NULL);
+  char *origin = url ? cd__get_latin1(env, argv[ORIGIN], origin_s, sizeof(origin_s), NULL) : NULL;
+  char *method = origin ? cd__get_latin1(env, argv[METHOD], method_s, sizeof(method_s), NULL) : NULL;
+  char *headers = method ? cd__get_latin1(env, argv[HEADERS], headers_s, sizeof(headers_s), &headers_len) : NULL;
   napi_value out = NULL;
   uint32_t slot;
   if (headers != NULL) {
@@ -59,13 +65,13 @@ napi_value cd__js_submit(napi_env env, napi_callback_info info) {
           .method = method,
           .headers = headers,
           .headers_len = headers_len,
-          .body_mode = (int)cd__get_i64(env, argv[5]),
-          .body_length = cd__get_i64(env, argv[6]),
-          .headers_timeout_ms = (uint32_t)cd__get_i64(env, argv[7]),
-          .body_timeout_ms = (uint32_t)cd__get_i64(env, argv[8]),
-          .worker = (unsigned)cd__get_i64(env, argv[9]),
-          .flags = (int)cd__get_i64(env, argv[10]),
-          .http_version = (int)cd__get_i64(env, argv[11]),
+          .body_mode = (int)cd__f64_to_i64(f[CD__SUBMIT_BODY_MODE]),
+          .body_length = cd__f64_to_i64(f[CD__SUBMIT_BODY_LENGTH]),
+          .headers_timeout_ms = (uint32_t)cd__f64_to_i64(f[CD__SUBMIT_HEADERS_TIMEOUT]),
+          .body_timeout_ms = (uint32_t)cd__f64_to_i64(f[CD__SUBMIT_BODY_TIMEOUT]),
+          .worker = (unsigned)cd__f64_to_i64(f[CD__SUBMIT_WORKER]),
+          .flags = (int)cd__f64_to_i64(f[CD__SUBMIT_FLAGS]),
+          .http_version = (int)cd__f64_to_i64(f[CD__SUBMIT_HTTP_VERSION]),
           .connect_to = connect_to,
           .body_data = body_data,
           .body_data_len = body_len,
@@ -77,7 +83,7 @@ napi_value cd__js_submit(napi_env env, napi_callback_info info) {
         napi_throw_error(env, NULL, "curl-dispatcher native: out of memory");
       } else {
         a->slots[slot] = req;
-        if (body_data != NULL) napi_create_reference(env, argv[13], 1, &a->body_refs[slot]);
+        if (body_data != NULL) napi_create_reference(env, argv[BODY], 1, &a->body_refs[slot]);
         a->inflight++;
         cd__update_ref(env, a);
         napi_create_uint32(env, slot, &out);
