@@ -12,8 +12,9 @@ const { Dispatcher, errors } = require('undici')
 const { binding, agentsByConfig } = require('./native')
 const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
 const { publishConnected, publishConnectError } = require('./diagnostics')
-const { normalizeRequest } = require('./request')
-const { CurlRequest, adaptHandler, checkUpgradeHandler } = require('./dispatch')
+const { normalizeRequest } = require('./normalize')
+const { CurlRequest } = require('./request')
+const { adaptHandler, checkUpgradeHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
 
 const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError } = errors

@@ -109,10 +109,4 @@ class DiagnosticsRequest {
   }
 }
 
-function rawHeadersString (norm) {
-  const t = norm.target
-  return `${norm.method} ${norm.path} HTTP/1.1\r\nhost: ${norm.hostHeader ?? t.host}\r\n` +
-    norm.headers.replace(/\n/g, '\r\n') + '\r\n'
-}
-
-module.exports = { channels, anySubscribers, DiagnosticsRequest, rawHeadersString, publishConnected, publishConnectError }
+module.exports = { channels, anySubscribers, DiagnosticsRequest, publishConnected, publishConnectError }
