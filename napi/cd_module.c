@@ -30,6 +30,26 @@ cd_addon *cd__addon(napi_env env) {
   return data;
 }
 
+/* A typed array JS shares with the bridge for the environment's life:
+ * checks its type and length, keeps a reference, returns its data (or
+ * NULL with an exception pending). */
+static void *shared_array(napi_env env, napi_value v, napi_typedarray_type want, size_t min_len,
+                          const char *mismatch, napi_ref *ref) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok || type != want ||
+      length < min_len) {
+    cd__throw_msg(env, mismatch);
+    return NULL;
+  }
+  if (napi_create_reference(env, v, 1, ref) != napi_ok) {
+    cd__throw_last(env, "napi_create_reference");
+    return NULL;
+  }
+  return data;
+}
+
 /* init(onEvents, meta: Int32Array, values: Array, slab: Uint8Array,
  *      submitFields: Float64Array) -> batch capacity
  * meta holds BATCH_MAX * META_FIELDS int32s, slab SLAB_SIZE bytes,
@@ -40,25 +60,17 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   napi_value argv[5], res;
   CD__CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (a->initialized) return cd__throw_msg(env, "curl-dispatcher native: already initialized");
-  napi_typedarray_type type;
-  size_t length;
-  void *data;
-  CD__CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL));
-  if (type != napi_int32_array || length < CD__BATCH_MAX * CD__META_FIELDS)
-    return cd__throw_msg(env, "curl-dispatcher native: meta must be an Int32Array of BATCH_MAX * META_FIELDS");
-  a->meta = data;
-  CD__CHECK(napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
-  if (type != napi_uint8_array || length < CD__SLAB_SIZE)
-    return cd__throw_msg(env, "curl-dispatcher native: slab must be a Uint8Array of SLAB_SIZE");
-  a->slab = data;
-  CD__CHECK(napi_get_typedarray_info(env, argv[4], &type, &length, &data, NULL, NULL));
-  if (type != napi_float64_array || length < CD__SUBMIT_FIELDS)
-    return cd__throw_msg(env, "curl-dispatcher native: submitFields must be a Float64Array of SUBMIT_FIELDS");
-  a->submit_fields = data;
-  CD__CHECK(napi_create_reference(env, argv[4], 1, &a->submit_ref));
-  CD__CHECK(napi_create_reference(env, argv[3], 1, &a->slab_ref));
+  a->meta = shared_array(env, argv[1], napi_int32_array, CD__BATCH_MAX * CD__META_FIELDS,
+                         "curl-dispatcher native: meta must be an Int32Array of BATCH_MAX * META_FIELDS", &a->meta_ref);
+  if (a->meta == NULL) return NULL;
+  a->slab = shared_array(env, argv[3], napi_uint8_array, CD__SLAB_SIZE,
+                         "curl-dispatcher native: slab must be a Uint8Array of SLAB_SIZE", &a->slab_ref);
+  if (a->slab == NULL) return NULL;
+  a->submit_fields = shared_array(env, argv[4], napi_float64_array, CD__SUBMIT_FIELDS,
+                                  "curl-dispatcher native: submitFields must be a Float64Array of SUBMIT_FIELDS",
+                                  &a->submit_ref);
+  if (a->submit_fields == NULL) return NULL;
   CD__CHECK(napi_create_reference(env, argv[0], 1, &a->on_events));
-  CD__CHECK(napi_create_reference(env, argv[1], 1, &a->meta_ref));
   CD__CHECK(napi_create_reference(env, argv[2], 1, &a->values));
 
   napi_value name;
