@@ -26,7 +26,13 @@
         "engine/cd_engine.c",
         "engine/cd_env.c",
         "engine/cd_submit.c",
-        "napi/cd_binding.c"
+        "napi/cd_args.c",
+        "napi/cd_config_js.c",
+        "napi/cd_constants.c",
+        "napi/cd_events.c",
+        "napi/cd_module.c",
+        "napi/cd_requests.c",
+        "napi/cd_slots.c"
       ],
       "include_dirs": ["engine"],
       "cflags": ["<!@(pkg-config --cflags <(deps))"],

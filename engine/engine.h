@@ -33,6 +33,9 @@ extern "C" {
 
 #define CD_MAX_WORKERS 64
 
+/* Default of cd_config_opts.max_header_size (and of the Agent's maxHeaderSize). */
+#define CD_DEFAULT_MAX_HEADER_SIZE (16 * 1024)
+
 typedef struct cd_engine cd_engine;
 typedef struct cd_env cd_env;
 typedef struct cd_config cd_config;
@@ -107,9 +110,6 @@ typedef struct cd_config_opts {
   long happy_eyeballs_ms;        /* head start of the first address family; 0: default */
   uint32_t tag;                  /* the owner's id for this config, echoed in CD_EV_DISCONNECTED */
 } cd_config_opts;
-
-/* max_header_size when the owner gives 0. */
-#define CD_DEFAULT_MAX_HEADER_SIZE (16 * 1024)
 
 cd_config *cd_config_new(const cd_config_opts *opts);
 /* Drops the creator's reference; in-flight transfers keep theirs. The
@@ -197,7 +197,6 @@ enum cd_event_type {
   CD_EV_ERROR = 5,       /* terminal; a: cd_error code, b: OS errno, c: TLS verify result,
                           * d: flags | proxy CONNECT status << 8; data: message */
   CD_EV_ABORTED = 6,     /* terminal; answer to cd_request_abort */
-  /* 7 is the bridge's own */
   CD_EV_CONNECTED = 8,   /* this request opened the connection it is about to use;
                           * data: "ip port local-ip local-port" */
   CD_EV_DISCONNECTED = 9 /* environment-level (slot CD_SLOT_NONE, no request): a

@@ -10,20 +10,18 @@ const os = require('node:os')
 const net = require('node:net')
 const { Dispatcher, errors } = require('undici')
 const { binding, agentsByConfig } = require('./native')
+const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
 const { publishConnected, publishConnectError } = require('./diagnostics')
-const { normalizeRequest } = require('./request')
-const { CurlRequest, adaptHandler, checkUpgradeHandler } = require('./dispatch')
+const { normalizeRequest } = require('./normalize')
+const { CurlRequest } = require('./request')
+const { adaptHandler, checkUpgradeHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
 
 const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError } = errors
 
-const MAX_THREADS = 64
 const DEFAULT_TIMEOUT = 300e3
 const DEFAULT_KEEPALIVE = 4e3
 const DEFAULT_CONNECT_TIMEOUT = 10e3
-const HTTP_1_1 = 0
-const HTTP_2TLS = 1
-const HTTP_2_PRIOR_KNOWLEDGE = 2
 
 // One worker thread per spare core, at least one: the JS thread needs a
 // core of its own to run the handlers.
@@ -54,8 +52,8 @@ function validateOptions (opts) {
     pipelining, maxResponseSize, localAddress, autoSelectFamily, autoSelectFamilyAttemptTimeout,
     strictContentLength, socketPath
   } = opts
-  if (threads != null && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
-    throw new InvalidArgumentError(`threads must be an integer from 1 to ${MAX_THREADS}`)
+  if (threads != null && (!Number.isInteger(threads) || threads < 1 || threads > MAX_WORKERS)) {
+    throw new InvalidArgumentError(`threads must be an integer from 1 to ${MAX_WORKERS}`)
   }
   if (connections != null && (!Number.isInteger(connections) || connections <= 0)) {
     throw new InvalidArgumentError('invalid connections')
@@ -161,6 +159,7 @@ class Agent extends Dispatcher {
     this._resetAll = opts.pipelining === 0
     this._maxResponseSize = opts.maxResponseSize ?? -1
     this._strictContentLength = opts.strictContentLength ?? true
+    this._maxHeaderSize = opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE
     this._configId = binding.createConfig({
       ...this._proxy?.config,
       proxyCa: tlsBytes(opts.proxy?.proxyTls?.ca, 'ca'),
@@ -172,7 +171,7 @@ class Agent extends Dispatcher {
       connectTimeout: this._connectTimeout,
       keepAliveTimeout: opts.keepAliveTimeout ?? DEFAULT_KEEPALIVE,
       connections: opts.connections ?? 0,
-      maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
+      maxHeaderSize: this._maxHeaderSize,
       rejectUnauthorized: connect.rejectUnauthorized ?? true,
       ca: tlsBytes(connect.ca, 'ca'),
       cert: tlsBytes(connect.cert, 'cert'),
@@ -180,7 +179,6 @@ class Agent extends Dispatcher {
     })
     this._servername = connect.servername ?? null
     this._localAddress = opts.localAddress ?? null
-    this._maxHeaderSize = opts.maxHeaderSize ?? 16 * 1024
     this._poolSize = binding.ensureThreads(this._threads)
     this._connections = opts.connections ?? null
     this._origins = new Map()  // origin -> { active, connected, needDrain }

@@ -18,6 +18,7 @@
 // Nothing is built unless a channel has subscribers.
 
 const dc = require('node:diagnostics_channel')
+const { HTTP_1_1 } = require('./constants')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -42,7 +43,7 @@ function connectParams (target, agent) {
     hostname: target.hostname,
     protocol: target.protocol,
     port: target.port,
-    version: agent._httpVersion === 0 ? 1.1 : 2,
+    version: agent._httpVersion === HTTP_1_1 ? 1.1 : 2,
     servername: agent._servername ?? undefined,
     localAddress: agent._localAddress ?? null
   }
@@ -108,10 +109,4 @@ class DiagnosticsRequest {
   }
 }
 
-function rawHeadersString (norm) {
-  const t = norm.target
-  return `${norm.method} ${norm.path} HTTP/1.1\r\nhost: ${norm.hostHeader ?? t.host}\r\n` +
-    norm.headers.replace(/\n/g, '\r\n') + '\r\n'
-}
-
-module.exports = { channels, anySubscribers, DiagnosticsRequest, rawHeadersString, publishConnected, publishConnectError }
+module.exports = { channels, anySubscribers, DiagnosticsRequest, publishConnected, publishConnectError }

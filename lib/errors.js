@@ -8,15 +8,10 @@ const { errors } = require('undici')
 const os = require('node:os')
 const util = require('node:util')
 
-// engine/engine.h, enum cd_error
-const CD_ERR_HEADERS_TIMEOUT = -1
-const CD_ERR_BODY_TIMEOUT = -2
-const CD_ERR_HEADERS_OVERFLOW = -3
-const CD_ERR_AMBIGUOUS_LENGTH = -6
-const CD_ERR_CONNECTION_LOST = -7
-// engine/engine.h, CD_ERRF_*
-const CD_ERRF_CONNECTED = 1
-const CD_ERRF_HEADERS = 2
+const {
+  ERR_HEADERS_TIMEOUT, ERR_BODY_TIMEOUT, ERR_HEADERS_OVERFLOW, ERR_AMBIGUOUS_LENGTH, ERR_CONNECTION_LOST,
+  ERRF_CONNECTED, ERRF_HEADERS, ERRF_CONNECT_STATUS_SHIFT
+} = require('./constants')
 
 // CURLcode values used below (curl/curl.h)
 const CURLE = {
@@ -70,29 +65,29 @@ function tag (err, curlCode, message) {
 }
 
 /**
- * @param {number} code CURLcode (>= 0) or CD_ERR_* (< 0)
+ * @param {number} code CURLcode (>= 0) or ERR_* (< 0)
  * @param {number} osErrno
  * @param {number} verify TLS verify result (X509_V_ERR_*)
- * @param {number} flags CD_ERRF_*
+ * @param {number} flags ERRF_* | proxy CONNECT status << ERRF_CONNECT_STATUS_SHIFT
  * @param {string} message libcurl's message
  * @param {{hostname: string, port: string, connectTimeout: number}} target
  */
 function mapEngineError (code, osErrno, verify, flags, message, target) {
   switch (code) {
-    case CD_ERR_HEADERS_TIMEOUT:
+    case ERR_HEADERS_TIMEOUT:
       return new errors.HeadersTimeoutError()
-    case CD_ERR_BODY_TIMEOUT:
+    case ERR_BODY_TIMEOUT:
       return new errors.BodyTimeoutError()
-    case CD_ERR_HEADERS_OVERFLOW:
+    case ERR_HEADERS_OVERFLOW:
       return new errors.HeadersOverflowError()
-    case CD_ERR_AMBIGUOUS_LENGTH:
+    case ERR_AMBIGUOUS_LENGTH:
       // undici refuses the same responses with this error
       return new errors.ResponseContentLengthMismatchError()
-    case CD_ERR_CONNECTION_LOST:
+    case ERR_CONNECTION_LOST:
       // a non-idempotent request whose reused connection died under it
       return new errors.SocketError('other side closed')
   }
-  const connectStatus = flags >> 8
+  const connectStatus = flags >> ERRF_CONNECT_STATUS_SHIFT
   if (connectStatus !== 0 && connectStatus !== 200) {
     // The proxy refused the CONNECT tunnel (407, 403, 502...): undici's
     // ProxyAgent fails such requests with this error and message.
@@ -113,7 +108,7 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
       err = osErrno ? systemError('connect', osErrno, hostname, port) : new errors.SocketError(message)
       break
     case CURLE.OPERATION_TIMEDOUT:
-      err = (flags & CD_ERRF_CONNECTED)
+      err = (flags & ERRF_CONNECTED)
         ? new errors.SocketError(message)
         : new errors.ConnectTimeoutError(`Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${target.connectTimeout}ms)`)
       break
@@ -140,7 +135,7 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
     case CURLE.OUT_OF_MEMORY:
       // Before the response headers were delivered this is libcurl's own
       // limit on one header line (~100 KB), reported without a message.
-      err = (flags & CD_ERRF_HEADERS) === 0 || /header/i.test(message)
+      err = (flags & ERRF_HEADERS) === 0 || /header/i.test(message)
         ? new errors.HeadersOverflowError()
         : new Error(message)
       break

@@ -1,45 +1,23 @@
 'use strict'
 
-// The addon, attached once per Node environment (each worker_thread loads
-// its own copy of this module and so gets its own rings and slots).
+// The JS half of the bridge, attached once per Node environment (each
+// worker_thread loads its own copy of this module and so gets its own rings
+// and slots): the shared batch buffers, the slot -> request table, and the
+// routing of event batches.
 //
 // Events arrive in batches through onEvents(count): the fixed fields of
-// event i are meta[6*i .. 6*i+5] = type, slot, a, b, c, d; events that carry
-// a payload (HEADERS, DATA, END, ERROR) take the next entry of `values`,
-// except small body chunks, which the bridge copies into `slab`.
+// event i are meta[i * META_FIELDS + META_TYPE | META_SLOT | META_A .. META_D]
+// (napi/cd_protocol.h); events that carry a payload (HEADERS, DATA, END,
+// ERROR, CONNECTED, DISCONNECTED) take the next entry of `values`, except
+// small body chunks (EV_DATA_SLAB), which the bridge copies into `slab`.
 
-const path = require('node:path')
-
-function loadBinding () {
-  const root = path.join(__dirname, '..', 'build')
-  const tried = []
-  for (const dir of ['Release', 'Debug']) {
-    const file = path.join(root, dir, 'curl_dispatcher.node')
-    try {
-      return require(file)
-    } catch (err) {
-      if (err.code !== 'MODULE_NOT_FOUND') throw err
-      tried.push(file)
-    }
-  }
-  throw new Error(`curl-dispatcher: native addon not built (looked for ${tried.join(', ')}); run \`node tools/setup.js\``)
-}
-
-const binding = loadBinding()
-
-const EV_HEADERS = 1
-const EV_DATA = 2
-const EV_BODY_WANTED = 3
-const EV_END = 4
-const EV_ERROR = 5
-const EV_ABORTED = 6
-// Bridge-only: a small body chunk copied into `slab` (c = offset, d = length).
-const EV_DATA_SLAB = 7
-// The request opened a new connection; payload "ip port local-ip local-port".
-const EV_CONNECTED = 8
-// Environment-level (slot -1): a reported connection closed; a = config id,
-// payload = origin.
-const EV_DISCONNECTED = 9
+const binding = require('./binding')
+const {
+  EV_DATA, EV_DATA_SLAB, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_DISCONNECTED, SLOT_NONE,
+  META_FIELDS, META_TYPE, META_SLOT, META_A, META_B, META_C, META_D, BATCH_MAX, SLAB_SIZE,
+  SUBMIT_FIELDS, SUBMIT_CONFIG, SUBMIT_BODY_MODE, SUBMIT_BODY_LENGTH, SUBMIT_HEADERS_TIMEOUT,
+  SUBMIT_BODY_TIMEOUT, SUBMIT_WORKER, SUBMIT_FLAGS, SUBMIT_HTTP_VERSION
+} = require('./constants')
 
 function isTerminal (type) {
   return type === EV_END || type === EV_ERROR || type === EV_ABORTED
@@ -48,23 +26,24 @@ function isTerminal (type) {
 // configId -> WeakRef(agent), for connection events that have no request.
 const agentsByConfig = new Map()
 
-const meta = new Int32Array(binding.META_LENGTH)
-const slab = Buffer.alloc(binding.SLAB_LENGTH)
+const meta = new Int32Array(BATCH_MAX * META_FIELDS)
+const slab = Buffer.alloc(SLAB_SIZE)
 const values = []
-// slot -> request state (lib/dispatch.js); cleared on the terminal event.
+const submitFields = new Float64Array(SUBMIT_FIELDS)
+// slot -> request state (lib/request.js); cleared on the terminal event.
 const requests = []
 
 function onEvents (count) {
   let vi = 0
   for (let i = 0; i < count; i++) {
-    const o = i * 6
-    let type = meta[o]
-    const slot = meta[o + 1]
+    const o = i * META_FIELDS
+    let type = meta[o + META_TYPE]
+    const slot = meta[o + META_SLOT]
     let payload
     if (type === EV_DATA_SLAB) {
       // Buffer.allocUnsafe takes small sizes from Node's shared pool.
-      const offset = meta[o + 4]
-      const length = meta[o + 5]
+      const offset = meta[o + META_C]
+      const length = meta[o + META_D]
       payload = Buffer.allocUnsafe(length)
       slab.copy(payload, 0, offset, offset + length)
       type = EV_DATA
@@ -72,15 +51,15 @@ function onEvents (count) {
       payload = values[vi]
       values[vi++] = undefined
     }
-    if (slot === -1) {
-      if (type === EV_DISCONNECTED) onDisconnected(meta[o + 2], payload)
+    if (slot === SLOT_NONE) {
+      if (type === EV_DISCONNECTED) onDisconnected(meta[o + META_A], payload)
       continue
     }
     const req = requests[slot]
     if (isTerminal(type)) requests[slot] = undefined
     if (req === undefined) continue
     try {
-      req.onEngineEvent(type, meta[o + 2], meta[o + 3], meta[o + 4], meta[o + 5], payload)
+      req.onEngineEvent(type, meta[o + META_A], meta[o + META_B], meta[o + META_C], meta[o + META_D], payload)
     } catch (err) {
       // Handler errors are caught inside onEngineEvent; this is a bug of
       // ours. Report it without losing the rest of the batch.
@@ -99,18 +78,39 @@ function onDisconnected (configId, origin) {
   }
 }
 
-binding.init(onEvents, meta, values, slab)
+/**
+ * Hands one request to the engine; returns its slot. The descriptor:
+ *   { configId, url, origin, method, headers, bodyMode, bodyLength,
+ *     headersTimeout, bodyTimeout, worker, flags, httpVersion,
+ *     connectTo, body }
+ * url/origin/method/headers: latin1 strings (headers: "name: value\n"
+ * lines); bodyMode BODY_*, bodyLength bytes or -1 (chunked); timeouts in
+ * ms (0 disables); worker: index, taken modulo the pool; flags REQ_*;
+ * httpVersion HTTP_*; connectTo: "HOST:PORT:ADDR:PORT" or null; body: the
+ * whole in-memory body (a Uint8Array the engine reads in place until the
+ * terminal event) or undefined.
+ * The numbers travel in the shared `submitFields` (napi/cd_protocol.h,
+ * SUBMIT_*), read by the bridge without an N-API call; the strings and
+ * the body are the arguments of the one native call (napi/cd_requests.c).
+ */
+function submit (d) {
+  submitFields[SUBMIT_CONFIG] = d.configId
+  submitFields[SUBMIT_BODY_MODE] = d.bodyMode
+  submitFields[SUBMIT_BODY_LENGTH] = d.bodyLength
+  submitFields[SUBMIT_HEADERS_TIMEOUT] = d.headersTimeout
+  submitFields[SUBMIT_BODY_TIMEOUT] = d.bodyTimeout
+  submitFields[SUBMIT_WORKER] = d.worker
+  submitFields[SUBMIT_FLAGS] = d.flags
+  submitFields[SUBMIT_HTTP_VERSION] = d.httpVersion
+  return binding.submit(d.url, d.origin, d.method, d.headers, d.connectTo, d.body)
+}
+
+binding.init(onEvents, meta, values, slab, submitFields)
 
 module.exports = {
   binding,
+  submit,
   requests,
-  EV_HEADERS,
-  EV_DATA,
-  EV_BODY_WANTED,
-  EV_END,
-  EV_ERROR,
-  EV_ABORTED,
-  EV_CONNECTED,
   isTerminal,
   agentsByConfig
 }

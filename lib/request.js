@@ -1,380 +1,363 @@
 'use strict'
 
-// Validation and normalization of dispatch options, the way undici's
-// core/request.js does it: every problem is an InvalidArgumentError (or
-// NotSupportedError) raised before anything is sent.
+// One request as JS sees it (CurlRequest): submitting it, the order of the
+// handler's callbacks, pause/resume, abort, and the request body pump.
+// Its DispatchController is lib/controller.js, the legacy-handler adapter
+// lib/handler.js, header parsing lib/headers.js.
+//
+// Invariants (undici's contract):
+//   - exactly one terminal callback (onResponseEnd or onResponseError),
+//     nothing after it;
+//   - no onResponseData while paused: events that arrive meanwhile wait in
+//     `queue` and are replayed, in order, after resume();
+//   - a handler that throws gets onResponseError with what it threw.
 
-const { isIP } = require('node:net')
-const { Readable } = require('node:stream')
 const { errors } = require('undici')
+const { binding, submit, requests, isTerminal } = require('./native')
+const {
+  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED,
+  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, BODY_HIGH_WATER
+} = require('./constants')
+const { mapEngineError } = require('./errors')
+const { applyServername } = require('./normalize')
+const { channels, anySubscribers, DiagnosticsRequest } = require('./diagnostics')
+const { requestHead, parseResponseHead, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
+const { DispatchController } = require('./controller')
+const { wantsHeaderObjects } = require('./handler')
+const { kSetResponseHeaders } = require('./symbols')
+const { RawExchange } = require('./upgrade')
 
-const { InvalidArgumentError, NotSupportedError } = errors
+const {
+  RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError
+} = errors
 
-// RFC 9110 token characters.
-const tokenRegExp = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-// field-vchar / obs-text / SP / HTAB: no CR, LF or NUL.
-const headerValueRegExp = /[^\t\x20-\x7e\x80-\xff]/
-const invalidPathRegExp = /[^\u0021-\u00ff]/
+function rethrowLater (err) {
+  process.nextTick(() => { throw err })
+}
 
-const BODY_NONE = 0
-const BODY_STREAM = 1
-
-const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
-
-// FNV-1a: spreads origins over workers. One origin always lands on the
-// same worker, so its connections are reused and its TLS sessions resumed;
-// and every origin of one host name lands on the same worker too, so the
-// name is looked up once, however many threads there are (each worker has
-// its own DNS and TLS caches: libcurl cannot share them across threads
-// without sharing connections). IP literals need no lookup: their origins
-// spread by port.
-function hashString (s) {
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
+class CurlRequest {
+  /**
+   * @param {import('./agent')} agent
+   * @param {object} handler v2 handler (adapted)
+   */
+  constructor (agent, handler) {
+    this.agent = agent
+    this.handler = handler
+    this.controller = new DispatchController(this)
+    this.slot = -1
+    this.norm = null
+    this.aborted = false
+    this.reason = null
+    this.paused = false
+    this.finished = false    // the agent has stopped counting it
+    this.done = false        // the handler got its terminal callback
+    this.engineDone = false  // the engine sent its terminal event
+    this.queue = null        // events held while paused
+    this.flushScheduled = false
+    this.bodyInFlight = 0
+    this.bodyWaiter = null
+    this.diag = null         // DiagnosticsRequest while diagnostics are watched
+    this.raw = null          // RawExchange, for upgrade and CONNECT
+    this.maxResponseSize = agent._maxResponseSize
+    this.received = 0        // response body bytes, with maxResponseSize only
   }
-  return h >>> 0
-}
 
-// Parsed origins, keyed by the string the user passed.
-const originCache = new Map()
-const ORIGIN_CACHE_MAX = 1024
-
-function parseOrigin (origin) {
-  if (typeof origin !== 'string' && !(origin instanceof URL)) {
-    throw new InvalidArgumentError('opts.origin must be a non-empty string or URL.')
-  }
-  const key = typeof origin === 'string' ? origin : origin.href
-  let parsed = originCache.get(key)
-  if (parsed !== undefined) return parsed
-  if (key === '') throw new InvalidArgumentError('opts.origin must be a non-empty string or URL.')
-  let url
-  try {
-    url = new URL(key)
-  } catch {
-    throw new InvalidArgumentError('Invalid URL: The URL argument must be a non-null object.')
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidArgumentError('Invalid URL protocol: the URL must start with `http:` or `https:`.')
-  }
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80')
-  // The key for routing and per-origin limits: scheme://host:port
-  const routeKey = `${url.protocol}//${url.host}${url.port ? '' : ':' + port}`
-  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
-  parsed = {
-    origin: url.origin,
-    key: routeKey,
-    protocol: url.protocol,
-    host: url.host,
-    hostname,
-    port,
-    hash: hashString(isIP(hostname) ? routeKey : hostname) // picks the worker
-  }
-  if (originCache.size >= ORIGIN_CACHE_MAX) originCache.clear()
-  originCache.set(key, parsed)
-  return parsed
-}
-
-function isStream (obj) {
-  return obj && typeof obj === 'object' && typeof obj.pipe === 'function' && typeof obj.on === 'function'
-}
-
-function isBlobLike (obj) {
-  if (obj instanceof Blob) return true
-  if (obj === null || typeof obj !== 'object') return false
-  const tag = obj[Symbol.toStringTag]
-  return (tag === 'Blob' || tag === 'File') && typeof obj.stream === 'function'
-}
-
-function isFormDataLike (obj) {
-  return obj && typeof obj === 'object' && typeof obj.append === 'function' &&
-    typeof obj.getAll === 'function' && obj[Symbol.toStringTag] === 'FormData'
-}
-
-function isIterable (obj) {
-  return obj != null && (typeof obj[Symbol.iterator] === 'function' || typeof obj[Symbol.asyncIterator] === 'function')
-}
-
-function hasSafeIterator (obj) {
-  const proto = Object.getPrototypeOf(obj)
-  return Object.prototype.hasOwnProperty.call(obj, Symbol.iterator) ||
-    (proto != null && proto !== Object.prototype && typeof obj[Symbol.iterator] === 'function')
-}
-
-function serializeQuery (path, query) {
-  if (path.includes('?') || path.includes('#')) {
-    throw new InvalidArgumentError('Query params cannot be passed when url already contains "?" or "#".')
-  }
-  const parts = []
-  for (const key of Object.keys(query)) {
-    const value = query[key]
-    if (value === undefined || value === null) continue
-    const values = Array.isArray(value) ? value : [value]
-    for (const v of values) {
-      if (v !== null && typeof v === 'object') {
-        throw new InvalidArgumentError(`invalid query value for ${key}`)
-      }
-      parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(`${v}`)}`)
+  // Immediate failure: onResponseError without onRequestStart (as undici).
+  failImmediately (err) {
+    this.done = true
+    this.engineDone = true
+    try {
+      this.handler.onResponseError(this.controller, err)
+    } catch (e) {
+      rethrowLater(e)
     }
   }
-  return parts.length ? `${path}?${parts.join('&')}` : path
-}
 
-class HeaderCollector {
-  constructor () {
-    this.block = ''
-    this.host = null
-    this.contentLength = null
-    this.contentType = null
-    this.reset = null
-  }
-
-  add (key, val) {
-    if (typeof key !== 'string') key = `${key}`
-    if (val && typeof val === 'object' && !Array.isArray(val)) {
-      throw new InvalidArgumentError(`invalid ${key} header`)
-    } else if (val === undefined) {
+  start (norm, configId, threads) {
+    this.norm = norm
+    if (anySubscribers()) {
+      this.diag = new DiagnosticsRequest(norm, norm.body.buffer ?? norm.body.source)
+      if (channels.create.hasSubscribers) channels.create.publish({ request: this.diag })
+    }
+    try {
+      this.handler.onRequestStart?.(this.controller, {})
+    } catch (err) {
+      this.abort(err)
+    }
+    if (this.aborted) return // aborted in onRequestStart: nothing is sent
+    const agent = this.agent
+    const target = norm.target
+    const connectTo = target.protocol === 'https:' ? applyServername(norm, norm.servername ?? agent._servername) : null
+    if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
+      channels.sendHeaders.publish({ request: this.diag, headers: requestHead(norm), socket: null })
+    }
+    this.slot = submit({
+      configId,
+      url: norm.url,
+      origin: target.key,
+      method: norm.method,
+      headers: norm.headers,
+      bodyMode: norm.bodyMode,
+      bodyLength: norm.bodyLength,
+      headersTimeout: norm.headersTimeout ?? agent._headersTimeout,
+      bodyTimeout: norm.bodyTimeout ?? agent._bodyTimeout,
+      worker: target.hash % threads,
+      flags: (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
+        (norm.raw ? REQ_RAW : 0),
+      httpVersion: norm.httpVersion,
+      connectTo,
+      body: norm.body.buffer ?? undefined // read in place by the engine
+    })
+    requests[this.slot] = this
+    if (norm.raw) {
+      this.raw = new RawExchange(this, norm, norm.headersTimeout ?? agent._headersTimeout)
+      this.raw.start()
       return
     }
-    const name = key.toLowerCase()
-    if (!tokenRegExp.test(name)) throw new InvalidArgumentError('invalid header key')
-
-    if (Array.isArray(val)) {
-      const values = []
-      for (const v of val) {
-        if (v !== null && typeof v === 'object') throw new InvalidArgumentError(`invalid ${key} header`)
-        const s = v === null ? '' : `${v}`
-        if (headerValueRegExp.test(s)) throw new InvalidArgumentError(`invalid ${key} header`)
-        values.push(s)
-      }
-      val = values
-    } else {
-      val = val === null ? '' : `${val}`
-      if (headerValueRegExp.test(val)) throw new InvalidArgumentError(`invalid ${key} header`)
+    const { body } = norm
+    if (body.buffer !== null) {
+      this.bodyChunkSent(body.buffer)
+      this.bodySent()
+    } else if (body.source !== null) {
+      this.pumpBody(body.source, norm.bodyLength)
     }
+  }
 
-    switch (name) {
-      case 'host':
-        if (this.host !== null) throw new InvalidArgumentError('duplicate host header')
-        if (typeof val !== 'string') throw new InvalidArgumentError('invalid host header')
-        this.host = val
-        this.push(key, val)
+  async pumpBody (source, declared) {
+    let sent = 0
+    try {
+      for await (let chunk of source) {
+        if (this.done || this.engineDone) return // leaving the loop destroys the stream
+        if (typeof chunk === 'string') {
+          chunk = Buffer.from(chunk)
+        } else if (!(chunk instanceof Uint8Array)) {
+          if (!ArrayBuffer.isView(chunk)) throw new InvalidArgumentError('body chunks must be strings or Uint8Arrays')
+          chunk = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        }
+        if (chunk.length === 0) continue
+        sent += chunk.length
+        if (declared >= 0 && sent > declared) throw new RequestContentLengthMismatchError()
+        binding.write(this.slot, chunk, false)
+        this.bodyChunkSent(chunk)
+        this.bodyInFlight += chunk.length
+        if (this.bodyInFlight >= BODY_HIGH_WATER) {
+          await new Promise((resolve) => { this.bodyWaiter = resolve })
+          if (this.done || this.engineDone) return
+        }
+      }
+      if (this.done || this.engineDone) return
+      if (declared >= 0 && sent !== declared) throw new RequestContentLengthMismatchError()
+      binding.write(this.slot, null, true)
+      this.bodySent()
+    } catch (err) {
+      this.abort(err)
+    }
+  }
+
+  bodyChunkSent (chunk) {
+    if (this.diag !== null && channels.bodyChunkSent.hasSubscribers) {
+      channels.bodyChunkSent.publish({ request: this.diag, chunk })
+    }
+    this.handler.onBodySent?.(chunk)
+  }
+
+  bodySent () {
+    if (this.diag !== null && channels.bodySent.hasSubscribers) channels.bodySent.publish({ request: this.diag })
+    this.handler.onRequestSent?.()
+  }
+
+  wakeBodyPump () {
+    const waiter = this.bodyWaiter
+    if (waiter !== null) {
+      this.bodyWaiter = null
+      waiter()
+    }
+  }
+
+  abort (reason) {
+    if (this.done || this.aborted) return
+    this.aborted = true
+    this.reason = reason ?? new RequestAbortedError()
+    this.queue = null
+    if (this.slot >= 0 && !this.engineDone) binding.abort(this.slot)
+    this.finishWithError(this.reason)
+  }
+
+  pause () {
+    if (this.done || this.paused) return
+    this.paused = true
+    if (this.slot >= 0 && !this.engineDone) binding.pause(this.slot)
+  }
+
+  resume () {
+    if (!this.paused) return
+    this.paused = false
+    if (this.done) return
+    if (this.slot >= 0 && !this.engineDone) binding.resume(this.slot)
+    if (this.queue !== null && !this.flushScheduled) {
+      // Replayed from a microtask, not from inside the caller's callback.
+      this.flushScheduled = true
+      queueMicrotask(() => this.flushQueue())
+    }
+  }
+
+  flushQueue () {
+    this.flushScheduled = false
+    const queue = this.queue
+    while (queue !== null && queue.length > 0 && !this.paused && !this.done) {
+      const ev = queue.shift()
+      this.deliver(ev[0], ev[1], ev[2], ev[3], ev[4], ev[5])
+    }
+    if (this.queue !== null && this.queue.length === 0) this.queue = null
+  }
+
+  onEngineEvent (type, a, b, c, d, payload) {
+    if (type === EV_CONNECTED) {
+      // The agent's business, not the handler's: reported even when paused.
+      this.agent._onConnected(this.norm.target, payload)
+      if (this.raw !== null) this.raw.onConnected(payload)
+      return
+    }
+    if (this.raw !== null) {
+      if (isTerminal(type)) this.engineDone = true
+      this.raw.onEngineEvent(type, a, b, c, d, payload)
+      if (this.engineDone && this.done) this.agent._requestFinished(this)
+      return
+    }
+    if (isTerminal(type)) {
+      this.engineDone = true
+      this.wakeBodyPump()
+      if (this.done) {
+        this.agent._requestFinished(this)
         return
-      case 'content-length':
-        if (this.contentLength !== null) throw new InvalidArgumentError('duplicate content-length header')
-        if (typeof val !== 'string' || !/^\d+$/.test(val)) throw new InvalidArgumentError('invalid content-length header')
-        this.contentLength = parseInt(val, 10)
-        return // sent by the engine as framing
-      case 'transfer-encoding':
-      case 'keep-alive':
-      case 'upgrade':
-        throw new InvalidArgumentError(`invalid ${name} header`)
-      case 'expect':
-        throw new NotSupportedError('expect header not supported')
-      case 'connection': {
-        if (typeof val !== 'string') throw new InvalidArgumentError('invalid connection header')
-        for (const token of val.toLowerCase().split(',')) {
-          const t = token.trim()
-          if (!tokenRegExp.test(t)) throw new InvalidArgumentError('invalid connection header')
-          if (t === 'close') this.reset = true
-        }
-        break
       }
-      case 'content-type':
-        if (this.contentType === null) this.contentType = val
-        break
     }
-    this.push(key, val)
+    if (this.done) return
+    if (type === EV_BODY_WANTED) {
+      this.bodyInFlight = 0
+      this.wakeBodyPump()
+      return
+    }
+    if (this.paused || this.queue !== null) {
+      if (this.queue === null) this.queue = []
+      this.queue.push([type, a, b, c, d, payload])
+      return
+    }
+    this.deliver(type, a, b, c, d, payload)
   }
 
-  push (key, val) {
-    if (Array.isArray(val)) {
-      for (const v of val) this.block += `${key}: ${v}\n`
-    } else {
-      this.block += `${key}: ${val}\n`
-    }
-  }
-
-  // [name, value, ...] as undici's Request#headers (diagnostics only).
-  toArray () {
-    const out = []
-    for (const line of this.block.split('\n')) {
-      const colon = line.indexOf(':')
-      if (colon > 0) out.push(line.slice(0, colon), line.slice(colon + 2))
-    }
-    return out
-  }
-}
-
-function collectHeaders (headers) {
-  const c = new HeaderCollector()
-  if (headers == null) return c
-  if (Array.isArray(headers)) {
-    if (headers.length % 2 !== 0) throw new InvalidArgumentError('headers array must be even')
-    for (let i = 0; i < headers.length; i += 2) c.add(headers[i], headers[i + 1])
-  } else if (typeof headers === 'object') {
-    if (hasSafeIterator(headers)) {
-      for (const pair of headers) {
-        if (!Array.isArray(pair) || pair.length !== 2) {
-          throw new InvalidArgumentError('headers must be in key-value pair format')
+  deliver (type, a, b, c, d, payload) {
+    const { handler, controller } = this
+    try {
+      switch (type) {
+        case EV_HEADERS: {
+          const head = parseResponseHead(payload)
+          controller[kSetResponseHeaders](head.pairs)
+          if (this.diag !== null && channels.headers.hasSubscribers) {
+            channels.headers.publish({
+              request: this.diag,
+              response: { statusCode: a, headers: controller.rawHeaders, statusText: head.statusMessage }
+            })
+          }
+          const headers = wantsHeaderObjects(handler) ? fieldsToObject(head.pairs) : null
+          handler.onResponseStart?.(controller, a, headers, head.statusMessage)
+          return
         }
-        c.add(pair[0], pair[1])
+        case EV_DATA:
+          if (this.maxResponseSize >= 0 && (this.received += payload.length) > this.maxResponseSize) {
+            this.abort(new ResponseExceededMaxSizeError())
+            return
+          }
+          if (this.diag !== null && channels.bodyChunkReceived.hasSubscribers) {
+            channels.bodyChunkReceived.publish({ request: this.diag, chunk: payload })
+          }
+          handler.onResponseData?.(controller, payload)
+          return
+        case EV_END: {
+          const pairs = parseTrailers(payload)
+          controller.rawTrailers = fieldsToRaw(pairs)
+          this.done = true
+          this.queue = null
+          if (this.diag !== null) {
+            this.diag.completed = true
+            if (channels.trailers.hasSubscribers) {
+              channels.trailers.publish({ request: this.diag, trailers: controller.rawTrailers })
+            }
+          }
+          try {
+            handler.onResponseEnd?.(controller, wantsHeaderObjects(handler) ? fieldsToObject(pairs) : null)
+          } catch (err) {
+            // As undici's core/request.js: a throwing onComplete is followed
+            // by onError (the retry handler relies on it).
+            try {
+              handler.onResponseError(controller, err)
+            } catch (e) {
+              rethrowLater(e)
+            }
+          }
+          this.agent._requestFinished(this)
+          return
+        }
+        case EV_ERROR: {
+          const err = mapEngineError(a, b, c, d, payload, this.errorTarget())
+          // A libcurl failure before any connection was made: the agent
+          // reports it as undici's pools do.
+          if (a >= 0 && (d & ERRF_CONNECTED) === 0) this.agent._onConnectionError(this.norm.target, err)
+          this.finishWithError(err)
+          return
+        }
+        case EV_ABORTED:
+          this.finishWithError(this.reason ?? new RequestAbortedError())
       }
-    } else {
-      for (const key of Object.keys(headers)) c.add(key, headers[key])
+    } catch (err) {
+      // The handler threw: the request ends with what it threw.
+      this.abort(err)
     }
-  } else {
-    throw new InvalidArgumentError('headers must be an object or an array')
   }
-  return c
-}
 
-// Body kinds after normalization: a Buffer (length known, sent in one
-// piece) or an iterable/stream source (sent chunk by chunk).
-function normalizeBody (body, collector) {
-  if (body == null) return { buffer: null, source: null, length: 0 }
-  if (typeof body === 'string') {
-    const b = Buffer.from(body)
-    return { buffer: b, source: null, length: b.length }
-  }
-  if (Buffer.isBuffer(body)) return { buffer: body, source: null, length: body.length }
-  if (ArrayBuffer.isView(body)) {
-    const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
-    return { buffer: b, source: null, length: b.length }
-  }
-  if (body instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && body instanceof SharedArrayBuffer)) {
-    const b = Buffer.from(body)
-    return { buffer: b, source: null, length: b.length }
-  }
-  if (isStream(body)) {
-    if (body.destroyed || body.readableEnded) {
-      throw new InvalidArgumentError('body stream has already been consumed or destroyed')
+  // The raw exchange got its answer: the handler gets the socket, and the
+  // agent stops counting the request (the connection left its pool).
+  upgraded (statusCode, pairs, socket) {
+    const { handler, controller } = this
+    this.done = true
+    controller[kSetResponseHeaders](pairs)
+    try {
+      const headers = wantsHeaderObjects(handler) ? fieldsToObject(pairs) : null
+      handler.onRequestUpgrade(controller, statusCode, headers, socket)
+    } catch (err) {
+      // As undici: the handler hears of its own error, the socket goes.
+      socket.destroy(err)
+      try {
+        handler.onResponseError(controller, err)
+      } catch (e) {
+        rethrowLater(e)
+      }
     }
-    return { buffer: null, source: body, length: null }
+    this.agent._requestFinished(this)
   }
-  if (isFormDataLike(body)) {
-    // Encode with the user's undici, the way its own client does.
-    const { Response } = require('undici')
-    const res = new Response(body)
-    if (collector.contentType === null) {
-      const type = res.headers.get('content-type')
-      collector.contentType = type
-      collector.push('content-type', type)
+
+  errorTarget () {
+    const { target } = this.norm
+    return { hostname: target.hostname, port: target.port, connectTimeout: this.agent._connectTimeout }
+  }
+
+  finishWithError (err) {
+    if (this.done) return
+    this.done = true
+    this.queue = null
+    this.wakeBodyPump()
+    if (this.diag !== null) {
+      this.diag.aborted = true
+      if (channels.error.hasSubscribers) channels.error.publish({ request: this.diag, error: err })
     }
-    return { buffer: null, source: Readable.fromWeb(res.body), length: null }
-  }
-  if (isBlobLike(body)) {
-    if (collector.contentType === null && body.type) {
-      if (headerValueRegExp.test(body.type)) throw new InvalidArgumentError('invalid content-type header')
-      collector.contentType = body.type
-      collector.push('content-type', body.type)
+    try {
+      this.handler.onResponseError(this.controller, err)
+    } catch (e) {
+      rethrowLater(e)
     }
-    return { buffer: null, source: Readable.fromWeb(body.stream()), length: body.size }
-  }
-  if (isIterable(body)) return { buffer: null, source: body, length: null }
-  throw new InvalidArgumentError('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable')
-}
-
-/**
- * Validates `opts` of Dispatcher#dispatch. Returns what the engine needs.
- */
-function normalizeRequest (opts, strictContentLength = true) {
-  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
-  const target = parseOrigin(opts.origin)
-  const { method } = opts
-  let { path } = opts
-
-  if (typeof path !== 'string') throw new InvalidArgumentError('path must be a string')
-  if (path[0] !== '/' && !(path.startsWith('http://') || path.startsWith('https://')) && method !== 'CONNECT') {
-    throw new InvalidArgumentError('path must be an absolute URL or start with a slash')
-  }
-  if (invalidPathRegExp.test(path)) throw new InvalidArgumentError('invalid request path')
-  if (typeof method !== 'string') throw new InvalidArgumentError('method must be a string')
-  if (!tokenRegExp.test(method)) throw new InvalidArgumentError('invalid request method')
-  const { upgrade } = opts
-  if (upgrade != null && upgrade !== false) {
-    if (typeof upgrade !== 'string') throw new InvalidArgumentError('upgrade must be a string')
-    if (!/^[\t\x20-\x7e]+$/.test(upgrade)) throw new InvalidArgumentError('invalid upgrade header')
-  }
-  const raw = method === 'CONNECT' || (typeof upgrade === 'string' && upgrade !== '')
-  for (const key of ['headersTimeout', 'bodyTimeout']) {
-    const v = opts[key]
-    if (v != null && (!Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`invalid ${key}`)
-  }
-  if (opts.reset != null && typeof opts.reset !== 'boolean') throw new InvalidArgumentError('invalid reset')
-  if (opts.expectContinue != null && typeof opts.expectContinue !== 'boolean') {
-    throw new InvalidArgumentError('invalid expectContinue')
-  }
-  if (opts.throwOnError != null) throw new InvalidArgumentError('invalid throwOnError')
-  if (opts.maxRedirections != null && opts.maxRedirections !== 0) {
-    throw new InvalidArgumentError('maxRedirections is not supported, use the redirect interceptor')
-  }
-  if (opts.query != null) {
-    if (typeof opts.query !== 'object') throw new InvalidArgumentError('query must be an object')
-    path = serializeQuery(path, opts.query)
-  }
-  if (path[0] !== '/' && !raw) {
-    // An absolute URL as path: undici sends it as the request target.
-    throw new NotSupportedError('absolute-form request targets are not supported')
-  }
-
-  const collector = collectHeaders(opts.headers)
-  const body = normalizeBody(opts.body, collector)
-  const upperMethod = method.toUpperCase()
-  const expectsPayload = PAYLOAD_METHODS.has(upperMethod)
-
-  let bodyLength = body.length
-  if (body.buffer !== null && body.length === 0) body.buffer = null
-  if (collector.contentLength !== null && bodyLength !== null && bodyLength !== collector.contentLength &&
-      (body.buffer !== null || body.source !== null || expectsPayload)) {
-    // Not strict: the body's own length frames the request.
-    if (strictContentLength) throw new errors.RequestContentLengthMismatchError()
-    collector.contentLength = null
-  }
-  if (bodyLength === null) bodyLength = collector.contentLength
-  const hasBody = body.buffer !== null || body.source !== null || (expectsPayload && bodyLength === 0)
-  if (raw && (body.buffer !== null || body.source !== null)) {
-    throw new NotSupportedError('a body on an upgrade or CONNECT request is not supported: write it to the socket')
-  }
-
-  return {
-    target,
-    // Raw (upgrade, CONNECT): the engine only connects; the head is ours.
-    url: raw ? `${target.origin}/` : target.origin + path,
-    raw,
-    upgrade: raw && method !== 'CONNECT' ? upgrade : null,
-    method,
-    path,
-    // expectContinue: curl sends the head, waits for 100 (1 s at most, as
-    // curl does) and skips the body when a final status comes first.
-    headers: opts.expectContinue === true && hasBody ? `${collector.block}expect: 100-continue\n` : collector.block,
-    collector,
-    hostHeader: collector.host,
-    body,
-    hasBody,
-    bodyLength: hasBody && !raw ? (bodyLength ?? -1) : 0,
-    bodyMode: hasBody && !raw ? BODY_STREAM : BODY_NONE,
-    reset: opts.reset === true || collector.reset === true,
-    idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
-    headersTimeout: opts.headersTimeout,
-    bodyTimeout: opts.bodyTimeout,
-    servername: opts.servername ?? null
+    if (this.engineDone || this.slot < 0) this.agent._requestFinished(this)
   }
 }
 
-// TLS name different from the host connected to (connect.servername): the
-// URL carries the name (SNI and certificate check), CURLOPT_CONNECT_TO the
-// address, and the Host header stays the origin's. Returns the connect-to
-// entry, or null when the origin's own name is used.
-function applyServername (norm, servername) {
-  const t = norm.target
-  if (!servername || t.protocol !== 'https:' || servername === t.hostname) return null
-  if (!/^[A-Za-z0-9.-]+$/.test(servername)) throw new InvalidArgumentError('invalid servername')
-  const address = t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname
-  norm.url = `https://${servername}:${t.port}${norm.path}`
-  if (norm.hostHeader === null) norm.headers = `host: ${t.host}\n` + norm.headers
-  return `${servername}:${t.port}:${address}:${t.port}`
-}
 
-module.exports = { normalizeRequest, applyServername, parseOrigin }
+module.exports = { CurlRequest }

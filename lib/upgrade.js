@@ -13,42 +13,20 @@
 
 const { Duplex } = require('node:stream')
 const { errors } = require('undici')
-const { binding, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED } = require('./native')
+const { binding } = require('./native')
+const { EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, BODY_HIGH_WATER } = require('./constants')
 const { mapEngineError } = require('./errors')
+const { requestHead, parseResponseHead } = require('./headers')
 
 const { SocketError, HeadersTimeoutError, HeadersOverflowError } = errors
 
-// Bytes written to the socket before _write waits for the engine to say
-// it has sent them (BODY_WANTED).
-const WRITE_HIGH_WATER = 1024 * 1024
-
-/** The request head, as undici's client writes it for upgrades and CONNECT. */
-function requestHead (norm) {
-  const { method, path, target } = norm
-  let head = `${method} ${path} HTTP/1.1\r\nhost: ${norm.hostHeader ?? target.host}\r\n`
-  if (norm.upgrade) head += `connection: upgrade\r\nupgrade: ${norm.upgrade}\r\n`
-  head += norm.headers.replace(/\n/g, '\r\n')
-  return Buffer.from(`${head}\r\n`, 'latin1')
-}
-
-// "HTTP/1.1 101 Switching Protocols\r\nName: value\r\n..." -> parts
-function parseResponseHead (text) {
-  const lines = text.split('\r\n')
-  const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0])
-  if (m === null) return null
-  const pairs = []
-  for (let i = 1; i < lines.length; i++) {
-    const colon = lines[i].indexOf(':')
-    if (colon <= 0) return null
-    pairs.push(lines[i].slice(0, colon), lines[i].slice(colon + 1).trim())
-  }
-  return { statusCode: Number(m[1]), statusMessage: m[2] ?? '', pairs }
-}
+// The status line of a raw connection's answer: always HTTP/1.x.
+const statusLineRegExp = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/
 
 /**
  * The Duplex handed to the handler: bytes to and from the raw connection.
  * Reads are paused in the engine while the readable side is full; writes
- * wait for the engine once WRITE_HIGH_WATER bytes are on their way.
+ * wait for the engine once BODY_HIGH_WATER bytes are on their way.
  */
 class UpgradedSocket extends Duplex {
   constructor (exchange, address) {
@@ -73,7 +51,7 @@ class UpgradedSocket extends Duplex {
       return
     }
     this._inFlight += chunk.length
-    if (this._inFlight < WRITE_HIGH_WATER) callback()
+    if (this._inFlight < BODY_HIGH_WATER) callback()
     else this._writeWaiter = callback
   }
 
@@ -137,7 +115,8 @@ class RawExchange {
   }
 
   start () {
-    this.write(requestHead(this.norm))
+    // The request head, as undici's client writes it for upgrades and CONNECT.
+    this.write(Buffer.from(requestHead(this.norm, this.norm.upgrade), 'latin1'))
   }
 
   get slot () { return this.request.slot }
@@ -226,13 +205,14 @@ class RawExchange {
         if (this.head.length > this.request.agent._maxHeaderSize) this.fail(new HeadersOverflowError())
         return
       }
-      const parsed = parseResponseHead(this.head.toString('latin1', 0, end))
+      const head = parseResponseHead(this.head.toString('latin1', 0, end))
+      const status = statusLineRegExp.exec(head.statusLine)
       const rest = this.head.subarray(end + 4)
-      if (parsed === null) {
+      if (status === null || head.malformed) {
         this.fail(new errors.HTTPParserError('invalid response head', 'INVALID_CONSTANT'))
         return
       }
-      const { statusCode } = parsed
+      const statusCode = Number(status[1])
       const isConnect = this.norm.method === 'CONNECT'
       if (!isConnect && statusCode >= 100 && statusCode < 200 && statusCode !== 101) {
         this.head = rest // an informational block before the answer
@@ -242,12 +222,12 @@ class RawExchange {
         this.fail(new SocketError('bad upgrade'))
         return
       }
-      this.upgrade(parsed, rest)
+      this.upgrade(statusCode, head.pairs, rest)
       return
     }
   }
 
-  upgrade ({ statusCode, pairs }, rest) {
+  upgrade (statusCode, pairs, rest) {
     const request = this.request
     this.clearTimer()
     const socket = new UpgradedSocket(this, this.address)

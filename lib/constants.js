@@ -1,0 +1,28 @@
+'use strict'
+
+// Every number lib/ shares with C, from the addon's frozen `constants`
+// (napi/cd_constants.c builds it from engine/engine.h and
+// napi/cd_protocol.h): nothing here is retyped.
+//
+//   EV_*          event types (engine.h enum cd_event_type), and the bridge's
+//                 EV_DATA_SLAB (a small body chunk in the shared slab)
+//   SLOT_NONE     the slot of environment-level events (CD_SLOT_NONE as int32)
+//   REQ_*         request flags          BODY_*   body modes
+//   HTTP_*        HTTP versions          ERR_*    engine error codes
+//   ERRF_*        CD_EV_ERROR flag bits, ERRF_CONNECT_STATUS_SHIFT: the proxy's
+//                 CONNECT status above them
+//   META_*        one event in the batch's Int32Array: META_FIELDS int32s,
+//                 field offsets META_TYPE, META_SLOT, META_A .. META_D
+//   BATCH_MAX     events per batch       SLAB_SIZE  bytes of the slab
+//   MAX_WORKERS   largest `threads`      DEFAULT_MAX_HEADER_SIZE
+//
+// Besides, lib/'s own flow-control policy (not shared with C):
+//   BODY_HIGH_WATER  request body bytes (or upgraded-socket bytes) handed to
+//                    the engine before waiting for EV_BODY_WANTED
+
+const { constants } = require('./binding')
+
+module.exports = Object.freeze({
+  ...constants,
+  BODY_HIGH_WATER: 1024 * 1024
+})

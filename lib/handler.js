@@ -1,0 +1,88 @@
+'use strict'
+
+// Handlers: undici's legacy interface (onConnect/onHeaders/onData/
+// onComplete/onError) adapted to the v2 one (onRequestStart/
+// onResponseStart/...) that lib/request.js calls, and the checks undici
+// makes on a handler before dispatching.
+
+const { errors } = require('undici')
+
+const { InvalidArgumentError } = errors
+
+// undici's legacy handler (onConnect/onHeaders/onData/onComplete/onError),
+// still what undici 7's request()/stream()/fetch() and Node 20's fetch use.
+class LegacyHandler {
+  constructor (handler) {
+    this.handler = handler
+  }
+
+  onRequestStart (controller, context) {
+    this.handler.onConnect?.((reason) => controller.abort(reason), context)
+  }
+
+  onResponseStart (controller, statusCode, headers, statusMessage) {
+    const h = this.handler
+    if (statusCode >= 200) h.onResponseStarted?.()
+    if (h.onHeaders?.(statusCode, controller.rawHeaders, () => controller.resume(), statusMessage) === false) {
+      controller.pause()
+    }
+  }
+
+  onResponseData (controller, chunk) {
+    if (this.handler.onData?.(chunk) === false) controller.pause()
+  }
+
+  onResponseEnd (controller, trailers) {
+    this.handler.onComplete?.(controller.rawTrailers ?? [])
+  }
+
+  onResponseError (controller, err) {
+    this.handler.onError?.(err)
+  }
+
+  onRequestUpgrade (controller, statusCode, headers, socket) {
+    this.handler.onUpgrade(statusCode, controller.rawHeaders, socket)
+  }
+
+  onBodySent (chunk) {
+    this.handler.onBodySent?.(chunk)
+  }
+
+  onRequestSent () {
+    this.handler.onRequestSent?.()
+  }
+}
+
+function isV2Handler (h) {
+  return typeof h.onRequestStart === 'function' || typeof h.onResponseStart === 'function' ||
+    typeof h.onResponseData === 'function' || typeof h.onResponseEnd === 'function' ||
+    typeof h.onResponseError === 'function'
+}
+
+// Upgrade and CONNECT requests need the callback that takes the socket.
+function checkUpgradeHandler (handler) {
+  const ok = handler instanceof LegacyHandler
+    ? typeof handler.handler.onUpgrade === 'function'
+    : typeof handler.onRequestUpgrade === 'function'
+  if (!ok) throw new InvalidArgumentError('invalid onUpgrade method')
+}
+
+function adaptHandler (handler) {
+  if (handler === null || typeof handler !== 'object') {
+    throw new InvalidArgumentError('handler must be an object')
+  }
+  if (isV2Handler(handler)) {
+    if (typeof handler.onResponseError !== 'function') throw new InvalidArgumentError('invalid onError method')
+    return handler
+  }
+  if (typeof handler.onError !== 'function') throw new InvalidArgumentError('invalid onError method')
+  return new LegacyHandler(handler)
+}
+
+// The legacy adapter reads controller.rawHeaders and controller.rawTrailers,
+// not undici's header objects: those are built only for v2 handlers.
+function wantsHeaderObjects (handler) {
+  return !(handler instanceof LegacyHandler)
+}
+
+module.exports = { adaptHandler, checkUpgradeHandler, wantsHeaderObjects }

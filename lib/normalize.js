@@ -1,0 +1,260 @@
+'use strict'
+
+// Validation and normalization of dispatch options, the way undici's
+// core/request.js does it: every problem is an InvalidArgumentError (or
+// NotSupportedError) raised before anything is sent.
+
+const { isIP } = require('node:net')
+const { Readable } = require('node:stream')
+const { errors } = require('undici')
+const { BODY_NONE, BODY_STREAM } = require('./constants')
+const { tokenRegExp, headerValueRegExp, collectHeaders } = require('./headers')
+
+const { InvalidArgumentError, NotSupportedError } = errors
+
+const invalidPathRegExp = /[^\u0021-\u00ff]/
+
+const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
+
+// FNV-1a: spreads origins over workers. One origin always lands on the
+// same worker, so its connections are reused and its TLS sessions resumed;
+// and every origin of one host name lands on the same worker too, so the
+// name is looked up once, however many threads there are (each worker has
+// its own DNS and TLS caches: libcurl cannot share them across threads
+// without sharing connections). IP literals need no lookup: their origins
+// spread by port.
+function hashString (s) {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+// Parsed origins, keyed by the string the user passed.
+const originCache = new Map()
+const ORIGIN_CACHE_MAX = 1024
+
+function parseOrigin (origin) {
+  if (typeof origin !== 'string' && !(origin instanceof URL)) {
+    throw new InvalidArgumentError('opts.origin must be a non-empty string or URL.')
+  }
+  const key = typeof origin === 'string' ? origin : origin.href
+  let parsed = originCache.get(key)
+  if (parsed !== undefined) return parsed
+  if (key === '') throw new InvalidArgumentError('opts.origin must be a non-empty string or URL.')
+  let url
+  try {
+    url = new URL(key)
+  } catch {
+    throw new InvalidArgumentError('Invalid URL: The URL argument must be a non-null object.')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError('Invalid URL protocol: the URL must start with `http:` or `https:`.')
+  }
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80')
+  // The key for routing and per-origin limits: scheme://host:port
+  const routeKey = `${url.protocol}//${url.host}${url.port ? '' : ':' + port}`
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  parsed = {
+    origin: url.origin,
+    key: routeKey,
+    protocol: url.protocol,
+    host: url.host,
+    hostname,
+    port,
+    hash: hashString(isIP(hostname) ? routeKey : hostname) // picks the worker
+  }
+  if (originCache.size >= ORIGIN_CACHE_MAX) originCache.clear()
+  originCache.set(key, parsed)
+  return parsed
+}
+
+function isStream (obj) {
+  return obj && typeof obj === 'object' && typeof obj.pipe === 'function' && typeof obj.on === 'function'
+}
+
+function isBlobLike (obj) {
+  if (obj instanceof Blob) return true
+  if (obj === null || typeof obj !== 'object') return false
+  const tag = obj[Symbol.toStringTag]
+  return (tag === 'Blob' || tag === 'File') && typeof obj.stream === 'function'
+}
+
+function isFormDataLike (obj) {
+  return obj && typeof obj === 'object' && typeof obj.append === 'function' &&
+    typeof obj.getAll === 'function' && obj[Symbol.toStringTag] === 'FormData'
+}
+
+function isIterable (obj) {
+  return obj != null && (typeof obj[Symbol.iterator] === 'function' || typeof obj[Symbol.asyncIterator] === 'function')
+}
+
+function serializeQuery (path, query) {
+  if (path.includes('?') || path.includes('#')) {
+    throw new InvalidArgumentError('Query params cannot be passed when url already contains "?" or "#".')
+  }
+  const parts = []
+  for (const key of Object.keys(query)) {
+    const value = query[key]
+    if (value === undefined || value === null) continue
+    const values = Array.isArray(value) ? value : [value]
+    for (const v of values) {
+      if (v !== null && typeof v === 'object') {
+        throw new InvalidArgumentError(`invalid query value for ${key}`)
+      }
+      parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(`${v}`)}`)
+    }
+  }
+  return parts.length ? `${path}?${parts.join('&')}` : path
+}
+
+// Body kinds after normalization: a Buffer (length known, sent in one
+// piece) or an iterable/stream source (sent chunk by chunk).
+function normalizeBody (body, collector) {
+  if (body == null) return { buffer: null, source: null, length: 0 }
+  if (typeof body === 'string') {
+    const b = Buffer.from(body)
+    return { buffer: b, source: null, length: b.length }
+  }
+  if (Buffer.isBuffer(body)) return { buffer: body, source: null, length: body.length }
+  if (ArrayBuffer.isView(body)) {
+    const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    return { buffer: b, source: null, length: b.length }
+  }
+  if (body instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && body instanceof SharedArrayBuffer)) {
+    const b = Buffer.from(body)
+    return { buffer: b, source: null, length: b.length }
+  }
+  if (isStream(body)) {
+    if (body.destroyed || body.readableEnded) {
+      throw new InvalidArgumentError('body stream has already been consumed or destroyed')
+    }
+    return { buffer: null, source: body, length: null }
+  }
+  if (isFormDataLike(body)) {
+    // Encode with the user's undici, the way its own client does.
+    const { Response } = require('undici')
+    const res = new Response(body)
+    if (collector.contentType === null) {
+      const type = res.headers.get('content-type')
+      collector.contentType = type
+      collector.push('content-type', type)
+    }
+    return { buffer: null, source: Readable.fromWeb(res.body), length: null }
+  }
+  if (isBlobLike(body)) {
+    if (collector.contentType === null && body.type) {
+      if (headerValueRegExp.test(body.type)) throw new InvalidArgumentError('invalid content-type header')
+      collector.contentType = body.type
+      collector.push('content-type', body.type)
+    }
+    return { buffer: null, source: Readable.fromWeb(body.stream()), length: body.size }
+  }
+  if (isIterable(body)) return { buffer: null, source: body, length: null }
+  throw new InvalidArgumentError('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable')
+}
+
+/**
+ * Validates `opts` of Dispatcher#dispatch. Returns what the engine needs.
+ */
+function normalizeRequest (opts, strictContentLength = true) {
+  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
+  const target = parseOrigin(opts.origin)
+  const { method } = opts
+  let { path } = opts
+
+  if (typeof path !== 'string') throw new InvalidArgumentError('path must be a string')
+  if (path[0] !== '/' && !(path.startsWith('http://') || path.startsWith('https://')) && method !== 'CONNECT') {
+    throw new InvalidArgumentError('path must be an absolute URL or start with a slash')
+  }
+  if (invalidPathRegExp.test(path)) throw new InvalidArgumentError('invalid request path')
+  if (typeof method !== 'string') throw new InvalidArgumentError('method must be a string')
+  if (!tokenRegExp.test(method)) throw new InvalidArgumentError('invalid request method')
+  const { upgrade } = opts
+  if (upgrade != null && upgrade !== false) {
+    if (typeof upgrade !== 'string') throw new InvalidArgumentError('upgrade must be a string')
+    if (!/^[\t\x20-\x7e]+$/.test(upgrade)) throw new InvalidArgumentError('invalid upgrade header')
+  }
+  const raw = method === 'CONNECT' || (typeof upgrade === 'string' && upgrade !== '')
+  for (const key of ['headersTimeout', 'bodyTimeout']) {
+    const v = opts[key]
+    if (v != null && (!Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`invalid ${key}`)
+  }
+  if (opts.reset != null && typeof opts.reset !== 'boolean') throw new InvalidArgumentError('invalid reset')
+  if (opts.expectContinue != null && typeof opts.expectContinue !== 'boolean') {
+    throw new InvalidArgumentError('invalid expectContinue')
+  }
+  if (opts.throwOnError != null) throw new InvalidArgumentError('invalid throwOnError')
+  if (opts.maxRedirections != null && opts.maxRedirections !== 0) {
+    throw new InvalidArgumentError('maxRedirections is not supported, use the redirect interceptor')
+  }
+  if (opts.query != null) {
+    if (typeof opts.query !== 'object') throw new InvalidArgumentError('query must be an object')
+    path = serializeQuery(path, opts.query)
+  }
+  if (path[0] !== '/' && !raw) {
+    // An absolute URL as path: undici sends it as the request target.
+    throw new NotSupportedError('absolute-form request targets are not supported')
+  }
+
+  const collector = collectHeaders(opts.headers)
+  const body = normalizeBody(opts.body, collector)
+  const upperMethod = method.toUpperCase()
+  const expectsPayload = PAYLOAD_METHODS.has(upperMethod)
+
+  let bodyLength = body.length
+  if (body.buffer !== null && body.length === 0) body.buffer = null
+  if (collector.contentLength !== null && bodyLength !== null && bodyLength !== collector.contentLength &&
+      (body.buffer !== null || body.source !== null || expectsPayload)) {
+    // Not strict: the body's own length frames the request.
+    if (strictContentLength) throw new errors.RequestContentLengthMismatchError()
+    collector.contentLength = null
+  }
+  if (bodyLength === null) bodyLength = collector.contentLength
+  const hasBody = body.buffer !== null || body.source !== null || (expectsPayload && bodyLength === 0)
+  if (raw && (body.buffer !== null || body.source !== null)) {
+    throw new NotSupportedError('a body on an upgrade or CONNECT request is not supported: write it to the socket')
+  }
+
+  return {
+    target,
+    // Raw (upgrade, CONNECT): the engine only connects; the head is ours.
+    url: raw ? `${target.origin}/` : target.origin + path,
+    raw,
+    upgrade: raw && method !== 'CONNECT' ? upgrade : null,
+    method,
+    path,
+    // expectContinue: curl sends the head, waits for 100 (1 s at most, as
+    // curl does) and skips the body when a final status comes first.
+    headers: opts.expectContinue === true && hasBody ? `${collector.block}expect: 100-continue\n` : collector.block,
+    collector,
+    hostHeader: collector.host,
+    body,
+    hasBody,
+    bodyLength: hasBody && !raw ? (bodyLength ?? -1) : 0,
+    bodyMode: hasBody && !raw ? BODY_STREAM : BODY_NONE,
+    reset: opts.reset === true || collector.reset === true,
+    idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
+    headersTimeout: opts.headersTimeout,
+    bodyTimeout: opts.bodyTimeout,
+    servername: opts.servername ?? null
+  }
+}
+
+// TLS name different from the host connected to (connect.servername): the
+// URL carries the name (SNI and certificate check), CURLOPT_CONNECT_TO the
+// address, and the Host header stays the origin's. Returns the connect-to
+// entry, or null when the origin's own name is used.
+function applyServername (norm, servername) {
+  const t = norm.target
+  if (!servername || t.protocol !== 'https:' || servername === t.hostname) return null
+  if (!/^[A-Za-z0-9.-]+$/.test(servername)) throw new InvalidArgumentError('invalid servername')
+  const address = t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname
+  norm.url = `https://${servername}:${t.port}${norm.path}`
+  if (norm.hostHeader === null) norm.headers = `host: ${t.host}\n` + norm.headers
+  return `${servername}:${t.port}:${address}:${t.port}`
+}
+
+module.exports = { normalizeRequest, applyServername, parseOrigin }
