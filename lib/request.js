@@ -365,11 +365,10 @@ function normalizeRequest (opts, strictContentLength = true) {
 
 // TLS name different from the host connected to (connect.servername): the
 // URL carries the name (SNI and certificate check), CURLOPT_CONNECT_TO the
-// address, and the Host header stays the origin's. Returns the connect-to
-// entry, or null when the origin's own name is used.
-// The CURLOPT_CONNECT_TO entry of a request, or null: for a servername
-// (https), the URL names the TLS name and the entry the origin's host; for
-// norm.connectAddress (lib/proxy.js), the entry maps the host to it.
+// address, and the Host header stays the origin's. norm.connectAddress
+// (lib/proxy.js: socks5:// to localhost names) replaces the address, with
+// or without a servername. Returns the connect-to entry, or null when the
+// origin's own name and address are used.
 function applyServername (norm, servername) {
   const t = norm.target
   if (!servername || t.protocol !== 'https:' || servername === t.hostname) {
