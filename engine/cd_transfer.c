@@ -1,6 +1,7 @@
 /* cd_transfer.c - one request on a worker (see cd_transfer.h). */
 #include "cd_transfer.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -274,6 +275,20 @@ static void setup_route(cd_request *req, CURL *e) {
   if (cfg->happy_eyeballs_ms > 0) curl_easy_setopt(e, CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS, cfg->happy_eyeballs_ms);
 }
 
+/* libcurl 7.88 fails every stream but the first on a reused h2c (prior
+ * knowledge) connection, "Error in the HTTP2 framing layer" (curl/curl#10634,
+ * a 7.88 regression fixed in 8.0.0 by commit cbe9d82c): there each request
+ * gets a connection of its own; from 8.0.0 they multiplex on one. Checked at
+ * run time rather than with LIBCURL_VERSION_NUM, because the libcurl.so.4
+ * loaded can differ from the headers the addon was built with. Once only:
+ * curl_version_info() of 7.x rewrites a static struct on every call. */
+static pthread_once_t h2c_once = PTHREAD_ONCE_INIT;
+static bool h2c_reuse;
+
+static void h2c_check(void) {
+  h2c_reuse = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+}
+
 static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
   const cd_config *cfg = req->config;
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)req);
@@ -304,10 +319,13 @@ static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   } else if (req->http_version == CD_HTTP_2_PRIOR_KNOWLEDGE) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    /* libcurl 7.88 fails every stream but the first on an h2c connection
-     * ("Error in the HTTP2 framing layer"): one connection per request. */
-    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    pthread_once(&h2c_once, h2c_check);
+    if (h2c_reuse) {
+      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    } else {
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
   } else {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   }

@@ -126,8 +126,9 @@ enum cd_body_mode {
 enum cd_http_version {
   CD_HTTP_1_1 = 0,
   CD_HTTP_2TLS = 1,   /* HTTP/2 when ALPN agrees, else 1.1 */
-  CD_HTTP_2_PRIOR_KNOWLEDGE = 2  /* h2c on http: URLs; never reuses a connection
-                                  * (libcurl 7.88 mishandles h2c reuse) */
+  CD_HTTP_2_PRIOR_KNOWLEDGE = 2  /* h2c on http: URLs; multiplexed with libcurl >= 8.0,
+                                  * one connection per request before (7.88
+                                  * mishandles h2c reuse; see cd_transfer.c) */
 };
 
 /* cd_request_opts.flags */

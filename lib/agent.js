@@ -214,6 +214,7 @@ class Agent extends Dispatcher {
       norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
       if (this._resetAll) norm.reset = true
       norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)
+      norm.connectAddress = norm.proxied ? this._proxy.connectAddress(norm.target) : null
     } catch (err) {
       req.failImmediately(err)
       return false

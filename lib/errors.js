@@ -28,7 +28,8 @@ const CURLE = {
   RECV_ERROR: 56,
   PEER_FAILED_VERIFICATION: 60,
   BAD_CONTENT_ENCODING: 61,
-  SSL_CACERT_BADFILE: 77
+  SSL_CACERT_BADFILE: 77,
+  TOO_LARGE: 100 // libcurl >= 8.6
 }
 
 // OpenSSL X509_V_ERR_* -> the code Node's TLS gives the same failure.
@@ -120,6 +121,10 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
     case CURLE.RECV_ERROR:
       if (osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE) {
         err = systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
+      } else if (/^Too large response headers/.test(message)) {
+        // libcurl's own limit on a whole header block (300 KB; libcurl >=
+        // 8.3, and Debian's 7.88 as a security fix), above a larger maxHeaderSize
+        err = new errors.HeadersOverflowError()
       } else if (/chunk/i.test(message)) {
         // libcurl's chunked decoder failed: the server sent bad framing (the
         // OS errno is whatever the last socket call left, so not checked)
@@ -138,6 +143,15 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
       err = (flags & ERRF_HEADERS) === 0 || /header/i.test(message)
         ? new errors.HeadersOverflowError()
         : new Error(message)
+      break
+    case CURLE.TOO_LARGE:
+      // libcurl >= 8.6 reports its limits on one header line (the line
+      // limit that 7.x reported as OUT_OF_MEMORY) and on the header count
+      // (5000) with this code. After the headers: another of its limits
+      // (a paused transfer's buffer, for one), kept as it says.
+      err = (flags & CD_ERRF_HEADERS) === 0
+        ? new errors.HeadersOverflowError()
+        : new errors.SocketError(message)
       break
     case CURLE.PEER_FAILED_VERIFICATION: {
       const known = X509_CODES[verify] ?? (/subject name|does not match|altname/i.test(message) ? X509_CODES[62] : null)

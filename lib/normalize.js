@@ -245,13 +245,17 @@ function normalizeRequest (opts, strictContentLength = true) {
 
 // TLS name different from the host connected to (connect.servername): the
 // URL carries the name (SNI and certificate check), CURLOPT_CONNECT_TO the
-// address, and the Host header stays the origin's. Returns the connect-to
-// entry, or null when the origin's own name is used.
+// address, and the Host header stays the origin's. norm.connectAddress
+// (lib/proxy.js: socks5:// to localhost names) replaces the address, with
+// or without a servername. Returns the connect-to entry, or null when the
+// origin's own name and address are used.
 function applyServername (norm, servername) {
   const t = norm.target
-  if (!servername || t.protocol !== 'https:' || servername === t.hostname) return null
+  if (!servername || t.protocol !== 'https:' || servername === t.hostname) {
+    return norm.connectAddress ? `${t.hostname}:${t.port}:${norm.connectAddress}:${t.port}` : null
+  }
   if (!/^[A-Za-z0-9.-]+$/.test(servername)) throw new InvalidArgumentError('invalid servername')
-  const address = t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname
+  const address = norm.connectAddress ?? (t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname)
   norm.url = `https://${servername}:${t.port}${norm.path}`
   if (norm.hostHeader === null) norm.headers = `host: ${t.host}\n` + norm.headers
   return `${servername}:${t.port}:${address}:${t.port}`

@@ -82,9 +82,29 @@ function bypasses (noProxy, target) {
   return false
 }
 
+// socks5:// means the client resolves the name and the proxy gets an
+// address (socks5h://: the proxy gets the name). libcurl sends the first
+// address it resolved, and for `localhost` and `*.localhost` it answers
+// itself, without the system resolver or /etc/hosts: 127.0.0.1 then ::1 up
+// to 7.88, ::1 first since 8.2.1 (curl commit ac67d72, "hostip: return
+// IPv6 first for localhost resolves", curl/curl#11465). SOCKS5 has no
+// fallback to a second address, so with libcurl 8 an http://localhost:PORT
+// origin through socks5:// reached only servers listening on ::1. Those
+// names go to 127.0.0.1 instead (CURLOPT_CONNECT_TO), whatever libcurl's
+// version: what 7.88 sent, what SOCKS4 sends, and what most local servers
+// listen on. The URL, Host header and TLS name stay the origin's; an
+// IPv6-only local server needs http://[::1]:PORT.
+const LOCALHOST_RE = /(^|\.)localhost\.?$/i
+
+function socks5Address (uri, target) {
+  return uri !== null && uri.startsWith('socks5:') && LOCALHOST_RE.test(target.hostname) ? '127.0.0.1' : null
+}
+
 /**
  * Validates the `proxy` option. Returns null (no proxy) or
- * { config: settings for createConfig, uses(target): boolean }.
+ * { config: settings for createConfig, uses(target): boolean,
+ *   connectAddress(target): the address to connect to in place of the
+ *   origin's host name, or null }.
  */
 function parseProxyOption (proxy, env = process.env) {
   if (proxy == null || proxy === 'none') return null
@@ -97,7 +117,8 @@ function parseProxyOption (proxy, env = process.env) {
     const noProxy = parseNoProxy(env.no_proxy ?? env.NO_PROXY)
     return {
       config: { proxyHttp: http, proxyHttps: https, proxyTunnel: true },
-      uses: (target) => (target.protocol === 'https:' ? https : http) !== null && !bypasses(noProxy, target)
+      uses: (target) => (target.protocol === 'https:' ? https : http) !== null && !bypasses(noProxy, target),
+      connectAddress: (target) => socks5Address(target.protocol === 'https:' ? https : http, target)
     }
   }
   const opts = typeof proxy === 'string' || proxy instanceof URL ? { uri: proxy } : proxy
@@ -133,7 +154,8 @@ function parseProxyOption (proxy, env = process.env) {
       proxyCa: tls.ca,
       proxyRejectUnauthorized: tls.rejectUnauthorized ?? true
     },
-    uses: () => true
+    uses: () => true,
+    connectAddress: (target) => socks5Address(uri, target)
   }
 }
 

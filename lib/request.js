@@ -87,7 +87,7 @@ class CurlRequest {
     if (this.aborted) return // aborted in onRequestStart: nothing is sent
     const agent = this.agent
     const target = norm.target
-    const connectTo = target.protocol === 'https:' ? applyServername(norm, norm.servername ?? agent._servername) : null
+    const connectTo = applyServername(norm, norm.servername ?? agent._servername)
     if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
       channels.sendHeaders.publish({ request: this.diag, headers: requestHead(norm), socket: null })
     }

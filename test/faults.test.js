@@ -99,6 +99,18 @@ describe('faults', function () {
     '/huge-header': (socket) => {
       socket.write('HTTP/1.1 200 OK\r\nX-Huge: ' + 'a'.repeat(MB) + '\r\nContent-Length: 2\r\n\r\nok')
     },
+    // 6000 short header lines (libcurl 8 takes at most 5000)
+    '/many-headers': (socket) => {
+      let head = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n'
+      for (let i = 0; i < 6000; i++) head += `X-N${i}: ${i}\r\n`
+      socket.write(head + '\r\nok')
+    },
+    // a 400 KB block of 1 KB lines (libcurl takes at most 300 KB)
+    '/big-block': (socket) => {
+      let head = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n'
+      for (let i = 0; i < 400; i++) head += `X-B${i}: ${'b'.repeat(1000)}\r\n`
+      socket.write(head + '\r\nok')
+    },
     // a header block just over 4096 bytes, however it is counted (the raw
     // head, or undici's sum of names and values)
     '/head-over-4k': (socket) => {
@@ -272,17 +284,34 @@ describe('faults', function () {
   })
 
   describe('header size', function () {
-    // BUG (ours): any single header line over libcurl's 100 KB line limit
-    // gives a plain Error 'Out of memory' (no code, curlCode 27), whatever
-    // maxHeaderSize is: libcurl sets no error text, so lib/errors.js's
-    // /header/ test on the message misses it. A 90 KB line does give
-    // HeadersOverflowError. undici: HeadersOverflowError.
+    // A line over libcurl's own line limit (100 KB) whatever maxHeaderSize
+    // is: libcurl 7 reports CURLE_OUT_OF_MEMORY, libcurl >= 8.6
+    // CURLE_TOO_LARGE; both must be HeadersOverflowError, as undici's.
     it('a 1 MB response header: HeadersOverflowError', async function () {
       await run({}, { path: '/huge-header' }, (r) => {
         assert.ok(!r.events.includes('responseStart'))
         assertError(r, errors.HeadersOverflowError, 'UND_ERR_HEADERS_OVERFLOW')
       })
     })
+
+    // libcurl has limits of its own above a large maxHeaderSize: 300 KB per
+    // block (since 8.3, and in Debian 12's 7.88 as a security fix, reported
+    // as CURLE_RECV_ERROR) and 5000 header lines (libcurl 8, CURLE_TOO_LARGE).
+    // undici takes both responses; here they pass or fail with
+    // HeadersOverflowError, never another error.
+    for (const [path, what] of [['/many-headers', '6000 header lines'], ['/big-block', 'a 400 KB header block']]) {
+      it(`with maxHeaderSize: 2 MB, ${what}: the response, or HeadersOverflowError (libcurl's own limit)`, async function () {
+        await run({ maxHeaderSize: 2 * MB }, { path }, (r) => {
+          assertOneTerminal(r)
+          if (r.error === null) {
+            assert.equal(r.statusCode, 200)
+            assert.equal(r.body.toString(), 'ok')
+          } else {
+            assertError(r, errors.HeadersOverflowError, 'UND_ERR_HEADERS_OVERFLOW')
+          }
+        })
+      })
+    }
 
     it('with maxHeaderSize: 4096, a block just over it: HeadersOverflowError (just under passes)', async function () {
       await run({ maxHeaderSize: 4096 }, { path: '/head-over-4k' }, async (r) => {

@@ -270,6 +270,34 @@ describe('proxies', function () {
       })
     }
 
+    // libcurl >= 8.2.1 resolves localhost itself to ::1 first and SOCKS5
+    // sends only the first address (lib/proxy.js): localhost names go to
+    // 127.0.0.1 on every libcurl, the TLS name and Host header stay.
+    it('socks5:// to an https: origin by name: the proxy gets 127.0.0.1, TLS checks localhost', async function () {
+      socks = await startSocksServer()
+      agent = createAgent({ proxy: `socks5://127.0.0.1:${socks.port}`, connect: { ca: certs.ca } })
+      const res = await get(agent, `https://localhost:${tlsOrigin.port}/socks5-tls-name`)
+      assert.equal(res.status, 200)
+      assert.equal(res.body, 'GET /socks5-tls-name via 127.0.0.1')
+      assert.deepEqual(socks.stats.targets.map((t) => [t.host, t.port]), [['127.0.0.1', tlsOrigin.port]])
+    })
+
+    it("socks5:// from proxy: 'env', to a *.localhost origin: the proxy gets 127.0.0.1, the server the name", async function () {
+      socks = await startSocksServer()
+      const saved = process.env.http_proxy
+      process.env.http_proxy = `socks5://127.0.0.1:${socks.port}`
+      try {
+        agent = createAgent({ proxy: 'env' })
+      } finally {
+        if (saved === undefined) delete process.env.http_proxy
+        else process.env.http_proxy = saved
+      }
+      const res = await get(agent, `http://app.localhost:${origin.port}/socks5-sub`)
+      assert.equal(res.status, 200)
+      assert.equal(res.headers['x-seen-host'], `app.localhost:${origin.port}`)
+      assert.deepEqual(socks.stats.targets.map((t) => [t.host, t.port]), [['127.0.0.1', origin.port]])
+    })
+
     it('socks5 with username and password, to an https: origin', async function () {
       socks = await startSocksServer({ auth: { username: 'sock', password: 'pa:ss' } })
       agent = createAgent({ proxy: `socks5://sock:pa%3Ass@127.0.0.1:${socks.port}`, connect: { ca: certs.ca } })
