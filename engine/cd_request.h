@@ -104,6 +104,7 @@ struct cd_request {
   bool early_done;                  /* in worker->early: response complete, upload not */
   bool retried;                     /* sent again after its HTTP/2 connection went away */
   int64_t resp_length;              /* final response's Content-Length, or -1 */
+  int64_t keepalive_hint_ms;        /* final response's Keep-Alive: timeout=, or -1 */
   int64_t resp_received;            /* body bytes received */
   struct cds_list_head early_node;  /* worker->early */
   int error;                        /* CD_ERR_* decided by the engine, or 0 */

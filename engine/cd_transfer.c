@@ -104,6 +104,26 @@ static int ambiguous_length(const char *block, size_t len, int64_t *length_out) 
   return length != NULL && chunked;
 }
 
+/* "Keep-Alive: timeout=N" in a header block: N seconds in ms, or -1. */
+static int64_t keepalive_hint(const char *block, size_t len) {
+  const char *p = block, *end = block + len;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *line_end = eol ? eol : end;
+    if ((size_t)(line_end - p) > 11 && strncasecmp(p, "keep-alive:", 11) == 0) {
+      for (const char *v = p + 11; v + 8 <= line_end; v++) {
+        if (strncasecmp(v, "timeout=", 8) != 0) continue;
+        if (v[8] < '0' || v[8] > '9') return -1;
+        long long s = strtoll(v + 8, NULL, 10);
+        return s > 0 && s < 86400 ? s * 1000 : s <= 0 ? 0 : -1;
+      }
+      return -1;
+    }
+    p = eol ? eol + 1 : end;
+  }
+  return -1;
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd_request *req = userdata;
   cd__worker *w = req->worker;
@@ -145,6 +165,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   }
   ev->a = (int32_t)status;
   ev->b = req->hdr ? parse_version(req->hdr) : 0;
+  if (status >= 200 && req->hdr != NULL) req->keepalive_hint_ms = keepalive_hint(req->hdr, req->hdr_len);
   req->hdr_len = 0;
   if (status >= 200 || status == 101) {
     req->final_headers = true;
@@ -407,6 +428,11 @@ static void emit_error(cd_request *req, int code, const char *message) {
 
 /* Everything a transfer holds on the worker goes, and the worker's
  * reference with it. */
+/* The idle-connection sweep (cd__conn_sweep) runs in `ms` at the latest. */
+static void schedule_sweep(cd__worker *w, uint64_t ms) {
+  if (w->now_ms + ms < w->conn_sweep_ms) w->conn_sweep_ms = w->now_ms + ms;
+}
+
 static void transfer_release(cd__worker *w, cd_request *req) {
   cd__timer_heap_remove(&w->timers, &req->timer);
   if (req->in_wait_list) {
@@ -416,12 +442,18 @@ static void transfer_release(cd__worker *w, cd_request *req) {
   req->stalled = false;
   cds_list_del_init(&req->early_node);
   if (req->easy != NULL) {
+    uint32_t ka = cd__conn_transfer_done(&w->conns, req);
+    if (ka > 0) schedule_sweep(w, ka);
     curl_multi_remove_handle(w->multi, req->easy);
     cd__pool_put(&w->pool, req->easy);
     req->easy = NULL;
   }
   if (req->share != NULL) {
-    req->share->active--;
+    if (--req->share->active == 0) {
+      /* the agent is quiet on this worker: its connections are idle */
+      req->share->idle_since_ms = w->now_ms;
+      if (req->config->keepalive_timeout_ms > 0) schedule_sweep(w, (uint64_t)req->config->keepalive_timeout_ms);
+    }
     req->share = NULL;
   }
   cd__request_drop_body(req);

@@ -89,7 +89,11 @@ void cd_env_detach(cd_env *env);
  * Blobs are copied. Zero/NULL means "libcurl's default". */
 typedef struct cd_config_opts {
   long connect_timeout_ms;       /* 0: libcurl's default (300 s) */
-  long keepalive_timeout_ms;     /* idle time before a pooled connection is dropped; 0: default */
+  long keepalive_timeout_ms;     /* idle time after which the client closes a pooled
+                                  * connection (within the next sweep, see cd_conn.c);
+                                  * 0: libcurl's default, never closed early */
+  long keepalive_threshold_ms;   /* a server's "Keep-Alive: timeout=N" shortens the
+                                  * connection's keepalive to N s minus this */
   unsigned connections;          /* max concurrent transfers per origin; 0: unlimited */
   size_t max_header_size;        /* bytes of one response header block; 0: 16 KiB */
   int reject_unauthorized;       /* verify peer certificate and host name */
