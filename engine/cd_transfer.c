@@ -420,7 +420,7 @@ static void emit_error(cd_request *req, int code, const char *message) {
     ev->b = (int32_t)os_errno;
     ev->c = (int32_t)verify;
     if (connect_time > 0 || pretransfer_time > 0) ev->d |= CD_ERRF_CONNECTED;
-    ev->d |= (int32_t)(connect_code & 0xfff) << 8;
+    ev->d |= (int32_t)(connect_code & 0xfff) << CD_ERRF_CONNECT_STATUS_SHIFT;
   }
   if (req->final_headers) ev->d |= CD_ERRF_HEADERS;
   cd__channel_push_event(req->chan, ev);
