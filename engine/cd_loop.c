@@ -210,6 +210,7 @@ static void *worker_main(void *arg) {
     if (w->now_ms >= w->conn_sweep_ms) w->conn_sweep_ms = cd__conn_sweep(&w->conns, w->now_ms);
     fire_timers(w);
     unstall_transfers(w);
+    if (!cds_list_empty(&w->data_pending)) cd__transfer_flush_data(w);
     if (w->shares != NULL) sweep_shares(w, 0);
     cd__dirty_list_notify(&w->dirty);
     park(w);
@@ -239,6 +240,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
   cd__timer_heap_init(&w->timers);
   CDS_INIT_LIST_HEAD(&w->stalled);
   CDS_INIT_LIST_HEAD(&w->early);
+  CDS_INIT_LIST_HEAD(&w->data_pending);
   CDS_INIT_LIST_HEAD(&w->raw);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     curl_multi_cleanup(w->multi);

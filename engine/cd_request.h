@@ -108,6 +108,8 @@ struct cd_request {
   int64_t resp_received;            /* body bytes received */
   struct cds_list_head early_node;  /* worker->early */
   int error;                        /* CD_ERR_* decided by the engine, or 0 */
+  cd_event *data_pending;           /* DATA being filled this loop turn, or NULL */
+  struct cds_list_head data_node;   /* worker->data_pending while data_pending */
   cd__chunk *body_head;
   cd__chunk *body_tail;
   char *hdr;                        /* header block being collected */
