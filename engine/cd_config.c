@@ -59,6 +59,7 @@ cd_config *cd_config_new(const cd_config_opts *o) {
   c->keepalive_timeout_ms = o->keepalive_timeout_ms;
   c->keepalive_threshold_ms = o->keepalive_threshold_ms;
   c->connections = o->connections;
+  c->max_streams = o->max_streams ? o->max_streams : CD__DEFAULT_MAX_STREAMS;
   c->max_header_size = o->max_header_size ? o->max_header_size : CD_DEFAULT_MAX_HEADER_SIZE;
   c->reject_unauthorized = o->reject_unauthorized;
   c->proxy_tunnel = o->proxy_tunnel;

@@ -16,6 +16,9 @@
 
 #include "engine.h"
 
+/* undici's maxConcurrentStreams default, and libcurl's. */
+#define CD__DEFAULT_MAX_STREAMS 100u
+
 /* Immutable after cd_config_new, except `refs` and `closed`. Shared by the
  * owner and the workers running the agent's transfers. */
 struct cd_config {
@@ -27,6 +30,7 @@ struct cd_config {
   long keepalive_timeout_ms;
   long keepalive_threshold_ms;      /* subtracted from a server's Keep-Alive: timeout= */
   unsigned connections;
+  unsigned max_streams;             /* streams per HTTP/2 connection (never 0) */
   size_t max_header_size;
   int reject_unauthorized;
   struct curl_blob ca, cert, key;   /* data == NULL when unset */

@@ -21,7 +21,9 @@ static cd__limit *limit_find(cd__limits *ls, cd_request *req) {
   if (l == NULL) return NULL;
   l->config_id = req->config->id;
   l->running = 0;
+  l->capacity = req->config->connections;
   l->pins = 0;
+  CDS_INIT_LIST_HEAD(&l->grown_node);
   CDS_INIT_LIST_HEAD(&l->queue);
   memcpy(l->origin, req->origin, n + 1);
   l->next = ls->buckets[b];
@@ -32,7 +34,7 @@ static cd__limit *limit_find(cd__limits *ls, cd_request *req) {
 int cd__limit_acquire(cd__limits *ls, cd_request *req) {
   cd__limit *l = limit_find(ls, req);
   if (l == NULL) return CD__LIMIT_NO_MEMORY;
-  if (l->running >= req->config->connections) {
+  if (l->running >= l->capacity) {
     req->state = CD__T_QUEUED;
     cds_list_add_tail(&req->wait_node, &l->queue);
     req->in_wait_list = true;
@@ -55,8 +57,18 @@ cd__limit *cd__limit_release(cd_request *req) {
   return l;
 }
 
-cd_request *cd__limit_next(cd__limit *l, unsigned max_running) {
-  if (cds_list_empty(&l->queue) || l->running >= max_running) return NULL;
+cd__limit *cd__limit_multiplexed(cd_request *req) {
+  cd__limit *l = req->limit;
+  if (l == NULL) return NULL;
+  unsigned capacity = req->config->connections * req->config->max_streams;
+  if (capacity / req->config->max_streams != req->config->connections) capacity = UINT32_MAX;
+  if (l->capacity >= capacity) return NULL;
+  l->capacity = capacity;
+  return l;
+}
+
+cd_request *cd__limit_next(cd__limit *l) {
+  if (cds_list_empty(&l->queue) || l->running >= l->capacity) return NULL;
   cd_request *next = cds_list_entry(l->queue.next, cd_request, wait_node);
   cd__limit_dequeue(next);
   next->limit = l;
@@ -65,7 +77,7 @@ cd_request *cd__limit_next(cd__limit *l, unsigned max_running) {
 }
 
 void cd__limit_gc(cd__limits *ls, cd__limit *l) {
-  if (l->running > 0 || l->pins > 0 || !cds_list_empty(&l->queue)) return;
+  if (l->running > 0 || l->pins > 0 || !cds_list_empty(&l->queue) || !cds_list_empty(&l->grown_node)) return;
   unsigned b = limit_hash(l->config_id, l->origin);
   for (cd__limit **pp = &ls->buckets[b]; *pp; pp = &(*pp)->next) {
     if (*pp == l) {

@@ -16,11 +16,16 @@
 
 #define CD__LIMIT_BUCKETS 256u
 
-/* One agent's running and waiting transfers to one origin. */
+/* One agent's running and waiting transfers to one origin. The origin's
+ * capacity is `connections` transfers until it is seen to answer in
+ * HTTP/2, then `connections` sessions of `max_streams` streams each
+ * (cd__limit_multiplexed): undici's meaning of `connections`. */
 typedef struct cd__limit {
   struct cd__limit *next;           /* hash chain */
   uint64_t config_id;
   unsigned running;
+  unsigned capacity;                /* transfers that may run at once */
+  struct cds_list_head grown_node;  /* the worker's list of limits to refill */
   unsigned pins;                    /* callers iterating it: not freed meanwhile */
   struct cds_list_head queue;       /* waiting requests (wait_node) */
   char origin[];
@@ -42,7 +47,11 @@ void cd__limit_dequeue(cd_request *req);
  * cd__limit_next), or NULL when `req` held none. */
 cd__limit *cd__limit_release(cd_request *req);
 /* The next waiting request that may run now, its slot taken, or NULL. */
-cd_request *cd__limit_next(cd__limit *l, unsigned max_running);
+cd_request *cd__limit_next(cd__limit *l);
+/* `req`'s origin answered in HTTP/2: its limit grows to sessions of
+ * streams. Returns its limiter when it grew (queued requests may start:
+ * the caller runs cd__limit_next), else NULL. */
+cd__limit *cd__limit_multiplexed(cd_request *req);
 /* Frees the limiter once nothing runs or waits there. */
 void cd__limit_gc(cd__limits *ls, cd__limit *l);
 void cd__limits_free(cd__limits *ls);

@@ -42,6 +42,9 @@ void cd__transfer_timeout(cd__worker *w, cd_request *req);
 void cd__transfer_credit(cd_request *req);
 /* Room again in the event ring: a transfer paused on it goes on. */
 void cd__transfer_unstall(cd_request *req);
+/* Starts the requests waiting behind limits that grew this loop turn (an
+ * origin seen to answer in HTTP/2). */
+void cd__transfer_fill_limits(cd__worker *w);
 /* Sends the DATA events filled during this loop turn (curl's writes of one
  * turn become one event per request, up to 64 KiB). */
 void cd__transfer_flush_data(cd__worker *w);

@@ -45,6 +45,8 @@ typedef struct cd__worker {
   struct cds_list_head stalled;     /* [worker] cd_transfer.c: paused on full rings */
   struct cds_list_head early;       /* [worker] cd_transfer.c: complete while still uploading */
   struct cds_list_head data_pending; /* [worker] cd_transfer.c: DATA events being filled */
+  struct cds_list_head limits_grown; /* [worker] cd_transfer.c: limits that may start more */
+  long max_streams;                 /* [worker] CURLMOPT_MAX_CONCURRENT_STREAMS set on `multi` */
   struct cds_list_head raw;         /* [worker] cd_raw.c: open CD_REQ_RAW connections */
   cd__dirty_list dirty;             /* [worker] channels to notify */
 } cd__worker;

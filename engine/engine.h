@@ -94,7 +94,10 @@ typedef struct cd_config_opts {
                                   * 0: libcurl's default, never closed early */
   long keepalive_threshold_ms;   /* a server's "Keep-Alive: timeout=N" shortens the
                                   * connection's keepalive to N s minus this */
-  unsigned connections;          /* max concurrent transfers per origin; 0: unlimited */
+  unsigned connections;          /* max connections per origin (HTTP/1.1: transfers; once
+                                  * the origin answers in HTTP/2: sessions of up to
+                                  * max_streams streams each); 0: unlimited */
+  unsigned max_streams;          /* streams per HTTP/2 session; 0: 100 */
   size_t max_header_size;        /* bytes of one response header block; 0: 16 KiB */
   int reject_unauthorized;       /* verify peer certificate and host name */
   const char *ca; size_t ca_len; /* PEM bundle replacing the system CAs */

@@ -174,6 +174,7 @@ class Agent extends Dispatcher {
       keepAliveTimeout: opts.keepAliveTimeout ?? DEFAULT_KEEPALIVE,
       keepAliveTimeoutThreshold: opts.keepAliveTimeoutThreshold ?? DEFAULT_KEEPALIVE_THRESHOLD,
       connections: opts.connections ?? 0,
+      maxConcurrentStreams: opts.maxConcurrentStreams ?? 0,
       maxHeaderSize: this._maxHeaderSize,
       rejectUnauthorized: connect.rejectUnauthorized ?? true,
       ca: tlsBytes(connect.ca, 'ca'),

@@ -10,7 +10,8 @@ const { createAgent } = require('./support/agent')
 const { startRawServer, readRequestHead } = require('./support/servers')
 const { sleep } = require('./support/collect')
 
-// Answers every request on a connection with "ok" and `extra` header lines;
+// Answers every request on a connection with "ok" and `extra` header lines,
+// 100 ms after it arrives;
 // counts the connections open right now.
 async function startCounting (extra = '') {
   const server = await startRawServer(async (socket) => {
@@ -18,6 +19,9 @@ async function startCounting (extra = '') {
     socket.on('close', () => { server.open--; server.closedAt.push(Date.now()) })
     for (;;) {
       try { await readRequestHead(socket) } catch { return }
+      if (socket.destroyed) return
+      // a little later, so that requests sent together need a connection each
+      await sleep(100)
       if (socket.destroyed) return
       socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${extra}\r\nok`)
     }
