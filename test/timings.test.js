@@ -291,4 +291,27 @@ describe('timings', function () {
       await agent.close()
     }
   })
+
+  // What a dispatcher can give fetch's resource timing (docs/compatibility.md):
+  // requestStart is when onConnect runs, responseStart when
+  // onResponseStarted does; undici's fetch sets the connection fields to
+  // fetchStart itself, whatever the dispatcher.
+  it('fetch\'s resource timing: requestStart and responseStart from this Agent\'s callbacks', async function () {
+    const agent = createAgent()
+    try {
+      performance.clearResourceTimings()
+      const url = `${server.url}/resource?delay=80`
+      const res = await undici.fetch(url, { dispatcher: agent })
+      await res.text()
+      let entry
+      await waitFor(() => (entry = performance.getEntriesByName(url, 'resource')[0]) !== undefined)
+      assert.ok(entry.requestStart >= entry.fetchStart)
+      assert.ok(entry.responseStart - entry.requestStart >= 79, JSON.stringify(entry))
+      assert.ok(entry.responseEnd >= entry.responseStart)
+      assert.equal(entry.connectStart, entry.fetchStart)
+    } finally {
+      performance.clearResourceTimings()
+      await agent.close()
+    }
+  })
 })
