@@ -8,6 +8,8 @@
 
 const assert = require('node:assert/strict')
 const dc = require('node:diagnostics_channel')
+const http2 = require('node:http2')
+const { once } = require('node:events')
 const { performance } = require('node:perf_hooks')
 const undici = require('undici')
 const { kind, createAgent } = require('./support/agent')
@@ -143,6 +145,38 @@ describe('timings', function () {
       assert.equal(second.httpVersion, '1.1')
     } finally {
       await agent.close()
+    }
+  })
+
+  it('HTTP/2: httpVersion \'2\'; streams after the first share its connection (reused: true)', async function () {
+    const h2 = http2.createSecureServer({ key: certs.serverKey, cert: certs.serverCert, allowHTTP1: false })
+    let sessions = 0
+    h2.on('session', () => sessions++)
+    h2.on('stream', (stream) => {
+      stream.on('error', () => {})
+      setTimeout(() => { stream.respond({ ':status': 200 }); stream.end('ok') }, 20)
+    })
+    h2.listen(0, '127.0.0.1')
+    await once(h2, 'listening')
+    const url = `https://127.0.0.1:${h2.address().port}`
+    const agent = createAgent({ allowH2: true, connect: { ca: certs.ca } })
+    try {
+      const { seen } = await watch(async () => {
+        await get(agent, `${url}/first`)
+        await Promise.all([1, 2, 3].map((i) => get(agent, `${url}/more${i}`)))
+      })
+      assert.equal(sessions, 1)
+      assert.equal(seen.length, 4)
+      for (const { timings: t } of seen) {
+        assertOrdered(t)
+        assert.equal(t.httpVersion, '2')
+        assert.ok(t.firstByte - t.sent >= 19)
+      }
+      assert.deepEqual(seen.map((m) => m.timings.reused), [false, true, true, true])
+      assert.ok(seen[0].timings.tls > seen[0].timings.connect)
+    } finally {
+      await agent.close()
+      await new Promise((resolve) => h2.close(resolve)) // the agent's close ended its session
     }
   })
 
