@@ -37,7 +37,7 @@
       ],
       "include_dirs": ["engine"],
       "cflags": ["<!@(pkg-config --cflags <(deps))"],
-      "cflags_c": ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "cflags_c": ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "libraries": ["<!@(pkg-config --libs <(deps))", "-lpthread"],
       "defines": ["NAPI_VERSION=8"],
       "conditions": [

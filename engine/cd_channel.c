@@ -177,9 +177,15 @@ static void event_fill(cd_event *ev, cd_channel *chan, cd_request *req, int type
 }
 
 cd_event *cd__event_new(cd_channel *chan, cd_request *req, int type, const void *data, size_t len) {
+  return cd__event_new_room(chan, req, type, data, len, len);
+}
+
+cd_event *cd__event_new_room(cd_channel *chan, cd_request *req, int type, const void *data, size_t len,
+                             size_t room) {
   if (cd__fault_hit()) return NULL;
   cd_event *ev = NULL;
-  int pool = len <= CD__EVENT_SMALL ? CD__POOL_SMALL : len <= CD__EVENT_LARGE ? CD__POOL_LARGE : -1;
+  if (room < len) room = len;
+  int pool = room <= CD__EVENT_SMALL ? CD__POOL_SMALL : room <= CD__EVENT_LARGE ? CD__POOL_LARGE : -1;
   if (pool >= 0) {
     size_t cap = pool == CD__POOL_SMALL ? CD__EVENT_SMALL : CD__EVENT_LARGE;
     void *recycled;
@@ -188,9 +194,9 @@ cd_event *cd__event_new(cd_channel *chan, cd_request *req, int type, const void 
     if (ev == NULL) return NULL;
     ev->cap = cap;
   } else {
-    ev = malloc(sizeof(*ev) + len + 1);
+    ev = malloc(sizeof(*ev) + room + 1);
     if (ev == NULL) return NULL;
-    ev->cap = len;
+    ev->cap = room;
   }
   event_fill(ev, chan, req, type, data, len);
   return ev;
@@ -244,11 +250,15 @@ int cd__window_full(cd_request *req) {
   return 0;
 }
 
+void cd__window_add(cd_request *req, size_t len) {
+  atomic_fetch_add_explicit(&req->window_used, (long)len, memory_order_relaxed);
+}
+
 int cd__emit(cd_request *req, int type, const void *data, size_t len) {
   cd_event *ev = cd__event_new(req->chan, req, type, data, len);
   if (ev == NULL) return -1;
   /* counted before the owner can see it, so its credit never comes first */
-  if (type == CD_EV_DATA) atomic_fetch_add_explicit(&req->window_used, (long)len, memory_order_relaxed);
+  if (type == CD_EV_DATA) cd__window_add(req, len);
   cd__channel_push_event(req->chan, ev);
   return 0;
 }

@@ -138,6 +138,12 @@ size_t cd__channel_pop_events(cd_channel *ch, cd_event **out, size_t max);
 /* A new event for `req` (or, with req NULL, an environment-level one with
  * slot CD_SLOT_NONE), payload copied. NULL when out of memory. */
 cd_event *cd__event_new(cd_channel *chan, cd_request *req, int type, const void *data, size_t len);
+/* The same, with room for at least `room` payload bytes (for appending). */
+cd_event *cd__event_new_room(cd_channel *chan, cd_request *req, int type, const void *data, size_t len,
+                             size_t room);
+/* Counts `len` more DATA bytes of `req` on their way to the owner (the
+ * window, see cd__window_full); cd__emit does it for the events it sends. */
+void cd__window_add(cd_request *req, size_t len);
 /* A terminal event for `req`; never NULL: when none can be allocated the
  * request's reserve is used (an END with trailers becomes an out-of-memory
  * ERROR, other payloads are cut to CD__RESERVE_DATA bytes). */

@@ -57,6 +57,7 @@ cd_config *cd_config_new(const cd_config_opts *o) {
   c->id = atomic_fetch_add(&next_config_id, 1);
   c->connect_timeout_ms = o->connect_timeout_ms;
   c->keepalive_timeout_ms = o->keepalive_timeout_ms;
+  c->keepalive_threshold_ms = o->keepalive_threshold_ms;
   c->connections = o->connections;
   c->max_header_size = o->max_header_size ? o->max_header_size : CD_DEFAULT_MAX_HEADER_SIZE;
   c->reject_unauthorized = o->reject_unauthorized;

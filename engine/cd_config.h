@@ -25,6 +25,7 @@ struct cd_config {
   uint32_t tag;              /* the owner's id of the agent, echoed in connection events */
   long connect_timeout_ms;
   long keepalive_timeout_ms;
+  long keepalive_threshold_ms;      /* subtracted from a server's Keep-Alive: timeout= */
   unsigned connections;
   size_t max_header_size;
   int reject_unauthorized;

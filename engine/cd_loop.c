@@ -167,6 +167,11 @@ static void park(cd__worker *w) {
     long until = t->deadline_ms > now ? (long)(t->deadline_ms - now) : 0;
     if (until < timeout) timeout = until;
   }
+  if (w->conn_sweep_ms != UINT64_MAX) {
+    uint64_t now = cd__now_ms();
+    long until = w->conn_sweep_ms > now ? (long)(w->conn_sweep_ms - now) : 0;
+    if (until < timeout) timeout = until;
+  }
   if (!cds_list_empty(&w->stalled)) timeout = timeout < 1 ? timeout : 1;
   if (timeout == 0) return;
 
@@ -182,6 +187,14 @@ static void park(cd__worker *w) {
   cd__waker_unpark(&w->waker);
 }
 
+/* Frees closed agents' caches (every cache when `all`); the connection
+ * table forgets them first, as their connections close. */
+static void sweep_shares(cd__worker *w, int all) {
+  for (cd__share *s = w->shares; s != NULL; s = s->next)
+    if (all || cd__share_sweepable(s)) cd__conn_forget_share(&w->conns, s);
+  cd__shares_sweep(&w->shares, all);
+}
+
 static void *worker_main(void *arg) {
   cd__worker *w = arg;
   urcu_memb_register_thread();
@@ -194,9 +207,11 @@ static void *worker_main(void *arg) {
     if (!cds_list_empty(&w->early)) cd__transfer_end_early(w);
     if (!cds_list_empty(&w->raw)) cd__raw_pump(w);
     w->now_ms = cd__now_ms();
+    if (w->now_ms >= w->conn_sweep_ms) w->conn_sweep_ms = cd__conn_sweep(&w->conns, w->now_ms);
     fire_timers(w);
     unstall_transfers(w);
-    if (w->shares != NULL) cd__shares_sweep(&w->shares, 0);
+    if (!cds_list_empty(&w->data_pending)) cd__transfer_flush_data(w);
+    if (w->shares != NULL) sweep_shares(w, 0);
     cd__dirty_list_notify(&w->dirty);
     park(w);
   }
@@ -215,6 +230,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
     return NULL;
   }
   w->waker.multi = w->multi;
+  w->conn_sweep_ms = UINT64_MAX;
   /* libcurl's default cache limit is 4x the handles currently added; this
    * engine removes a handle as soon as its transfer ends and JS refills
    * later, so between bursts the limit fell to a few connections and
@@ -224,6 +240,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
   cd__timer_heap_init(&w->timers);
   CDS_INIT_LIST_HEAD(&w->stalled);
   CDS_INIT_LIST_HEAD(&w->early);
+  CDS_INIT_LIST_HEAD(&w->data_pending);
   CDS_INIT_LIST_HEAD(&w->raw);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     curl_multi_cleanup(w->multi);
@@ -237,7 +254,7 @@ void cd__loop_stop(cd__worker *w) {
   atomic_store(&w->stop, 1);
   cd__waker_kick(&w->waker);
   pthread_join(w->thread, NULL);
-  cd__shares_sweep(&w->shares, 1);
+  sweep_shares(w, 1);
   cd__pool_free(&w->pool);
   curl_multi_cleanup(w->multi);
   cd__conn_table_free(&w->conns);  /* after every connection has closed */

@@ -70,7 +70,9 @@ cd_request *cd__request_new(cd_env *env, struct cd_channel *chan, cd_config *con
   CDS_INIT_LIST_HEAD(&req->wait_node);
   CDS_INIT_LIST_HEAD(&req->early_node);
   CDS_INIT_LIST_HEAD(&req->raw_node);
+  CDS_INIT_LIST_HEAD(&req->data_node);
   req->resp_length = -1;
+  req->keepalive_hint_ms = -1;
   if (build_headers(req, o->headers, o->headers_len) != 0) {
     free(req);
     return NULL;

@@ -104,9 +104,12 @@ struct cd_request {
   bool early_done;                  /* in worker->early: response complete, upload not */
   bool retried;                     /* sent again after its HTTP/2 connection went away */
   int64_t resp_length;              /* final response's Content-Length, or -1 */
+  int64_t keepalive_hint_ms;        /* final response's Keep-Alive: timeout=, or -1 */
   int64_t resp_received;            /* body bytes received */
   struct cds_list_head early_node;  /* worker->early */
   int error;                        /* CD_ERR_* decided by the engine, or 0 */
+  cd_event *data_pending;           /* DATA being filled this loop turn, or NULL */
+  struct cds_list_head data_node;   /* worker->data_pending while data_pending */
   cd__chunk *body_head;
   cd__chunk *body_tail;
   char *hdr;                        /* header block being collected */

@@ -24,11 +24,15 @@ cd__share *cd__share_get(cd__share **shares, cd_config *config) {
   return s;
 }
 
+int cd__share_sweepable(const cd__share *s) {
+  return s->active == 0 && atomic_load_explicit(&s->config->closed, memory_order_relaxed);
+}
+
 void cd__shares_sweep(cd__share **shares, int all) {
   cd__share **pp = shares;
   while (*pp != NULL) {
     cd__share *s = *pp;
-    if (all || (s->active == 0 && atomic_load_explicit(&s->config->closed, memory_order_relaxed))) {
+    if (all || cd__share_sweepable(s)) {
       *pp = s->next;
       curl_share_cleanup(s->handle);
       cd__config_unref(s->config);

@@ -17,11 +17,14 @@ typedef struct cd__share {
   cd_config *config;
   CURLSH *handle;
   unsigned active;                  /* transfers using it */
+  uint64_t idle_since_ms;           /* when `active` last fell to 0 */
 } cd__share;
 
 /* The agent's cache on this worker (list head *shares), created on first
  * use. NULL when out of memory. */
 cd__share *cd__share_get(cd__share **shares, cd_config *config);
+/* Whether cd__shares_sweep (not `all`) frees this cache. */
+int cd__share_sweepable(const cd__share *share);
 /* Frees the caches of closed agents that no transfer uses any more (their
  * idle connections close), or every cache when `all`. */
 void cd__shares_sweep(cd__share **shares, int all);

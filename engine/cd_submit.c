@@ -33,7 +33,7 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_o
   return req;
 }
 
-int cd_request_write(cd_env *env, cd_request *req, const void *data, size_t len, int end) {
+int cd_request_write(cd_request *req, const void *data, size_t len, int end) {
   cd__chunk *c = cd__chunk_new(req, data, len, end);
   if (c == NULL) return -1;
   cd__request_ref(req);
@@ -45,13 +45,13 @@ void cd_request_pause(cd_request *req) {
   atomic_store_explicit(&req->paused, 1, memory_order_relaxed);
 }
 
-void cd_request_resume(cd_env *env, cd_request *req) {
+void cd_request_resume(cd_request *req) {
   atomic_store_explicit(&req->paused, 0, memory_order_relaxed);
   cd__request_ref(req);
   cd__channel_push_command(req->chan, cd__command(CD__CMD_RESUME, req));
 }
 
-void cd_request_abort(cd_env *env, cd_request *req) {
+void cd_request_abort(cd_request *req) {
   cd__request_ref(req);
   cd__channel_push_command(req->chan, cd__command(CD__CMD_ABORT, req));
 }

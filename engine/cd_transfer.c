@@ -105,6 +105,26 @@ static int ambiguous_length(const char *block, size_t len, int64_t *length_out) 
   return length != NULL && chunked;
 }
 
+/* "Keep-Alive: timeout=N" in a header block: N seconds in ms, or -1. */
+static int64_t keepalive_hint(const char *block, size_t len) {
+  const char *p = block, *end = block + len;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *line_end = eol ? eol : end;
+    if ((size_t)(line_end - p) > 11 && strncasecmp(p, "keep-alive:", 11) == 0) {
+      for (const char *v = p + 11; v + 8 <= line_end; v++) {
+        if (strncasecmp(v, "timeout=", 8) != 0) continue;
+        if (v[8] < '0' || v[8] > '9') return -1;
+        long long s = strtoll(v + 8, NULL, 10);
+        return s > 0 && s < 86400 ? s * 1000 : s <= 0 ? 0 : -1;
+      }
+      return -1;
+    }
+    p = eol ? eol + 1 : end;
+  }
+  return -1;
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd_request *req = userdata;
   cd__worker *w = req->worker;
@@ -146,6 +166,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   }
   ev->a = (int32_t)status;
   ev->b = req->hdr ? parse_version(req->hdr) : 0;
+  if (status >= 200 && req->hdr != NULL) req->keepalive_hint_ms = keepalive_hint(req->hdr, req->hdr_len);
   req->hdr_len = 0;
   if (status >= 200 || status == 101) {
     req->final_headers = true;
@@ -153,6 +174,47 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   }
   cd__channel_push_event(req->chan, ev);
   return n;
+}
+
+/* The request's DATA event being filled goes to the owner. */
+static void flush_data(cd_request *req) {
+  cd_event *ev = req->data_pending;
+  if (ev == NULL) return;
+  req->data_pending = NULL;
+  cds_list_del_init(&req->data_node);
+  cd__channel_push_event(req->chan, ev);
+}
+
+void cd__transfer_flush_data(cd__worker *w) {
+  cd_request *req, *tmp;
+  cds_list_for_each_entry_safe(req, tmp, &w->data_pending, data_node) flush_data(req);
+}
+
+/* Body bytes for the owner. curl hands them over in reads of whatever the
+ * socket had (16 KiB at a time on loopback, where the worker outpaces the
+ * server): the writes of one loop turn are gathered into one event of up
+ * to CD__EVENT_LARGE bytes, sent at the end of the turn, so the owner gets
+ * fewer, larger chunks (fewer Buffers, fewer calls). The last bytes of a
+ * response of known length go out at once, so small responses cost no
+ * more than before. */
+static int queue_data(cd__worker *w, cd_request *req, const char *ptr, size_t n) {
+  cd_event *ev = req->data_pending;
+  if (ev != NULL && ev->len + n <= ev->cap) {
+    memcpy(ev->data + ev->len, ptr, n);
+    ev->len += n;
+    ev->data[ev->len] = '\0';
+    cd__window_add(req, n);
+    return 0;
+  }
+  flush_data(req);
+  int more = req->resp_length < 0 || req->resp_received + (int64_t)n < req->resp_length;
+  if (!more || n >= CD__EVENT_LARGE) return cd__emit(req, CD_EV_DATA, ptr, n);
+  ev = cd__event_new_room(req->chan, req, CD_EV_DATA, ptr, n, CD__EVENT_LARGE);
+  if (ev == NULL) return -1;
+  cd__window_add(req, n);
+  req->data_pending = ev;
+  cds_list_add_tail(&req->data_node, &w->data_pending);
+  return 0;
 }
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
@@ -183,7 +245,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return CURL_WRITEFUNC_PAUSE;
   }
   if (n == 0) return 0;
-  if (cd__emit(req, CD_EV_DATA, ptr, n) != 0) {
+  if (queue_data(w, req, ptr, n) != 0) {
     req->error = CD_ERR_NO_MEMORY;
     return 0;  /* makes curl fail the transfer */
   }
@@ -400,7 +462,7 @@ static void emit_error(cd_request *req, int code, const char *message) {
     ev->b = (int32_t)os_errno;
     ev->c = (int32_t)verify;
     if (connect_time > 0 || pretransfer_time > 0) ev->d |= CD_ERRF_CONNECTED;
-    ev->d |= (int32_t)(connect_code & 0xfff) << 8;
+    ev->d |= (int32_t)(connect_code & 0xfff) << CD_ERRF_CONNECT_STATUS_SHIFT;
   }
   if (req->final_headers) ev->d |= CD_ERRF_HEADERS;
   cd__channel_push_event(req->chan, ev);
@@ -408,6 +470,11 @@ static void emit_error(cd_request *req, int code, const char *message) {
 
 /* Everything a transfer holds on the worker goes, and the worker's
  * reference with it. */
+/* The idle-connection sweep (cd__conn_sweep) runs in `ms` at the latest. */
+static void schedule_sweep(cd__worker *w, uint64_t ms) {
+  if (w->now_ms + ms < w->conn_sweep_ms) w->conn_sweep_ms = w->now_ms + ms;
+}
+
 static void transfer_release(cd__worker *w, cd_request *req) {
   cd__timer_heap_remove(&w->timers, &req->timer);
   if (req->in_wait_list) {
@@ -417,12 +484,18 @@ static void transfer_release(cd__worker *w, cd_request *req) {
   req->stalled = false;
   cds_list_del_init(&req->early_node);
   if (req->easy != NULL) {
+    uint32_t ka = cd__conn_transfer_done(&w->conns, req);
+    if (ka > 0) schedule_sweep(w, ka);
     curl_multi_remove_handle(w->multi, req->easy);
     cd__pool_put(&w->pool, req->easy);
     req->easy = NULL;
   }
   if (req->share != NULL) {
-    req->share->active--;
+    if (--req->share->active == 0) {
+      /* the agent is quiet on this worker: its connections are idle */
+      req->share->idle_since_ms = w->now_ms;
+      if (req->config->keepalive_timeout_ms > 0) schedule_sweep(w, (uint64_t)req->config->keepalive_timeout_ms);
+    }
     req->share = NULL;
   }
   cd__request_drop_body(req);
@@ -509,6 +582,7 @@ static int retry_on_new_connection(cd__worker *w, cd_request *req, int result) {
 
 void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
   if (req->state == CD__T_DONE || req->state == CD__T_NEW) return;
+  flush_data(req);  /* every byte before the terminal event */
   /* (returns 0 at once for CD__END_ABORTED and CD__END_SILENT) */
   if (retry_on_new_connection(w, req, how)) return;
   if ((req->flags & CD_REQ_TIMINGS) && how != CD__END_SILENT) cd__timings_emit(req);

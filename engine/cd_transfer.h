@@ -42,6 +42,9 @@ void cd__transfer_timeout(cd__worker *w, cd_request *req);
 void cd__transfer_credit(cd_request *req);
 /* Room again in the event ring: a transfer paused on it goes on. */
 void cd__transfer_unstall(cd_request *req);
+/* Sends the DATA events filled during this loop turn (curl's writes of one
+ * turn become one event per request, up to 64 KiB). */
+void cd__transfer_flush_data(cd__worker *w);
 /* Ends the transfers whose response completed while their upload had not. */
 void cd__transfer_end_early(cd__worker *w);
 

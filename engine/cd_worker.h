@@ -41,8 +41,10 @@ typedef struct cd__worker {
   cd__limits limits;                /* [worker] cd_transfer.c */
   cd__share *shares;                /* [worker] cd_transfer.c */
   cd__conn_table conns;             /* [worker] cd_conn.c, through cd_transfer.c */
+  uint64_t conn_sweep_ms;           /* [worker] next idle-connection sweep, or UINT64_MAX */
   struct cds_list_head stalled;     /* [worker] cd_transfer.c: paused on full rings */
   struct cds_list_head early;       /* [worker] cd_transfer.c: complete while still uploading */
+  struct cds_list_head data_pending; /* [worker] cd_transfer.c: DATA events being filled */
   struct cds_list_head raw;         /* [worker] cd_raw.c: open CD_REQ_RAW connections */
   cd__dirty_list dirty;             /* [worker] channels to notify */
 } cd__worker;

@@ -89,7 +89,11 @@ void cd_env_detach(cd_env *env);
  * Blobs are copied. Zero/NULL means "libcurl's default". */
 typedef struct cd_config_opts {
   long connect_timeout_ms;       /* 0: libcurl's default (300 s) */
-  long keepalive_timeout_ms;     /* idle time before a pooled connection is dropped; 0: default */
+  long keepalive_timeout_ms;     /* idle time after which the client closes a pooled
+                                  * connection (within the next sweep, see cd_conn.c);
+                                  * 0: libcurl's default, never closed early */
+  long keepalive_threshold_ms;   /* a server's "Keep-Alive: timeout=N" shortens the
+                                  * connection's keepalive to N s minus this */
   unsigned connections;          /* max concurrent transfers per origin; 0: unlimited */
   size_t max_header_size;        /* bytes of one response header block; 0: 16 KiB */
   int reject_unauthorized;       /* verify peer certificate and host name */
@@ -174,7 +178,7 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config,
 
 /* Appends request body bytes (copied); `end` marks the last chunk.
  * Returns 0, or -1 when out of memory. */
-int cd_request_write(cd_env *env, cd_request *req, const void *data,
+int cd_request_write(cd_request *req, const void *data,
                      size_t len, int end);
 
 /* Stops delivery of response body bytes as soon as the worker sees it.
@@ -182,11 +186,11 @@ int cd_request_write(cd_env *env, cd_request *req, const void *data,
 void cd_request_pause(cd_request *req);
 
 /* Lets the transfer receive again. */
-void cd_request_resume(cd_env *env, cd_request *req);
+void cd_request_resume(cd_request *req);
 
 /* Asks the worker to drop the transfer. Unless the terminal event was
  * already queued, the worker answers with CD_EV_ABORTED. */
-void cd_request_abort(cd_env *env, cd_request *req);
+void cd_request_abort(cd_request *req);
 
 /* The owner is done with the request (after its terminal event). */
 void cd_request_release(cd_request *req);
@@ -199,7 +203,8 @@ enum cd_event_type {
   CD_EV_BODY_WANTED = 3, /* the worker has sent every queued body byte */
   CD_EV_END = 4,         /* terminal; data: raw trailer lines (may be empty) */
   CD_EV_ERROR = 5,       /* terminal; a: cd_error code, b: OS errno, c: TLS verify result,
-                          * d: flags | proxy CONNECT status << 8; data: message */
+                          * d: CD_ERRF_* | proxy CONNECT status
+                          * << CD_ERRF_CONNECT_STATUS_SHIFT; data: message */
   CD_EV_ABORTED = 6,     /* terminal; answer to cd_request_abort */
   CD_EV_CONNECTED = 8,   /* this request opened the connection it is about to use;
                           * data: "ip port local-ip local-port" */
@@ -266,6 +271,7 @@ enum cd_error {
 /* CD_EV_ERROR flags */
 #define CD_ERRF_CONNECTED 1     /* a connection had been established */
 #define CD_ERRF_HEADERS 2       /* final response headers had been delivered */
+#define CD_ERRF_CONNECT_STATUS_SHIFT 8 /* d >> this: the proxy's CONNECT status, or 0 */
 
 /* Owner-thread view of one event. Free with cd_event_free. */
 typedef struct cd_event {

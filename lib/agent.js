@@ -22,6 +22,8 @@ const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestro
 
 const DEFAULT_TIMEOUT = 300e3
 const DEFAULT_KEEPALIVE = 4e3
+// As undici: a server's "Keep-Alive: timeout=N" leaves N s minus this.
+const DEFAULT_KEEPALIVE_THRESHOLD = 2e3
 const DEFAULT_CONNECT_TIMEOUT = 10e3
 
 // One worker thread per spare core, at least one: the JS thread needs a
@@ -171,6 +173,7 @@ class Agent extends Dispatcher {
       happyEyeballsTimeout: opts.autoSelectFamilyAttemptTimeout > 0 ? opts.autoSelectFamilyAttemptTimeout : 0,
       connectTimeout: this._connectTimeout,
       keepAliveTimeout: opts.keepAliveTimeout ?? DEFAULT_KEEPALIVE,
+      keepAliveTimeoutThreshold: opts.keepAliveTimeoutThreshold ?? DEFAULT_KEEPALIVE_THRESHOLD,
       connections: opts.connections ?? 0,
       maxHeaderSize: this._maxHeaderSize,
       rejectUnauthorized: connect.rejectUnauthorized ?? true,

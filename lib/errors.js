@@ -149,7 +149,7 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
       // limit that 7.x reported as OUT_OF_MEMORY) and on the header count
       // (5000) with this code. After the headers: another of its limits
       // (a paused transfer's buffer, for one), kept as it says.
-      err = (flags & CD_ERRF_HEADERS) === 0
+      err = (flags & ERRF_HEADERS) === 0
         ? new errors.HeadersOverflowError()
         : new errors.SocketError(message)
       break

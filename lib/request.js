@@ -195,12 +195,21 @@ class CurlRequest {
     if (!this.paused) return
     this.paused = false
     if (this.done) return
-    if (this.slot >= 0 && !this.engineDone) binding.resume(this.slot)
-    if (this.queue !== null && !this.flushScheduled) {
+    if (this.queue === null) {
+      this.resumeEngine()
+    } else if (!this.flushScheduled) {
       // Replayed from a microtask, not from inside the caller's callback.
       this.flushScheduled = true
       queueMicrotask(() => this.flushQueue())
     }
+  }
+
+  // The worker reads again only once what it already sent has been
+  // delivered: a consumer that pauses after every chunk it is given would
+  // otherwise let each resume add a window's worth to the queue while the
+  // replay delivers one chunk, and the queue would grow without bound.
+  resumeEngine () {
+    if (this.slot >= 0 && !this.engineDone) binding.resume(this.slot)
   }
 
   flushQueue () {
@@ -210,7 +219,10 @@ class CurlRequest {
       const ev = queue.shift()
       this.deliver(ev[0], ev[1], ev[2], ev[3], ev[4], ev[5])
     }
-    if (this.queue !== null && this.queue.length === 0) this.queue = null
+    if (this.queue !== null && this.queue.length === 0) {
+      this.queue = null
+      if (!this.paused && !this.done) this.resumeEngine()
+    }
   }
 
   onEngineEvent (type, a, b, c, d, payload) {

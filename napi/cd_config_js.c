@@ -65,6 +65,7 @@ napi_value cd__js_create_config(napi_env env, napi_callback_info info) {
   memset(&o, 0, sizeof(o));
   o.connect_timeout_ms = (long)prop_i64(env, argv[0], "connectTimeout");
   o.keepalive_timeout_ms = (long)prop_i64(env, argv[0], "keepAliveTimeout");
+  o.keepalive_threshold_ms = (long)prop_i64(env, argv[0], "keepAliveTimeoutThreshold");
   o.connections = (unsigned)prop_i64(env, argv[0], "connections");
   o.max_header_size = (size_t)prop_i64(env, argv[0], "maxHeaderSize");
   o.reject_unauthorized = prop_bool(env, argv[0], "rejectUnauthorized", true);

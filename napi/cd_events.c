@@ -89,6 +89,8 @@ static void drain(napi_env env, cd_addon *a) {
 }
 
 void cd__call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;  /* none: the JS callback is the addon's on_events reference */
+  (void)data;   /* notifications carry nothing: the rings hold the events */
   if (env == NULL) return;  /* the function is being torn down */
   drain(env, context);
 }

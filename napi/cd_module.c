@@ -104,6 +104,7 @@ static napi_status set_num(napi_env env, napi_value obj, const char *key, double
 
 /* stats() -> live object counts (engine-wide) and this environment's. */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
+  (void)info;  /* no arguments */
   cd_addon *a = cd__addon(env);
   cd_engine_stats s;
   napi_value obj;

@@ -55,8 +55,4 @@ enum cd__submit_field {
   CD__SUBMIT_FIELDS = 8
 };
 
-/* CD_EV_ERROR d: the proxy's CONNECT status, above the CD_ERRF_* bits
- * (engine.h: "d: flags | proxy CONNECT status << 8"). */
-#define CD__ERRF_CONNECT_STATUS_SHIFT 8
-
 #endif /* CD_PROTOCOL_H */

@@ -119,7 +119,7 @@ napi_value cd__js_write(napi_env env, napi_callback_info info) {
   }
   bool end = false;
   napi_get_value_bool(env, argv[2], &end);
-  if (cd_request_write(a->env, req, data, len, end) != 0) return cd__throw_msg(env, "out of memory");
+  if (cd_request_write(req, data, len, end) != 0) return cd__throw_msg(env, "out of memory");
   return NULL;
 }
 
@@ -145,7 +145,7 @@ napi_value cd__js_pause(napi_env env, napi_callback_info info) {
 napi_value cd__js_resume(napi_env env, napi_callback_info info) {
   cd_addon *a = cd__addon(env);
   cd_request *req = slot_arg(env, info, a);
-  if (req) cd_request_resume(a->env, req);
+  if (req) cd_request_resume(req);
   return NULL;
 }
 
@@ -153,6 +153,6 @@ napi_value cd__js_resume(napi_env env, napi_callback_info info) {
 napi_value cd__js_abort(napi_env env, napi_callback_info info) {
   cd_addon *a = cd__addon(env);
   cd_request *req = slot_arg(env, info, a);
-  if (req) cd_request_abort(a->env, req);
+  if (req) cd_request_abort(req);
   return NULL;
 }

@@ -201,7 +201,7 @@ th_req *th_submit(th_env *t, cd_config *cfg, const ts_server *srv,
 
 void th_write(th_env *t, th_req *r, const void *data, size_t len, int end) {
   check_owner(t, "th_write");
-  ASSERT_MSG(cd_request_write(t->env, r->req, data, len, end) == 0,
+  ASSERT_MSG(cd_request_write(r->req, data, len, end) == 0,
              "cd_request_write failed (len %zu end %d)", len, end);
 }
 

@@ -8,10 +8,10 @@
 
 #define ABORTED_BY_US u64[0]
 
-static void do_abort(th_env *t, th_req *r) {
+static void do_abort(th_req *r) {
   if (!r->ABORTED_BY_US) {
     r->ABORTED_BY_US = 1;
-    cd_request_abort(t->env, r->req);
+    cd_request_abort(r->req);
   }
 }
 
@@ -30,7 +30,7 @@ TEST_IMPL(abort_immediately) {
     r[i] = th_submit(fx.t, fx.cfg, fx.srv, "GET",
                      i % 2 ? "/hello" : "/big?n=1048576", &o);
     r[i]->check_pattern = i % 2 == 0;
-    do_abort(fx.t, r[i]);
+    do_abort(r[i]);
   }
   th_wait_all(fx.t, tu_slow_ms(10000));
   settle(&fx);
@@ -56,7 +56,7 @@ TEST_IMPL(abort_waiting_headers) {
   th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", "/nothing", NULL);
   th_pump_for(fx.t, 200);
   ASSERT_EQ(r->nevents, 0);
-  do_abort(fx.t, r);
+  do_abort(r);
   th_wait(fx.t, r, tu_slow_ms(5000));
   ASSERT_EQ(r->terminal, CD_EV_ABORTED);
   ASSERT_EQ(r->nevents, 1);
@@ -66,7 +66,8 @@ TEST_IMPL(abort_waiting_headers) {
 }
 
 static void abort_on_headers(th_env *t, th_req *r, const cd_event *ev) {
-  if (ev->type == CD_EV_HEADERS) do_abort(t, r);
+  (void)t;
+  if (ev->type == CD_EV_HEADERS) do_abort(r);
 }
 
 TEST_IMPL(abort_after_headers) {
@@ -83,7 +84,8 @@ TEST_IMPL(abort_after_headers) {
 }
 
 static void abort_after_1mb(th_env *t, th_req *r, const cd_event *ev) {
-  if (ev->type == CD_EV_DATA && r->body_bytes >= (1u << 20)) do_abort(t, r);
+  (void)t;
+  if (ev->type == CD_EV_DATA && r->body_bytes >= (1u << 20)) do_abort(r);
 }
 
 TEST_IMPL(abort_mid_body) {
@@ -126,12 +128,12 @@ TEST_IMPL(abort_during_upload) {
   /* queued, never sent: aborted with commands still in the ring */
   th_req *c = th_submit(fx.t, fx.cfg, fx.srv, "POST", "/echo", &o);
   for (int i = 0; i < 20; i++) th_write(fx.t, c, chunk, sizeof chunk, 0);
-  do_abort(fx.t, c);
+  do_abort(c);
   th_pump_for(fx.t, 200);
   ASSERT_EQ(a->terminal, 0);
   ASSERT_EQ(b->terminal, 0);
-  do_abort(fx.t, a);
-  do_abort(fx.t, b);
+  do_abort(a);
+  do_abort(b);
   th_wait_all(fx.t, tu_slow_ms(5000));
   ASSERT_EQ(a->terminal, CD_EV_ABORTED);
   ASSERT_EQ(b->terminal, CD_EV_ABORTED);
@@ -150,7 +152,7 @@ TEST_IMPL(abort_after_terminal) {
   th_expect_end(r, 200);
   int seen = r->nevents; /* HEADERS, DATA, END */
   /* The terminal event was queued (and even handled): no answer. */
-  cd_request_abort(fx.t->env, r->req);
+  cd_request_abort(r->req);
   settle(&fx);
   ASSERT_EQ(r->nevents, seen);
   th_release(r);
@@ -164,11 +166,11 @@ TEST_IMPL(abort_twice) {
   th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", "/nothing", NULL);
   r->no_release = 1;
   th_pump_for(fx.t, 100);
-  cd_request_abort(fx.t->env, r->req);
-  cd_request_abort(fx.t->env, r->req);
+  cd_request_abort(r->req);
+  cd_request_abort(r->req);
   th_wait(fx.t, r, tu_slow_ms(5000));
   ASSERT_EQ(r->terminal, CD_EV_ABORTED);
-  cd_request_abort(fx.t->env, r->req); /* after the terminal event, too */
+  cd_request_abort(r->req); /* after the terminal event, too */
   settle(&fx);
   ASSERT_EQ(r->nevents, 1);
   th_release(r);
@@ -185,9 +187,10 @@ enum { K_HELLO, K_BIG, K_CHUNKED, K_STALL, K_NOTHING, K_ECHO, K_KINDS };
 #define ABORT_AT u64[3]    /* abort at this time (ms); 0: no */
 
 static void random_on_event(th_env *t, th_req *r, const cd_event *ev) {
+  (void)t;
   (void)ev;
   if (!r->terminal && r->ABORT_AFTER && (uint64_t)r->nevents >= r->ABORT_AFTER)
-    do_abort(t, r);
+    do_abort(r);
 }
 
 TEST_IMPL(abort_random) {
@@ -229,7 +232,7 @@ TEST_IMPL(abort_random) {
     if (kind == K_ECHO) th_write(fx.t, r[i], body, sizeof body, 1);
     int mode = (int)tu_rng_range(&rng, 0, 9);
     if (mode < 2) {
-      do_abort(fx.t, r[i]);
+      do_abort(r[i]);
     } else if (mode < 6) {
       r[i]->ABORT_AFTER = tu_rng_range(&rng, 1, 6);
     } else if (mode < 8) {
@@ -247,7 +250,7 @@ TEST_IMPL(abort_random) {
     uint64_t now = tu_now_ms();
     for (int i = 0; i < N; i++)
       if (!r[i]->terminal && r[i]->ABORT_AT && now >= r[i]->ABORT_AT)
-        do_abort(fx.t, r[i]);
+        do_abort(r[i]);
   }
   settle(&fx);
   int counts[7] = {0};

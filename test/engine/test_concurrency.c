@@ -407,7 +407,7 @@ TEST_IMPL(abort_queued_for_connection) {
   while (ts_requests(fx.srv) < 1 && tu_now_ms() < until) th_pump_for(fx.t, 20);
   th_pump_for(fx.t, 50);
   ASSERT_EQ(ts_requests(fx.srv), 1); /* b and c wait for a's connection */
-  cd_request_abort(fx.t->env, b->req);
+  cd_request_abort(b->req);
   th_wait(fx.t, b, tu_slow_ms(5000));
   ASSERT_EQ(b->terminal, CD_EV_ABORTED);
   ASSERT_EQ(b->nevents, 1);

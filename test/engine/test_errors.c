@@ -284,7 +284,7 @@ TEST_IMPL(body_timeout_while_paused) {
   ASSERT_MSG(r->terminal == 0, "terminal %s (error %d) while paused",
              th_ev_name(r->terminal), r->err_a);
   uint64_t resumed = tu_now_ms();
-  cd_request_resume(fx.t->env, r->req);
+  cd_request_resume(r->req);
   th_wait(fx.t, r, tu_slow_ms(5000));
   th_expect_error(r, CD_ERR_BODY_TIMEOUT);
   uint64_t took = r->t_terminal - resumed;

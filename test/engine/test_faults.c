@@ -60,7 +60,7 @@ TEST_IMPL(fault_every_event) {
   r[3] = th_submit(fx.t, fx.cfg, fx.srv, "GET", "/nothing", NULL);
   r[3]->no_release = 1;  /* it may end before the abort below */
   for (int i = 0; i < 3; i++) th_wait(fx.t, r[i], tu_slow_ms(5000));
-  cd_request_abort(fx.t->env, r[3]->req);
+  cd_request_abort(r[3]->req);
   th_wait(fx.t, r[3], tu_slow_ms(5000));
   th_release(r[3]);
   cd_fault_events(0, 0);

@@ -165,7 +165,7 @@ TEST_IMPL(detach_in_flight) {
   th_req *unpolled1 = th_submit(t, fx.cfg, fx.srv, "GET", "/hello", NULL);
   th_req *unpolled2 = th_submit(t, fx.cfg, fx.srv, "GET", "/big?n=2000000", NULL);
   th_req *aborted = th_submit(t, fx.cfg, fx.srv, "GET", "/nothing", NULL);
-  cd_request_abort(t->env, aborted->req);
+  cd_request_abort(aborted->req);
   tu_sleep_ms(300);
   (void)nothing;
   (void)upload;

@@ -23,6 +23,9 @@
   X(fault_data_event)               \
   X(fault_raw_event)                \
   X(fault_every_event)              \
+  /* test_idle.c */                \
+  X(idle_connections_close_on_time) \
+  X(idle_sweep_spares_busy_agent)   \
   /* test_body.c */                 \
   X(big_bodies)                     \
   X(chunked_trailers)               \

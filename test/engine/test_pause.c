@@ -59,7 +59,7 @@ TEST_IMPL(pause_resume) {
   ASSERT_EQ(r->body_bytes, quiet);
   ASSERT_EQ(r->terminal, 0);
 
-  cd_request_resume(fx.t->env, r->req);
+  cd_request_resume(r->req);
   th_wait(fx.t, r, tu_slow_ms(30000));
   th_expect_end(r, 200);
   ASSERT_EQ(r->body_bytes, n);
@@ -85,7 +85,7 @@ TEST_IMPL(pause_before_data) {
   uint64_t held = r->body_bytes;
   th_pump_for(fx.t, 200);
   ASSERT_EQ(r->body_bytes, held);
-  cd_request_resume(fx.t->env, r->req);
+  cd_request_resume(r->req);
   th_wait(fx.t, r, tu_slow_ms(10000));
   th_expect_end(r, 200);
   ASSERT_EQ(r->body_bytes, n);
@@ -116,7 +116,7 @@ TEST_IMPL(pause_toggle) {
   r->check_pattern = 1;
   r->on_event = pause_every_fifth;
   /* resuming a request that is not paused is harmless */
-  cd_request_resume(fx.t->env, r->req);
+  cd_request_resume(r->req);
   uint64_t end = tu_now_ms() + tu_slow_ms(30000);
   while (!r->terminal) {
     ASSERT_MSG(tu_now_ms() < end, "timed out: %llu bytes, %llu pauses",
@@ -125,7 +125,7 @@ TEST_IMPL(pause_toggle) {
     th_pump(fx.t, 10);
     if (r->PAUSED && tu_now_ms() - r->PAUSED_AT >= 10 && !r->terminal) {
       r->PAUSED = 0;
-      cd_request_resume(fx.t->env, r->req);
+      cd_request_resume(r->req);
     }
   }
   th_expect_end(r, 200);
@@ -146,7 +146,7 @@ TEST_IMPL(pause_then_abort) {
   r->on_event = pause_on_first_data;
   ASSERT(th_wait_until(fx.t, is_paused, r, tu_slow_ms(5000)));
   th_pump_for(fx.t, 200);
-  cd_request_abort(fx.t->env, r->req);
+  cd_request_abort(r->req);
   th_wait(fx.t, r, tu_slow_ms(5000));
   ASSERT_EQ(r->terminal, CD_EV_ABORTED);
   th_pump_for(fx.t, 200);
@@ -155,7 +155,7 @@ TEST_IMPL(pause_then_abort) {
   th_req *q = th_submit(fx.t, fx.cfg, fx.srv, "GET", "/big?n=1048576", NULL);
   cd_request_pause(q->req);
   th_pump_for(fx.t, 100);
-  cd_request_abort(fx.t->env, q->req);
+  cd_request_abort(q->req);
   th_wait(fx.t, q, tu_slow_ms(5000));
   ASSERT(q->terminal == CD_EV_ABORTED || q->terminal == CD_EV_END);
 

@@ -65,7 +65,7 @@ TEST_IMPL(raw_bulk_echo_then_abort) {
   for (size_t i = 0; i < n; i++)
     if (body[i] != ts_pattern(i)) ASSERT_MSG(0, "echoed byte %zu differs", i);
   ASSERT_EQ(r->terminal, 0);  /* keep-alive: the pipe stays open */
-  cd_request_abort(fx.t->env, r->req);
+  cd_request_abort(r->req);
   th_wait(fx.t, r, tu_slow_ms(5000));
   ASSERT_EQ(r->terminal, CD_EV_ABORTED);
   th_fx_end(&fx, 0);

@@ -52,11 +52,11 @@ typedef struct st_thread {
   long ends, errors, aborts, detached;
 } st_thread;
 
-static void st_abort(th_env *t, th_req *r) {
+static void st_abort(th_req *r) {
   st_req *s = r->data;
   if (!s->aborted && !r->terminal) {
     s->aborted = 1;
-    cd_request_abort(t->env, r->req);
+    cd_request_abort(r->req);
   }
 }
 
@@ -70,7 +70,7 @@ static void st_on_event(th_env *t, th_req *r, const cd_event *ev) {
     th_write(t, r, s->sent + s->written, n, s->written + n == s->sent_len);
     s->written += n;
   }
-  if (s->abort_after && r->nevents >= s->abort_after) st_abort(t, r);
+  if (s->abort_after && r->nevents >= s->abort_after) st_abort(r);
   if (ev->type == CD_EV_DATA && s->pause_every && !s->paused &&
       r->ndata % s->pause_every == 0) {
     s->paused = 1;
@@ -146,7 +146,7 @@ static th_req *st_submit(th_env *t, cd_config *cfg, ts_server *srv, tu_rng *rng)
 
   int mode = (int)tu_rng_range(rng, 0, 9);
   if (mode == 0)
-    st_abort(t, r);
+    st_abort(r);
   else if (mode == 1)
     s->abort_after = (int)tu_rng_range(rng, 1, 5);
   else if (mode == 2)
@@ -219,9 +219,9 @@ static void *st_main(void *arg) {
         if (r->terminal) continue;
         if (s->paused && now - s->paused_at >= 3) {
           s->paused = 0;
-          cd_request_resume(t->env, r->req);
+          cd_request_resume(r->req);
         }
-        if (s->abort_at && now >= s->abort_at) st_abort(t, r);
+        if (s->abort_at && now >= s->abort_at) st_abort(r);
       }
     }
     size_t n = t->nreqs;

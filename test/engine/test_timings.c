@@ -141,14 +141,14 @@ TEST_IMPL(timings_aborted) {
   uint64_t until = tu_now_ms() + tu_slow_ms(3000);
   while (ts_requests(fx.srv) < 1 && tu_now_ms() < until) th_pump_for(fx.t, 20);
   th_pump_for(fx.t, 30);
-  cd_request_abort(fx.t->env, b->req);
+  cd_request_abort(b->req);
   th_wait(fx.t, b, tu_slow_ms(5000));
   ASSERT_EQ(b->terminal, CD_EV_ABORTED);
   log_timings("aborted while queued", b);
   expect_ordered(b);
   for (int i = 0; i < CD_TIMING_TOTAL; i++) ASSERT_EQ(b->timings.at[i], -1);
   ASSERT_GE(b->timings.at[CD_TIMING_TOTAL], 30 * 1000);
-  cd_request_abort(fx.t->env, a->req);
+  cd_request_abort(a->req);
   th_wait(fx.t, a, tu_slow_ms(5000));
   ASSERT_EQ(a->terminal, CD_EV_ABORTED);
   log_timings("aborted waiting for headers", a);
