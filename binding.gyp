@@ -20,6 +20,7 @@
         "engine/cd_limit.c",
         "engine/cd_pool.c",
         "engine/cd_share.c",
+        "engine/cd_timings.c",
         "engine/cd_transfer.c",
         "engine/cd_raw.c",
         "engine/cd_loop.c",

@@ -93,11 +93,73 @@ export interface AgentOriginStats {
   size: number
 }
 
+/**
+ * One request's phases, published on `curl-dispatcher:request:timings` and
+ * set as `controller.timings` (dispatch option `timings: true`). Times are
+ * milliseconds since the request was dispatched (handed to the engine at
+ * the end of `dispatch()`), microsecond precision, cumulative instants as
+ * in the Resource Timing API. A phase the request did not need (DNS,
+ * connect and TLS on a reused connection; TLS over plain TCP) equals the
+ * instant before it; `null`: the request never got there (it failed or was
+ * aborted first).
+ */
+export interface RequestTimings {
+  /** libcurl got the transfer: until then it was in the worker's queue (and waiting for a `connections` slot). */
+  queued: number | null
+  /** the host name was resolved */
+  dns: number | null
+  /** TCP connected (to the origin, or to the proxy) */
+  connect: number | null
+  /** TLS handshake with the origin done */
+  tls: number | null
+  /** libcurl began sending the request (connection ready) */
+  sent: number | null
+  /** the first response byte arrived */
+  firstByte: number | null
+  /** the engine ended the request */
+  total: number
+  /** sent on a connection opened by an earlier request */
+  reused: boolean
+  remoteAddress: string | null
+  remotePort: number | null
+  /** as OpenTelemetry's network.protocol.version */
+  httpVersion: '1.0' | '1.1' | '2' | '3' | null
+  /** the dispatch instant on performance.now()'s time line */
+  startTime: number
+}
+
+/** A message of the `curl-dispatcher:request:timings` diagnostics channel. */
+export interface TimingsMessage {
+  /** the `request` object of undici's `undici:request:*` messages for the same request */
+  request: {
+    origin: string
+    method: string
+    path: string
+    headers: string[]
+    completed: boolean
+    aborted: boolean
+    [key: string]: unknown
+  }
+  timings: RequestTimings
+}
+
+export declare const TIMINGS_CHANNEL: 'curl-dispatcher:request:timings'
+
+/** undici's DispatchOptions, and `timings: true` to get `controller.timings`. */
+export interface DispatchOptions extends Dispatcher.DispatchOptions {
+  timings?: boolean
+}
+
+/** The controller this Agent hands to handlers; `timings` is set before onResponseEnd/onResponseError when the dispatch options said `timings: true` (null until then, and when not asked). */
+export interface TimingsController extends Dispatcher.DispatchController {
+  readonly timings: RequestTimings | null
+}
+
 export declare class Agent extends Dispatcher {
   constructor (options?: AgentOptions)
   readonly closed: boolean
   readonly destroyed: boolean
-  dispatch (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
+  dispatch (options: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
   /** Per origin: connections and requests, as undici's PoolStats. */
   readonly stats: Record<string, AgentOriginStats>
   /** Live object counts of the native engine (for leak checks). */

@@ -1,6 +1,7 @@
 'use strict'
 
 const Agent = require('./lib/agent')
+const { TIMINGS_CHANNEL } = require('./lib/timings')
 
-module.exports = { Agent }
+module.exports = { Agent, TIMINGS_CHANNEL }
 module.exports.default = Agent

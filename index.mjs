@@ -1,4 +1,5 @@
 import cjs from './index.js'
 
 export const Agent = cjs.Agent
+export const TIMINGS_CHANNEL = cjs.TIMINGS_CHANNEL
 export default cjs.Agent

@@ -133,6 +133,10 @@ struct cd_request {
   curl_socket_t raw_fd;
   struct cds_list_head raw_node;    /* worker->raw */
 
+  /* cd_timings.c, CD_REQ_TIMINGS requests only */
+  int64_t timings_submit_us;        /* [owner, before SUBMIT is pushed] the origin of the instants */
+  int64_t timings_start_us;         /* [worker] handed to libcurl; 0: not yet */
+
   /* [worker, then owner] cd_channel.c: the terminal event used when none
    * can be allocated, so that a request always ends. Lives as long as the
    * request, which the owner releases only after freeing the event. */

@@ -7,6 +7,7 @@
 #include "cd_engine.h"
 #include "cd_request.h"
 #include "cd_stats.h"
+#include "cd_timings.h"
 
 /* The channel to worker `index`, created on first use. */
 static cd_channel *env_channel(cd_env *env, unsigned index) {
@@ -26,6 +27,7 @@ cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_o
   if (ch == NULL) return NULL;
   cd_request *req = cd__request_new(env, ch, config, o);
   if (req == NULL) return NULL;
+  if (o->flags & CD_REQ_TIMINGS) cd__timings_submit(req);
   cd__stat_add(&cd__live.transfers, 1);
   cd__channel_push_command(ch, cd__command(CD__CMD_SUBMIT, req));
   return req;

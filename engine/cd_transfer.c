@@ -17,6 +17,7 @@
 #include "cd_share.h"
 #include "cd_stats.h"
 #include "cd_timer.h"
+#include "cd_timings.h"
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -553,6 +554,7 @@ static int transfer_run(cd__worker *w, cd_request *req) {
   req->errbuf[0] = '\0';
   setup_easy(w, req, req->easy);
   req->state = CD__T_RUNNING;
+  if (req->flags & CD_REQ_TIMINGS) cd__timings_start(req);
   if (curl_multi_add_handle(w->multi, req->easy) != CURLM_OK) {
     emit_error(req, CD_ERR_NO_MEMORY, "curl_multi_add_handle failed");
     transfer_release(w, req);
@@ -617,12 +619,13 @@ static int retry_on_new_connection(cd__worker *w, cd_request *req, int result) {
 void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
   if (req->state == CD__T_DONE || req->state == CD__T_NEW) return;
   flush_data(req);  /* every byte before the terminal event */
+  /* (returns 0 at once for CD__END_ABORTED and CD__END_SILENT) */
+  if (retry_on_new_connection(w, req, how)) return;
+  if ((req->flags & CD_REQ_TIMINGS) && how != CD__END_SILENT) cd__timings_emit(req);
   if (how == CD__END_ABORTED) {
     cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_ABORTED, NULL, 0));
   } else if (how == CD__END_SILENT) {
     /* the owner is detaching: nobody reads events any more */
-  } else if (retry_on_new_connection(w, req, how)) {
-    return;
   } else if (how == CURLE_OK && req->error == 0) {
     cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_END, req->trailers, req->trailers_len));
   } else if (req->error != 0 || how < 0) {

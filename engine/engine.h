@@ -148,6 +148,9 @@ enum cd_http_version {
                                   * dead after the request went out, fail with
                                   * CD_ERR_CONNECTION_LOST instead of letting libcurl
                                   * send it again on another connection */
+#define CD_REQ_TIMINGS 16        /* measure the request's phases: a CD_EV_TIMINGS event
+                                  * comes just before its terminal event; without
+                                  * the flag nothing is measured */
 
 typedef struct cd_request_opts {
   const char *url;         /* absolute http(s) URL, already validated */
@@ -208,10 +211,46 @@ enum cd_event_type {
   CD_EV_ABORTED = 6,     /* terminal; answer to cd_request_abort */
   CD_EV_CONNECTED = 8,   /* this request opened the connection it is about to use;
                           * data: "ip port local-ip local-port" */
-  CD_EV_DISCONNECTED = 9 /* environment-level (slot CD_SLOT_NONE, no request): a
+  CD_EV_DISCONNECTED = 9, /* environment-level (slot CD_SLOT_NONE, no request): a
                           * connection that was reported CONNECTED closed;
                           * a: the config's tag; data: the origin */
+  CD_EV_TIMINGS = 10     /* CD_REQ_TIMINGS: immediately before the terminal event
+                          * (END, ERROR or ABORTED; none after detach, none when
+                          * it cannot be allocated); data: one cd_timings */
 };
+
+/* CD_EV_TIMINGS payload: where the request was when it passed each phase.
+ * at[] holds instants in microseconds since cd_request_submit (a monotonic
+ * clock, CLOCK_MONOTONIC), cumulative and non-decreasing in index order, as
+ * the Resource Timing API's; -1 means the request never got there (it
+ * failed or was aborted before). A phase that was not needed takes the
+ * instant before it: on a reused connection DNS, CONNECT and TLS equal
+ * QUEUED; over plain TCP, TLS equals CONNECT. */
+enum cd_timing {
+  CD_TIMING_QUEUED = 0,     /* the worker handed the transfer to libcurl: time in the
+                             * command ring, waiting for the worker and for a
+                             * `connections` slot comes before it */
+  CD_TIMING_DNS = 1,        /* the name was resolved (CURLINFO_NAMELOOKUP_TIME_T) */
+  CD_TIMING_CONNECT = 2,    /* TCP connected, to the host or the proxy (CURLINFO_CONNECT_TIME_T) */
+  CD_TIMING_TLS = 3,        /* TLS handshake with the origin done (CURLINFO_APPCONNECT_TIME_T) */
+  CD_TIMING_SENT = 4,       /* libcurl starts sending the request (CURLINFO_PRETRANSFER_TIME_T:
+                             * connection ready, proxy tunnel included) */
+  CD_TIMING_FIRST_BYTE = 5, /* the first response byte arrived (CURLINFO_STARTTRANSFER_TIME_T) */
+  CD_TIMING_TOTAL = 6,      /* the worker ended the request (just before this event) */
+  CD_TIMINGS = 7
+};
+
+#define CD_TIMINGS_ADDRESS_MAX 48  /* bytes of cd_timings.remote_address, NUL included */
+
+typedef struct cd_timings {
+  int64_t at[CD_TIMINGS];   /* enum cd_timing; microseconds since submit, or -1 */
+  int64_t submit_us;        /* the submit instant, CLOCK_MONOTONIC microseconds */
+  int32_t reused;           /* 1: sent on a connection opened earlier (CURLINFO_NUM_CONNECTS 0) */
+  int32_t remote_port;      /* CURLINFO_PRIMARY_PORT, 0 unknown */
+  int32_t http_version;     /* 10, 11, 20, 30; 0 unknown */
+  int32_t reserved;
+  char remote_address[CD_TIMINGS_ADDRESS_MAX]; /* CURLINFO_PRIMARY_IP, "" unknown */
+} cd_timings;
 
 #define CD_SLOT_NONE UINT32_MAX
 

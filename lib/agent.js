@@ -16,6 +16,7 @@ const { normalizeRequest } = require('./normalize')
 const { CurlRequest } = require('./request')
 const { adaptHandler, checkUpgradeHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
+const { timingsOption } = require('./timings')
 
 const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError } = errors
 
@@ -215,6 +216,7 @@ class Agent extends Dispatcher {
       if (this._closed) throw new ClientClosedError()
       norm = normalizeRequest(opts, this._strictContentLength)
       if (norm.raw) checkUpgradeHandler(handler)
+      norm.timings = timingsOption(opts.timings)
       norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
       if (this._resetAll) norm.reset = true
       norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)

@@ -11,6 +11,7 @@ class DispatchController {
   constructor (request) {
     this[kRequest] = request
     this.rawTrailers = null
+    this.timings = null // lib/timings.js: set before the terminal callback
     this[kRawHeaders] = null
     this[kHeaderPairs] = null
   }

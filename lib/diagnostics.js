@@ -8,7 +8,8 @@
 // request.addHeader), undici:client:sendHeaders, undici:request:bodyChunkSent,
 // undici:request:bodySent, undici:request:headers,
 // undici:request:bodyChunkReceived, undici:request:trailers,
-// undici:request:error, and for connections undici:client:beforeConnect,
+// undici:request:error (and our own curl-dispatcher:request:timings,
+// lib/timings.js), and for connections undici:client:beforeConnect,
 // undici:client:connected (both once the new connection is ready: libcurl
 // connects in a worker thread and reports it then) and
 // undici:client:connectError. libcurl owns the sockets: request payloads
@@ -28,7 +29,9 @@ const channels = {
   headers: dc.channel('undici:request:headers'),
   bodyChunkReceived: dc.channel('undici:request:bodyChunkReceived'),
   trailers: dc.channel('undici:request:trailers'),
-  error: dc.channel('undici:request:error')
+  error: dc.channel('undici:request:error'),
+  // ours (lib/timings.js): { request, timings } once per finished request
+  timings: dc.channel('curl-dispatcher:request:timings')
 }
 
 const connectChannels = {

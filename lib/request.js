@@ -15,7 +15,7 @@
 const { errors } = require('undici')
 const { binding, submit, requests, isTerminal } = require('./native')
 const {
-  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED,
+  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS,
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, BODY_HIGH_WATER
 } = require('./constants')
 const { mapEngineError } = require('./errors')
@@ -26,6 +26,7 @@ const { DispatchController } = require('./controller')
 const { wantsHeaderObjects } = require('./handler')
 const { kSetResponseHeaders } = require('./symbols')
 const { RawExchange } = require('./upgrade')
+const { timingsFlag, receiveTimings, publishTimings } = require('./timings')
 
 const {
   RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError
@@ -60,6 +61,7 @@ class CurlRequest {
     this.raw = null          // RawExchange, for upgrade and CONNECT
     this.maxResponseSize = agent._maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
+    this.timings = null      // lib/timings.js, with REQ_TIMINGS
   }
 
   // Immediate failure: onResponseError without onRequestStart (as undici).
@@ -103,7 +105,7 @@ class CurlRequest {
       bodyTimeout: norm.bodyTimeout ?? agent._bodyTimeout,
       worker: target.hash % threads,
       flags: (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
-        (norm.raw ? REQ_RAW : 0),
+        (norm.raw ? REQ_RAW : 0) | timingsFlag(this),
       httpVersion: norm.httpVersion,
       connectTo,
       body: norm.body.buffer ?? undefined // read in place by the engine
@@ -224,6 +226,7 @@ class CurlRequest {
   }
 
   onEngineEvent (type, a, b, c, d, payload) {
+    if (type === EV_TIMINGS) return receiveTimings(this, payload) // not a handler event: never held
     if (type === EV_CONNECTED) {
       // The agent's business, not the handler's: reported even when paused.
       this.agent._onConnected(this.norm.target, payload)
@@ -290,6 +293,7 @@ class CurlRequest {
           controller.rawTrailers = fieldsToRaw(pairs)
           this.done = true
           this.queue = null
+          if (this.timings !== null) publishTimings(this)
           if (this.diag !== null) {
             this.diag.completed = true
             if (channels.trailers.hasSubscribers) {
@@ -358,6 +362,7 @@ class CurlRequest {
     this.done = true
     this.queue = null
     this.wakeBodyPump()
+    if (this.timings !== null) publishTimings(this)
     if (this.diag !== null) {
       this.diag.aborted = true
       if (channels.error.hasSubscribers) channels.error.publish({ request: this.diag, error: err })

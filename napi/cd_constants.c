@@ -9,6 +9,8 @@
 /* JS name (the C name without its CD_ / CD__ prefix) and value. */
 #define ENGINE(name) {#name, (double)CD_##name}
 #define BRIDGE(name) {#name, (double)CD__##name}
+/* byte offset of a cd_timings field, as TIMINGS_OFFSET_<NAME> */
+#define OFFSET(NAME, field) {"TIMINGS_OFFSET_" #NAME, (double)offsetof(cd_timings, field)}
 
 static const struct {
   const char *name;
@@ -17,11 +19,11 @@ static const struct {
     /* enum cd_event_type, and the bridge's own */
     ENGINE(EV_HEADERS), ENGINE(EV_DATA), ENGINE(EV_BODY_WANTED), ENGINE(EV_END),
     ENGINE(EV_ERROR), ENGINE(EV_ABORTED), ENGINE(EV_CONNECTED), ENGINE(EV_DISCONNECTED),
-    BRIDGE(EV_DATA_SLAB),
+    ENGINE(EV_TIMINGS), BRIDGE(EV_DATA_SLAB),
     /* CD_SLOT_NONE as the Int32Array `meta` shows it */
     {"SLOT_NONE", (double)(int32_t)CD_SLOT_NONE},
     /* cd_request_opts.flags */
-    ENGINE(REQ_RESET), ENGINE(REQ_PROXY), ENGINE(REQ_NO_RETRY), ENGINE(REQ_RAW),
+    ENGINE(REQ_RESET), ENGINE(REQ_PROXY), ENGINE(REQ_NO_RETRY), ENGINE(REQ_RAW), ENGINE(REQ_TIMINGS),
     /* enum cd_body_mode, enum cd_http_version */
     ENGINE(BODY_NONE), ENGINE(BODY_STREAM),
     ENGINE(HTTP_1_1), ENGINE(HTTP_2TLS), ENGINE(HTTP_2_PRIOR_KNOWLEDGE),
@@ -29,6 +31,13 @@ static const struct {
     ENGINE(ERR_HEADERS_TIMEOUT), ENGINE(ERR_BODY_TIMEOUT), ENGINE(ERR_HEADERS_OVERFLOW),
     ENGINE(ERR_NO_MEMORY), ENGINE(ERR_AMBIGUOUS_LENGTH), ENGINE(ERR_CONNECTION_LOST),
     ENGINE(ERRF_CONNECTED), ENGINE(ERRF_HEADERS), ENGINE(ERRF_CONNECT_STATUS_SHIFT),
+    /* the CD_EV_TIMINGS payload: enum cd_timing, and struct cd_timings' layout */
+    ENGINE(TIMING_QUEUED), ENGINE(TIMING_DNS), ENGINE(TIMING_CONNECT), ENGINE(TIMING_TLS),
+    ENGINE(TIMING_SENT), ENGINE(TIMING_FIRST_BYTE), ENGINE(TIMING_TOTAL), ENGINE(TIMINGS),
+    ENGINE(TIMINGS_ADDRESS_MAX), OFFSET(AT, at), OFFSET(SUBMIT_US, submit_us),
+    OFFSET(REUSED, reused), OFFSET(REMOTE_PORT, remote_port),
+    OFFSET(HTTP_VERSION, http_version), OFFSET(REMOTE_ADDRESS, remote_address),
+    {"TIMINGS_SIZE", (double)sizeof(cd_timings)},
     /* limits and defaults */
     ENGINE(MAX_WORKERS), ENGINE(DEFAULT_MAX_HEADER_SIZE),
     /* event batches (cd_protocol.h) */

@@ -18,6 +18,7 @@ static napi_status event_payload(napi_env env, cd_event *ev, napi_value *out) {
     case CD_EV_DISCONNECTED:
       return napi_create_string_latin1(env, ev->data, ev->len, out);
     case CD_EV_DATA:
+    case CD_EV_TIMINGS:  /* a cd_timings, decoded by lib/timings.js */
       return napi_create_buffer_copy(env, ev->len, ev->data, NULL, out);
     case CD_EV_ERROR:
       return napi_create_string_utf8(env, ev->data, ev->len, out);

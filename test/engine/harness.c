@@ -25,6 +25,7 @@ const char *th_ev_name(int type) {
     case CD_EV_ABORTED: return "ABORTED";
     case CD_EV_CONNECTED: return "CONNECTED";
     case CD_EV_DISCONNECTED: return "DISCONNECTED";
+    case CD_EV_TIMINGS: return "TIMINGS";
     default: return "?";
   }
 }
@@ -168,6 +169,7 @@ th_req *th_submit_opts(th_env *t, cd_config *cfg, const cd_request_opts *opts) {
   o.headers = headers;
   o.connect_to = connect_to;
   o.slot = r->slot;
+  r->flags = opts->flags;
   r->t_submit = tu_now_ms();
   r->req = cd_request_submit(t->env, cfg, &o);
   if (headers) memset(headers, 'X', opts->headers_len);
@@ -269,6 +271,11 @@ static void file_event(th_env *t, cd_event *ev) {
   t->events++;
   uint64_t now = tu_now_ms();
   int terminal = 0;
+  if (r->timings_last && ev->type != CD_EV_END && ev->type != CD_EV_ERROR &&
+      ev->type != CD_EV_ABORTED)
+    CD_FAIL("[%s] slot %u: %s after TIMINGS (the terminal event must follow it)",
+            t->name, r->slot, th_ev_name(ev->type));
+  r->timings_last = 0;
 
   switch (ev->type) {
     case CD_EV_HEADERS:
@@ -364,6 +371,19 @@ static void file_event(th_env *t, cd_event *ev) {
 
     case CD_EV_ABORTED:
       terminal = 1;
+      break;
+
+    case CD_EV_TIMINGS:
+      if (!(r->flags & CD_REQ_TIMINGS))
+        CD_FAIL("[%s] slot %u: TIMINGS without CD_REQ_TIMINGS", t->name, r->slot);
+      if (r->ntimings)
+        CD_FAIL("[%s] slot %u: TIMINGS twice", t->name, r->slot);
+      if (ev->len != sizeof(cd_timings))
+        CD_FAIL("[%s] slot %u: TIMINGS payload of %zu bytes, not %zu", t->name,
+                r->slot, ev->len, sizeof(cd_timings));
+      memcpy(&r->timings, ev->data, sizeof(cd_timings));
+      r->ntimings++;
+      r->timings_last = 1;
       break;
 
     default:

@@ -9,6 +9,9 @@
  *   - exactly one terminal event (END, ERROR, ABORTED), nothing after it,
  *   - END only after final headers; ERROR flags consistent with what was
  *     delivered; cd_env_poll never returns more than asked,
+ *   - CD_EV_TIMINGS only for CD_REQ_TIMINGS requests, at most once, with a
+ *     payload of one cd_timings, and immediately followed by the terminal
+ *     event,
  *   - notify is never called twice without a cd_env_poll_begin in between,
  *     never from the owner thread, and is never lost (a pump that times out
  *     looks for undelivered events and fails if they were not announced).
@@ -69,6 +72,10 @@ struct th_req {
   int err_a, err_b, err_c, err_d;
   char *term_data;      /* END: trailers; ERROR: message (NUL-terminated) */
   size_t term_len;
+  int flags;            /* the CD_REQ_* flags it was submitted with */
+  int ntimings;         /* CD_EV_TIMINGS events (0, or 1 with CD_REQ_TIMINGS) */
+  cd_timings timings;   /* the last CD_EV_TIMINGS payload */
+  int timings_last;     /* the previous event was CD_EV_TIMINGS */
   uint64_t t_submit, t_headers, t_first_data, t_last_data, t_terminal; /* ms */
   int released;
   int detached;         /* unfinished when its environment was detached */

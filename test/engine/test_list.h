@@ -77,6 +77,10 @@
   X(submit_and_event_backlog)       \
   X(abort_queued_for_connection)    \
   X(wakeup_latency)                 \
+  /* test_timings.c */              \
+  X(timings_phases_and_reuse)       \
+  X(timings_errors)                 \
+  X(timings_aborted)                \
   /* test_lifecycle.c */            \
   X(engine_refcount)                \
   X(worker_cap)                     \

@@ -1,6 +1,7 @@
 // Compiled by `tsc -p test/types` in npm test: index.d.ts must describe the
 // package as users write against it, with undici's own types.
-import { Agent } from '../..'
+import { Agent, TIMINGS_CHANNEL, RequestTimings, TimingsMessage, TimingsController } from '../..'
+import { subscribe } from 'node:diagnostics_channel'
 import DefaultAgent from '../..'
 import { Dispatcher, request, setGlobalDispatcher, interceptors } from 'undici'
 
@@ -41,6 +42,22 @@ async function main (): Promise<void> {
   const accepted: boolean = agent.dispatch({ origin: 'http://127.0.0.1:8080', path: '/', method: 'GET' }, {
     onRequestStart (controller) { controller.abort(new Error('x')) },
     onResponseError (_controller, err) { console.log(err.message) }
+  })
+  agent.dispatch({ origin: 'http://127.0.0.1:8080', path: '/', method: 'GET', timings: true }, {
+    onResponseEnd (controller) {
+      const t: RequestTimings | null = (controller as TimingsController).timings
+      const first: number | null = t?.firstByte ?? null
+      const version: string | null = t?.httpVersion ?? null
+      void [first, version]
+    },
+    onResponseError () {}
+  })
+  const channel: 'curl-dispatcher:request:timings' = TIMINGS_CHANNEL
+  subscribe(channel, (message) => {
+    const { request, timings } = message as TimingsMessage
+    const total: number = timings.total
+    const reused: boolean = timings.reused
+    void [request.method, request.path, total, reused]
   })
   const stats = Agent.engineStats()
   const live: number = stats.requests + stats.transfers
