@@ -141,6 +141,9 @@ enum cd_http_version {
                                   * dead after the request went out, fail with
                                   * CD_ERR_CONNECTION_LOST instead of letting libcurl
                                   * send it again on another connection */
+#define CD_REQ_RESOLVE 16        /* connect_to is a CURLOPT_RESOLVE entry instead,
+                                  * "HOST:PORT:ADDR[,ADDR]...": the addresses the
+                                  * owner resolved the URL's host to */
 
 typedef struct cd_request_opts {
   const char *url;         /* absolute http(s) URL, already validated */
@@ -159,7 +162,8 @@ typedef struct cd_request_opts {
                             * copy, no cd_request_write), or NULL */
   size_t body_data_len;
   const char *connect_to;  /* "HOST:PORT:ADDR:PORT" (CURLOPT_CONNECT_TO), or NULL:
-                            * the URL names the TLS name, ADDR where to connect */
+                            * the URL names the TLS name, ADDR where to connect;
+                            * with CD_REQ_RESOLVE a CURLOPT_RESOLVE entry */
   unsigned worker;         /* which worker runs it (taken modulo the pool) */
   uint32_t slot;           /* the owner's id, echoed in every event */
 } cd_request_opts;
