@@ -209,10 +209,9 @@ class Agent extends Dispatcher {
       if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
       if (this._destroyed) throw new ClientDestroyedError()
       if (this._closed) throw new ClientClosedError()
-      norm = normalizeRequest(opts, this._strictContentLength)
+      norm = normalizeRequest(opts, this._strictContentLength, this._resetAll)
       if (norm.raw) checkUpgradeHandler(handler)
       norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
-      if (this._resetAll) norm.reset = true
       norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)
       norm.connectAddress = norm.proxied ? this._proxy.connectAddress(norm.target) : null
     } catch (err) {

@@ -102,7 +102,8 @@ class CurlRequest {
       headersTimeout: norm.headersTimeout ?? agent._headersTimeout,
       bodyTimeout: norm.bodyTimeout ?? agent._bodyTimeout,
       worker: target.hash % threads,
-      flags: (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
+      // a raw connection leaves libcurl's cache anyway; FORBID_REUSE would close it
+      flags: (norm.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
         (norm.raw ? REQ_RAW : 0),
       httpVersion: norm.httpVersion,
       connectTo,

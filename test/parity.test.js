@@ -1,0 +1,129 @@
+'use strict'
+
+// Behaviours found by running undici's own test suite against this Agent
+// (issue #12): each one is what undici's Agent does, checked here on the
+// wire or through the handler, so that CI holds them without undici's tests.
+
+const assert = require('node:assert/strict')
+const http2 = require('node:http2')
+const { once } = require('node:events')
+const undici = require('undici')
+const { createAgent, kind } = require('./support/agent')
+const { startServer, startCaptureServer } = require('./support/servers')
+const { getCerts } = require('./support/certs')
+const { collect, sleep } = require('./support/collect')
+
+const { InvalidArgumentError } = undici.errors
+
+function values (req, name) {
+  return req.headers.filter(([k]) => k.toLowerCase() === name).map(([, v]) => v)
+}
+
+describe('parity with undici (its own test suite)', function () {
+  let server
+  let agent
+
+  afterEach(async function () {
+    if (agent) await agent.close()
+    agent = null
+    if (server) await server.close()
+    server = null
+  })
+
+  async function capture (opts, agentOpts) {
+    server = server ?? await startCaptureServer()
+    agent = agent ?? createAgent(agentOpts)
+    const before = server.requests.length
+    const r = await collect(agent, { origin: server.origin, path: '/', method: 'GET', ...opts })
+    assert.equal(r.error, null, `request failed: ${r.error && r.error.stack}`)
+    assert.equal(server.requests.length, before + 1)
+    return server.requests[before]
+  }
+
+  describe('the connection header', function () {
+    it('GET and POST say connection: keep-alive', async function () {
+      assert.deepEqual(values(await capture({}), 'connection'), ['keep-alive'])
+      assert.deepEqual(values(await capture({ method: 'POST', body: 'x' }), 'connection'), ['keep-alive'])
+    })
+
+    it('reset: true says connection: close', async function () {
+      assert.deepEqual(values(await capture({ reset: true }), 'connection'), ['close'])
+    })
+
+    it('HEAD says connection: close, unless reset: false', async function () {
+      assert.deepEqual(values(await capture({ method: 'HEAD' }), 'connection'), ['close'])
+      assert.deepEqual(values(await capture({ method: 'HEAD', reset: false }), 'connection'), ['keep-alive'])
+    })
+
+    it("the user's connection header is validated, not sent: close becomes the agent's one close", async function () {
+      assert.deepEqual(values(await capture({ headers: { connection: 'close' } }), 'connection'), ['close'])
+      assert.deepEqual(values(await capture({ headers: { Connection: 'keep-alive, x-hop' } }), 'connection'), ['keep-alive'])
+      const r = await collect(agent, { origin: server.origin, path: '/', method: 'GET', headers: { connection: 'a b' } })
+      assert.ok(r.error instanceof InvalidArgumentError, `got ${r.error}`)
+    })
+
+    it('pipelining: 0 says connection: close', async function () {
+      assert.deepEqual(values(await capture({}, { pipelining: 0 }), 'connection'), ['close'])
+    })
+
+    it('an upgrade says connection: upgrade, once', async function () {
+      const raw = []
+      server = await startServer(() => {})
+      server.server.on('upgrade', (req, socket) => {
+        raw.push(req.rawHeaders)
+        socket.end('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: x-test\r\n\r\n')
+      })
+      agent = createAgent()
+      const { socket } = await undici.upgrade(server.origin, { dispatcher: agent, upgrade: 'x-test', headers: { connection: 'keep-alive' } })
+      socket.destroy()
+      const connection = []
+      for (let i = 0; i < raw[0].length; i += 2) if (raw[0][i].toLowerCase() === 'connection') connection.push(raw[0][i + 1])
+      assert.deepEqual(connection, ['upgrade'])
+    })
+
+    it('HTTP/2 carries no connection header (node:http2 would refuse the stream)', async function () {
+      const certs = getCerts()
+      const h2 = http2.createSecureServer({ key: certs.serverKey, cert: certs.serverCert, allowHTTP1: false })
+      const seen = []
+      h2.on('stream', (stream, headers) => {
+        seen.push(headers.connection)
+        stream.respond({ ':status': 200 })
+        stream.end('h2')
+      })
+      h2.listen(0, '127.0.0.1')
+      await once(h2, 'listening')
+      try {
+        agent = createAgent({ allowH2: true, connect: { ca: certs.ca } })
+        const res = await undici.request(`https://127.0.0.1:${h2.address().port}/`, { dispatcher: agent })
+        assert.equal(await res.body.text(), 'h2')
+        assert.deepEqual(seen, [undefined])
+      } finally {
+        await agent.close()
+        agent = null
+        await new Promise((resolve) => h2.close(resolve))
+      }
+    })
+  })
+
+  it('query values null and undefined are `key=`, as node:querystring', async function () {
+    const req = await capture({ path: '/q', query: { a: null, b: undefined, c: 1, d: ['x', 'y'] } })
+    assert.equal(req.path, '/q?a=&b=&c=1&d=x&d=y')
+  })
+
+  it('a FormData body has a content-length, not chunked framing', async function () {
+    const form = new undici.FormData()
+    form.append('field', 'value\nwith a line')
+    form.append('file', new Blob(['file bytes'], { type: 'text/plain' }), 'a.txt')
+    const req = await capture({ method: 'POST', body: form })
+    assert.deepEqual(values(req, 'transfer-encoding'), [])
+    assert.deepEqual(values(req, 'content-length'), [String(req.body.length)])
+    const [type] = values(req, 'content-type')
+    assert.match(type, /^multipart\/form-data; boundary=/)
+    // the server reads back what was sent
+    const parsed = await new undici.Response(req.body, { headers: { 'content-type': type } }).formData()
+    assert.equal(parsed.get('field'), 'value\r\nwith a line')
+    assert.equal(parsed.get('file').name, 'a.txt')
+    assert.equal(await parsed.get('file').text(), 'file bytes')
+  })
+
+})
