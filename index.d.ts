@@ -66,6 +66,8 @@ export interface AgentOptions {
   keepAliveTimeoutThreshold?: number
   /** Unix domain socket to connect to (same as connect.socketPath). */
   socketPath?: string
+  /** Origins in use at once; one more fails with MaxOriginsReachedError. Default Infinity. */
+  maxOrigins?: number
   /** 'none' (default), 'env', a proxy URL, or proxy settings. */
   proxy?: 'none' | 'env' | string | URL | AgentProxyOptions
   connect?: AgentConnectOptions

@@ -19,6 +19,16 @@ const { parseProxyOption } = require('./proxy')
 
 const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError } = errors
 
+// The user's undici's MaxOriginsReachedError; a look-alike if it has none.
+const MaxOriginsReachedError = errors.MaxOriginsReachedError ?? class MaxOriginsReachedError extends errors.UndiciError {
+  constructor (message) {
+    super(message)
+    this.name = 'MaxOriginsReachedError'
+    this.message = message || 'Maximum allowed origins reached'
+    this.code = 'UND_ERR_MAX_ORIGINS_REACHED'
+  }
+}
+
 const DEFAULT_TIMEOUT = 300e3
 const DEFAULT_KEEPALIVE = 4e3
 const DEFAULT_CONNECT_TIMEOUT = 10e3
@@ -93,6 +103,10 @@ function validateOptions (opts) {
     throw new InvalidArgumentError('useH2c must be a valid boolean value')
   }
   if (socketPath != null && typeof socketPath !== 'string') throw new InvalidArgumentError('invalid socketPath')
+  const { maxOrigins } = opts
+  if (maxOrigins !== undefined && (typeof maxOrigins !== 'number' || Number.isNaN(maxOrigins) || maxOrigins <= 0)) {
+    throw new InvalidArgumentError('maxOrigins must be a number greater than 0')
+  }
   // Accepted for compatibility, validated with undici's messages; libcurl
   // has no per-agent equivalent (README, known limits).
   const { maxConcurrentStreams, maxRequestsPerClient, initialWindowSize, connectionWindowSize, pingInterval } = opts
@@ -181,6 +195,7 @@ class Agent extends Dispatcher {
     this._localAddress = opts.localAddress ?? null
     this._poolSize = binding.ensureThreads(this._threads)
     this._connections = opts.connections ?? null
+    this._maxOrigins = opts.maxOrigins ?? Infinity
     this._origins = new Map()  // origin -> { active, connected, needDrain }
     agentsByConfig.set(this._configId, new WeakRef(this))
     this._active = new Set()
@@ -210,6 +225,11 @@ class Agent extends Dispatcher {
       if (this._destroyed) throw new ClientDestroyedError()
       if (this._closed) throw new ClientClosedError()
       norm = normalizeRequest(opts, this._strictContentLength, this._resetAll)
+      // maxOrigins (undici 7): origins in use are those with requests in
+      // flight or connections open.
+      if (this._origins.size >= this._maxOrigins && !this._origins.has(norm.target.origin)) {
+        throw new MaxOriginsReachedError()
+      }
       if (norm.raw) checkUpgradeHandler(handler)
       norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
       norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)

@@ -126,4 +126,36 @@ describe('parity with undici (its own test suite)', function () {
     assert.equal(await parsed.get('file').text(), 'file bytes')
   })
 
+  describe('maxOrigins', function () {
+    it('refuses a request to one origin more than the limit with MaxOriginsReachedError', async function () {
+      const a = await startServer((req, res) => setTimeout(() => res.end('a'), 50))
+      const b = await startServer((req, res) => res.end('b'))
+      agent = createAgent({ maxOrigins: 1 })
+      try {
+        const first = undici.request(a.origin, { dispatcher: agent })
+        await assert.rejects(undici.request(b.origin, { dispatcher: agent }), (err) => {
+          assert.ok(err instanceof undici.errors.MaxOriginsReachedError, `got ${err}`)
+          assert.equal(err.code, 'UND_ERR_MAX_ORIGINS_REACHED')
+          return true
+        })
+        // the origin already in use still works
+        const [r1, r2] = await Promise.all([first, undici.request(a.origin, { dispatcher: agent })])
+        assert.equal(await r1.body.text(), 'a')
+        assert.equal(await r2.body.text(), 'a')
+      } finally {
+        await agent.close()
+        agent = null
+        await a.close()
+        await b.close()
+      }
+    })
+
+    it('is validated as undici does', function () {
+      for (const bad of [0, -1, 'foo', NaN]) {
+        assert.throws(() => createAgent({ maxOrigins: bad }), InvalidArgumentError, String(bad))
+      }
+      return createAgent({ maxOrigins: Infinity }).close()
+    })
+  })
+
 })
