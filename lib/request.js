@@ -252,6 +252,9 @@ class CurlRequest {
     try {
       switch (type) {
         case EV_HEADERS: {
+          // As undici (its parser's message begin): each response head,
+          // 1xx ones too; fetch times responseStart with it.
+          handler.onResponseStarted?.()
           const head = parseResponseHead(payload)
           controller[kSetResponseHeaders](head.pairs)
           if (this.diag !== null && channels.headers.hasSubscribers) {

@@ -158,4 +158,20 @@ describe('parity with undici (its own test suite)', function () {
     })
   })
 
+  it('onResponseStarted() reaches a v2 handler (composed interceptors), before onResponseStart', async function () {
+    server = await startServer((req, res) => res.end('ok'))
+    agent = createAgent()
+    const order = []
+    const r = await collect(agent.compose((dispatch) => (opts, handler) => dispatch(opts, {
+      onRequestStart: (...a) => handler.onRequestStart(...a),
+      onResponseStarted: () => order.push('started'),
+      onResponseStart: (...a) => { order.push('start'); return handler.onResponseStart(...a) },
+      onResponseData: (...a) => handler.onResponseData(...a),
+      onResponseEnd: (...a) => handler.onResponseEnd(...a),
+      onResponseError: (...a) => handler.onResponseError(...a)
+    })), { origin: server.origin, path: '/', method: 'GET' })
+    assert.equal(r.error, null)
+    assert.deepEqual(order, ['started', 'start'])
+  })
+
 })
