@@ -12,7 +12,7 @@ const { Dispatcher, errors } = require('undici')
 const { binding, agentsByConfig } = require('./native')
 const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
 const { publishConnected, publishConnectError } = require('./diagnostics')
-const { normalizeRequest } = require('./normalize')
+const { normalizeRequest, parseOrigin } = require('./normalize')
 const { CurlRequest } = require('./request')
 const { adaptHandler, checkUpgradeHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
@@ -281,7 +281,16 @@ class Agent extends Dispatcher {
     this.emit('connect', new URL(target.origin), [this])
   }
 
-  _onDisconnected (origin) {
+  // Requests in flight to the origin (lib/native.js holds a connection's
+  // close back while there are).
+  _originBusy (key) {
+    const entry = this._origins.get(parseOrigin(key).origin)
+    return entry !== undefined && entry.active > 0
+  }
+
+  _onDisconnected (key) {
+    // the engine names the origin by its key, default port included
+    const origin = parseOrigin(key).origin
     const entry = this._origins.get(origin)
     if (entry === undefined) return
     entry.connected = Math.max(0, entry.connected - 1)

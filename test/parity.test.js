@@ -174,4 +174,27 @@ describe('parity with undici (its own test suite)', function () {
     assert.deepEqual(order, ['started', 'start'])
   })
 
+  it("'disconnect' of a connection comes after its request's terminal callback, a turn later", async function () {
+    server = await startServer((req, res) => {
+      res.shouldKeepAlive = false // connection: close
+      res.end('bye')
+    })
+    for (let i = 0; i < 20; i++) {
+      agent = createAgent()
+      const order = []
+      agent.on('disconnect', () => order.push('disconnect'))
+      const r = await collect(agent, { origin: server.origin, path: '/', method: 'GET' }, {
+        onResponseEnd () {
+          order.push('end')
+          process.nextTick(() => order.push('tick'))
+          Promise.resolve().then(() => order.push('microtask'))
+        }
+      })
+      assert.equal(r.error, null)
+      for (let n = 0; n < 50 && !order.includes('disconnect'); n++) await sleep(10)
+      assert.deepEqual(order, ['end', 'tick', 'microtask', 'disconnect'], `request ${i}`)
+      await agent.close()
+      agent = null
+    }
+  })
 })
