@@ -145,6 +145,12 @@ function validateOptions (opts) {
     if (connect.socketPath != null && typeof connect.socketPath !== 'string') {
       throw new InvalidArgumentError('invalid connect.socketPath')
     }
+    if (connect.lookup != null && typeof connect.lookup !== 'function') {
+      throw new InvalidArgumentError('connect.lookup must be a function')
+    }
+    if (connect.autoSelectFamily != null && typeof connect.autoSelectFamily !== 'boolean') {
+      throw new InvalidArgumentError('connect.autoSelectFamily must be a boolean')
+    }
   }
   for (const [name, value] of [['socketPath', socketPath ?? connect?.socketPath], ['localAddress', localAddress]]) {
     if (typeof value === 'string' && /[\0\r\n]/.test(value)) throw new InvalidArgumentError(`invalid ${name}`)
@@ -192,6 +198,12 @@ class Agent extends Dispatcher {
       key: tlsBytes(connect.key, 'key')
     })
     this._servername = connect.servername ?? null
+    // connect.lookup: names are resolved with it on this thread and the
+    // addresses pinned for libcurl (lib/request.js); all of them, or the
+    // first only when autoSelectFamily is off, as net.connect does.
+    this._lookup = connect.lookup ?? null
+    this._lookupAll = connect.autoSelectFamily ?? opts.autoSelectFamily ?? net.getDefaultAutoSelectFamily?.() ?? true
+    this._socketPath = opts.socketPath ?? connect.socketPath ?? null
     this._localAddress = opts.localAddress ?? null
     this._poolSize = binding.ensureThreads(this._threads)
     this._connections = opts.connections ?? null

@@ -158,6 +158,98 @@ describe('parity with undici (its own test suite)', function () {
     })
   })
 
+  describe('connect.lookup', function () {
+    // A lookup that knows one made-up name; everything else is an error.
+    function fakeLookup (addresses, calls = []) {
+      return (hostname, options, cb) => {
+        calls.push({ hostname, options })
+        if (hostname !== 'service.test') {
+          return cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }))
+        }
+        const list = addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))
+        if (options.all) return cb(null, list)
+        cb(null, list[0].address, list[0].family)
+      }
+    }
+
+    async function echoHost () {
+      return startServer((req, res) => res.end(`host ${req.headers.host}`))
+    }
+
+    it('resolves the name with it, and the Host header stays the name', async function () {
+      server = await echoHost()
+      const calls = []
+      agent = createAgent({ connect: { lookup: fakeLookup(['127.0.0.1'], calls) } })
+      const res = await undici.request(`http://service.test:${server.port}/`, { dispatcher: agent })
+      assert.equal(await res.body.text(), `host service.test:${server.port}`)
+      assert.equal(calls[0].hostname, 'service.test')
+    })
+
+    it('tries every address it returns (IPv6 first, server on IPv4 only)', async function () {
+      server = await echoHost()
+      agent = createAgent({ connect: { lookup: fakeLookup(['::1', '127.0.0.1']) }, autoSelectFamily: true })
+      const res = await undici.request(`http://service.test:${server.port}/`, { dispatcher: agent })
+      assert.equal(res.statusCode, 200)
+      await res.body.dump()
+    })
+
+    it('with autoSelectFamily: false only the first address is tried', async function () {
+      server = await echoHost()
+      agent = createAgent({ connect: { lookup: fakeLookup(['::1', '127.0.0.1']), autoSelectFamily: false } })
+      await assert.rejects(undici.request(`http://service.test:${server.port}/`, { dispatcher: agent }),
+        (err) => ['ECONNREFUSED', 'EAFNOSUPPORT'].includes(err.code))
+    })
+
+    it("a lookup error is the request's error (and a connectionError)", async function () {
+      server = await echoHost()
+      agent = createAgent({ connect: { lookup: fakeLookup(['127.0.0.1']) } })
+      const events = []
+      agent.on('connectionError', (origin, targets, err) => events.push(err.code))
+      await assert.rejects(undici.request(`http://other.test:${server.port}/`, { dispatcher: agent }), { code: 'ENOTFOUND' })
+      assert.deepEqual(events, ['ENOTFOUND'])
+    })
+
+    it('a lookup that never answers ends in ConnectTimeoutError', async function () {
+      agent = createAgent({ connectTimeout: 200, connect: { lookup: () => {} } })
+      const r = await collect(agent, { origin: 'http://service.test:1', path: '/', method: 'GET' })
+      assert.ok(r.error instanceof undici.errors.ConnectTimeoutError, `got ${r.error}`)
+    })
+
+    it('an abort while the lookup runs ends the request at once', async function () {
+      // undici calls onRequestStart once connected: no controller during its lookup
+      if (kind === 'undici') this.skip()
+      agent = createAgent({ connect: { lookup: () => {} } })
+      const r = await collect(agent, { origin: 'http://service.test:1', path: '/', method: 'GET' }, {
+        onRequestStart (controller) { setTimeout(() => controller.abort(new Error('stop')), 20) }
+      })
+      assert.equal(r.error.message, 'stop')
+    })
+
+    it('over TLS the certificate is checked against the name', async function () {
+      const certs = getCerts()
+      const https = require('node:https')
+      const tls = https.createServer({ key: certs.nameOnlyKey, cert: certs.nameOnlyCert }, (req, res) => res.end('tls'))
+      tls.listen(0, '127.0.0.1')
+      await once(tls, 'listening')
+      const names = []
+      const lookup = (hostname, options, cb) => {
+        names.push(hostname)
+        options.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)
+      }
+      try {
+        agent = createAgent({ connect: { lookup, ca: certs.ca } })
+        // the certificate names localhost only: the name is what is checked
+        const res = await undici.request(`https://localhost:${tls.address().port}/`, { dispatcher: agent })
+        assert.equal(await res.body.text(), 'tls')
+        assert.deepEqual(names, ['localhost'])
+      } finally {
+        await agent.close()
+        agent = null
+        await new Promise((resolve) => tls.close(resolve))
+      }
+    })
+  })
+
   it('onResponseStarted() reaches a v2 handler (composed interceptors), before onResponseStart', async function () {
     server = await startServer((req, res) => res.end('ok'))
     agent = createAgent()
