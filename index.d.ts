@@ -16,6 +16,11 @@ export interface AgentConnectOptions {
   servername?: string
   /** Unix domain socket to connect to instead of the URL's host. */
   socketPath?: string
+  /** dns.lookup-style resolver, called on the JS thread; libcurl connects to the addresses it gives. */
+  lookup?: (hostname: string, options: { family: number, hints: number, all: boolean },
+    callback: (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string, family: number }>, family?: number) => void) => void
+  /** With `lookup`: false asks it for one address only. */
+  autoSelectFamily?: boolean
 }
 
 export interface AgentProxyOptions {
@@ -66,6 +71,8 @@ export interface AgentOptions {
   keepAliveTimeoutThreshold?: number
   /** Unix domain socket to connect to (same as connect.socketPath). */
   socketPath?: string
+  /** Origins in use at once; one more fails with MaxOriginsReachedError. Default Infinity. */
+  maxOrigins?: number
   /** 'none' (default), 'env', a proxy URL, or proxy settings. */
   proxy?: 'none' | 'env' | string | URL | AgentProxyOptions
   connect?: AgentConnectOptions

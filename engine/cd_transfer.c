@@ -453,7 +453,7 @@ static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
   if (req->connect_to != NULL) {
     req->connect_to_list.data = req->connect_to;
     req->connect_to_list.next = NULL;
-    curl_easy_setopt(e, CURLOPT_CONNECT_TO, &req->connect_to_list);
+    curl_easy_setopt(e, (req->flags & CD_REQ_RESOLVE) ? CURLOPT_RESOLVE : CURLOPT_CONNECT_TO, &req->connect_to_list);
   }
 
   setup_route(req, e);

@@ -151,6 +151,9 @@ enum cd_http_version {
 #define CD_REQ_TIMINGS 16        /* measure the request's phases: a CD_EV_TIMINGS event
                                   * comes just before its terminal event; without
                                   * the flag nothing is measured */
+#define CD_REQ_RESOLVE 32        /* connect_to is a CURLOPT_RESOLVE entry instead,
+                                  * "HOST:PORT:ADDR[,ADDR]...": the addresses the
+                                  * owner resolved the URL's host to */
 
 typedef struct cd_request_opts {
   const char *url;         /* absolute http(s) URL, already validated */
@@ -169,7 +172,8 @@ typedef struct cd_request_opts {
                             * copy, no cd_request_write), or NULL */
   size_t body_data_len;
   const char *connect_to;  /* "HOST:PORT:ADDR:PORT" (CURLOPT_CONNECT_TO), or NULL:
-                            * the URL names the TLS name, ADDR where to connect */
+                            * the URL names the TLS name, ADDR where to connect;
+                            * with CD_REQ_RESOLVE a CURLOPT_RESOLVE entry */
   unsigned worker;         /* which worker runs it (taken modulo the pool) */
   uint32_t slot;           /* the owner's id, echoed in every event */
 } cd_request_opts;

@@ -12,13 +12,23 @@ const { Dispatcher, errors } = require('undici')
 const { binding, agentsByConfig } = require('./native')
 const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
 const { publishConnected, publishConnectError } = require('./diagnostics')
-const { normalizeRequest } = require('./normalize')
+const { normalizeRequest, parseOrigin } = require('./normalize')
 const { CurlRequest } = require('./request')
 const { adaptHandler, checkUpgradeHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
 const { timingsOption } = require('./timings')
 
 const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError } = errors
+
+// The user's undici's MaxOriginsReachedError; a look-alike if it has none.
+const MaxOriginsReachedError = errors.MaxOriginsReachedError ?? class MaxOriginsReachedError extends errors.UndiciError {
+  constructor (message) {
+    super(message)
+    this.name = 'MaxOriginsReachedError'
+    this.message = message || 'Maximum allowed origins reached'
+    this.code = 'UND_ERR_MAX_ORIGINS_REACHED'
+  }
+}
 
 const DEFAULT_TIMEOUT = 300e3
 const DEFAULT_KEEPALIVE = 4e3
@@ -96,6 +106,10 @@ function validateOptions (opts) {
     throw new InvalidArgumentError('useH2c must be a valid boolean value')
   }
   if (socketPath != null && typeof socketPath !== 'string') throw new InvalidArgumentError('invalid socketPath')
+  const { maxOrigins } = opts
+  if (maxOrigins !== undefined && (typeof maxOrigins !== 'number' || Number.isNaN(maxOrigins) || maxOrigins <= 0)) {
+    throw new InvalidArgumentError('maxOrigins must be a number greater than 0')
+  }
   // Accepted for compatibility, validated with undici's messages; libcurl
   // has no per-agent equivalent (README, known limits).
   const { maxConcurrentStreams, maxRequestsPerClient, initialWindowSize, connectionWindowSize, pingInterval } = opts
@@ -133,6 +147,12 @@ function validateOptions (opts) {
     }
     if (connect.socketPath != null && typeof connect.socketPath !== 'string') {
       throw new InvalidArgumentError('invalid connect.socketPath')
+    }
+    if (connect.lookup != null && typeof connect.lookup !== 'function') {
+      throw new InvalidArgumentError('connect.lookup must be a function')
+    }
+    if (connect.autoSelectFamily != null && typeof connect.autoSelectFamily !== 'boolean') {
+      throw new InvalidArgumentError('connect.autoSelectFamily must be a boolean')
     }
   }
   for (const [name, value] of [['socketPath', socketPath ?? connect?.socketPath], ['localAddress', localAddress]]) {
@@ -183,9 +203,16 @@ class Agent extends Dispatcher {
       key: tlsBytes(connect.key, 'key')
     })
     this._servername = connect.servername ?? null
+    // connect.lookup: names are resolved with it on this thread and the
+    // addresses pinned for libcurl (lib/request.js); all of them, or the
+    // first only when autoSelectFamily is off, as net.connect does.
+    this._lookup = connect.lookup ?? null
+    this._lookupAll = connect.autoSelectFamily ?? opts.autoSelectFamily ?? net.getDefaultAutoSelectFamily?.() ?? true
+    this._socketPath = opts.socketPath ?? connect.socketPath ?? null
     this._localAddress = opts.localAddress ?? null
     this._poolSize = binding.ensureThreads(this._threads)
     this._connections = opts.connections ?? null
+    this._maxOrigins = opts.maxOrigins ?? Infinity
     this._origins = new Map()  // origin -> { active, connected, needDrain }
     agentsByConfig.set(this._configId, new WeakRef(this))
     this._active = new Set()
@@ -214,11 +241,15 @@ class Agent extends Dispatcher {
       if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
       if (this._destroyed) throw new ClientDestroyedError()
       if (this._closed) throw new ClientClosedError()
-      norm = normalizeRequest(opts, this._strictContentLength)
+      norm = normalizeRequest(opts, this._strictContentLength, this._resetAll)
+      // maxOrigins (undici 7): origins in use are those with requests in
+      // flight or connections open.
+      if (this._origins.size >= this._maxOrigins && !this._origins.has(norm.target.origin)) {
+        throw new MaxOriginsReachedError()
+      }
       if (norm.raw) checkUpgradeHandler(handler)
       norm.timings = timingsOption(opts.timings)
       norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
-      if (this._resetAll) norm.reset = true
       norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)
       norm.connectAddress = norm.proxied ? this._proxy.connectAddress(norm.target) : null
     } catch (err) {
@@ -268,7 +299,16 @@ class Agent extends Dispatcher {
     this.emit('connect', new URL(target.origin), [this])
   }
 
-  _onDisconnected (origin) {
+  // Requests in flight to the origin (lib/native.js holds a connection's
+  // close back while there are).
+  _originBusy (key) {
+    const entry = this._origins.get(parseOrigin(key).origin)
+    return entry !== undefined && entry.active > 0
+  }
+
+  _onDisconnected (key) {
+    // the engine names the origin by its key, default port included
+    const origin = parseOrigin(key).origin
     const entry = this._origins.get(origin)
     if (entry === undefined) return
     entry.connected = Math.max(0, entry.connected - 1)

@@ -20,9 +20,12 @@ class LegacyHandler {
     this.handler.onConnect?.((reason) => controller.abort(reason), context)
   }
 
+  onResponseStarted () {
+    this.handler.onResponseStarted?.()
+  }
+
   onResponseStart (controller, statusCode, headers, statusMessage) {
     const h = this.handler
-    if (statusCode >= 200) h.onResponseStarted?.()
     if (h.onHeaders?.(statusCode, controller.rawHeaders, () => controller.resume(), statusMessage) === false) {
       controller.pause()
     }

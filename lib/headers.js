@@ -74,7 +74,9 @@ class HeaderCollector {
           if (!tokenRegExp.test(t)) throw new InvalidArgumentError('invalid connection header')
           if (t === 'close') this.reset = true
         }
-        break
+        // As undici: validated, not sent; the agent writes its own
+        // `connection: keep-alive` or `close` (lib/normalize.js).
+        return
       }
       case 'content-type':
         if (this.contentType === null) this.contentType = val

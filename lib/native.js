@@ -52,7 +52,7 @@ function onEvents (count) {
       values[vi++] = undefined
     }
     if (slot === SLOT_NONE) {
-      if (type === EV_DISCONNECTED) onDisconnected(meta[o + META_A], payload)
+      if (type === EV_DISCONNECTED) pendingDisconnects.push({ configId: meta[o + META_A], origin: payload, held: false })
       continue
     }
     const req = requests[slot]
@@ -66,15 +66,52 @@ function onEvents (count) {
       process.nextTick(() => { throw err })
     }
   }
+  if (pendingDisconnects.length > 0) sortDisconnects(false)
 }
 
-function onDisconnected (configId, origin) {
-  const agent = agentsByConfig.get(configId)?.deref()
-  if (agent === undefined) return
-  try {
-    agent._onDisconnected(origin)
-  } catch (err) {
-    process.nextTick(() => { throw err })
+// Connection closes (CD_EV_DISCONNECTED, no request) reach the agent in
+// undici's order: after the terminal callback of the request the
+// connection carried, and a turn of the event loop later, as a socket's
+// 'close' event comes (setImmediate: after that callback's ticks and
+// microtasks). The engine queues a close before the END of the request
+// that closed it, sometimes in an earlier batch; so a close whose origin
+// still has requests in flight waits for the end of one more batch (the
+// END follows at once), or 20 ms at most.
+let pendingDisconnects = []
+let readyDisconnects = []
+let holdTimer = null
+
+function sortDisconnects (force) {
+  const held = []
+  for (const d of pendingDisconnects) {
+    const agent = agentsByConfig.get(d.configId)?.deref()
+    if (agent === undefined) continue
+    if (!force && !d.held && agent._originBusy(d.origin)) {
+      d.held = true
+      held.push(d)
+    } else {
+      if (readyDisconnects.length === 0) setImmediate(emitDisconnects)
+      readyDisconnects.push([agent, d.origin])
+    }
+  }
+  pendingDisconnects = held
+  if (held.length > 0 && holdTimer === null) {
+    holdTimer = setTimeout(() => {
+      holdTimer = null
+      sortDisconnects(true)
+    }, 20).unref()
+  }
+}
+
+function emitDisconnects () {
+  const ready = readyDisconnects
+  readyDisconnects = []
+  for (const [agent, origin] of ready) {
+    try {
+      agent._onDisconnected(origin)
+    } catch (err) {
+      process.nextTick(() => { throw err })
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 // NotSupportedError) raised before anything is sent.
 
 const { isIP } = require('node:net')
+const querystring = require('node:querystring')
 const { Readable } = require('node:stream')
 const { errors } = require('undici')
 const { BODY_NONE, BODY_STREAM } = require('./constants')
@@ -91,23 +92,55 @@ function isIterable (obj) {
   return obj != null && (typeof obj[Symbol.iterator] === 'function' || typeof obj[Symbol.asyncIterator] === 'function')
 }
 
+// As undici (core/util.js serializePathWithQuery): node:querystring, so
+// null and undefined values are `key=`, arrays repeat the key, and a lone
+// surrogate is a URIError.
 function serializeQuery (path, query) {
   if (path.includes('?') || path.includes('#')) {
     throw new InvalidArgumentError('Query params cannot be passed when url already contains "?" or "#".')
   }
+  const qs = querystring.stringify(query)
+  return qs ? `${path}?${qs}` : path
+}
+
+const formEscape = (str) => str.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22')
+const formLinefeeds = (str) => str.replace(/\r?\n|\r/g, '\r\n')
+const CRLF = Buffer.from('\r\n')
+
+// multipart/form-data, as undici's extractBody (lib/web/fetch/body.js)
+// encodes it for its client: every part is known in advance (strings, and
+// Blobs/Files with a size), so the request has a content-length, not
+// chunked framing. Works for any FormData-like (Node's global one too).
+function encodeFormData (form) {
+  const boundary = `----formdata-undici-0${`${Math.floor(Math.random() * 1e11)}`.padStart(11, '0')}`
+  const prefix = `--${boundary}\r\nContent-Disposition: form-data`
   const parts = []
-  for (const key of Object.keys(query)) {
-    const value = query[key]
-    if (value === undefined || value === null) continue
-    const values = Array.isArray(value) ? value : [value]
-    for (const v of values) {
-      if (v !== null && typeof v === 'object') {
-        throw new InvalidArgumentError(`invalid query value for ${key}`)
-      }
-      parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(`${v}`)}`)
+  let length = 0
+  let unknown = false
+  for (const [name, value] of form) {
+    if (typeof value === 'string') {
+      const chunk = Buffer.from(`${prefix}; name="${formEscape(formLinefeeds(name))}"\r\n\r\n${formLinefeeds(value)}\r\n`)
+      parts.push(chunk)
+      length += chunk.length
+    } else {
+      const chunk = Buffer.from(`${prefix}; name="${formEscape(formLinefeeds(name))}"` +
+        (value.name ? `; filename="${formEscape(value.name)}"` : '') + '\r\n' +
+        `Content-Type: ${value.type || 'application/octet-stream'}\r\n\r\n`)
+      parts.push(chunk, value, CRLF)
+      if (typeof value.size === 'number') length += chunk.length + value.size + CRLF.length
+      else unknown = true
     }
   }
-  return parts.length ? `${path}?${parts.join('&')}` : path
+  const end = Buffer.from(`--${boundary}--\r\n`)
+  parts.push(end)
+  length += end.length
+  async function * source () {
+    for (const part of parts) {
+      if (Buffer.isBuffer(part)) yield part
+      else yield * part.stream()
+    }
+  }
+  return { type: `multipart/form-data; boundary=${boundary}`, source: source(), length: unknown ? null : length }
 }
 
 // Body kinds after normalization: a Buffer (length known, sent in one
@@ -134,15 +167,12 @@ function normalizeBody (body, collector) {
     return { buffer: null, source: body, length: null }
   }
   if (isFormDataLike(body)) {
-    // Encode with the user's undici, the way its own client does.
-    const { Response } = require('undici')
-    const res = new Response(body)
+    const form = encodeFormData(body)
     if (collector.contentType === null) {
-      const type = res.headers.get('content-type')
-      collector.contentType = type
-      collector.push('content-type', type)
+      collector.contentType = form.type
+      collector.push('content-type', form.type)
     }
-    return { buffer: null, source: Readable.fromWeb(res.body), length: null }
+    return { buffer: null, source: form.source, length: form.length }
   }
   if (isBlobLike(body)) {
     if (collector.contentType === null && body.type) {
@@ -159,7 +189,7 @@ function normalizeBody (body, collector) {
 /**
  * Validates `opts` of Dispatcher#dispatch. Returns what the engine needs.
  */
-function normalizeRequest (opts, strictContentLength = true) {
+function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
   const target = parseOrigin(opts.origin)
   const { method } = opts
@@ -218,6 +248,19 @@ function normalizeRequest (opts, strictContentLength = true) {
     throw new NotSupportedError('a body on an upgrade or CONNECT request is not supported: write it to the socket')
   }
 
+  // The connection header, as undici's client-h1 writes it: HEAD and
+  // CONNECT close their connection unless `reset: false`; `reset: true`, a
+  // user `connection: close` or `pipelining: 0` (resetAll) close it too;
+  // every other HTTP/1.1 request says keep-alive. An upgrade says
+  // `connection: upgrade` (lib/headers.js requestHead). libcurl drops the
+  // header on HTTP/2, where it is not allowed.
+  let reset = collector.reset === true ? true : (opts.reset ?? null)
+  if (reset === null) reset = method === 'HEAD' || method === 'CONNECT'
+  if (resetAll) reset = true
+  let headers = collector.block
+  if (!raw || method === 'CONNECT') headers = `connection: ${reset ? 'close' : 'keep-alive'}\n${headers}`
+  if (opts.expectContinue === true && hasBody) headers += 'expect: 100-continue\n'
+
   return {
     target,
     // Raw (upgrade, CONNECT): the engine only connects; the head is ours.
@@ -228,14 +271,14 @@ function normalizeRequest (opts, strictContentLength = true) {
     path,
     // expectContinue: curl sends the head, waits for 100 (1 s at most, as
     // curl does) and skips the body when a final status comes first.
-    headers: opts.expectContinue === true && hasBody ? `${collector.block}expect: 100-continue\n` : collector.block,
+    headers,
     collector,
     hostHeader: collector.host,
     body,
     hasBody,
     bodyLength: hasBody && !raw ? (bodyLength ?? -1) : 0,
     bodyMode: hasBody && !raw ? BODY_STREAM : BODY_NONE,
-    reset: opts.reset === true || collector.reset === true,
+    reset,
     idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
     headersTimeout: opts.headersTimeout,
     bodyTimeout: opts.bodyTimeout,

@@ -12,11 +12,13 @@
 //     `queue` and are replayed, in order, after resume();
 //   - a handler that throws gets onResponseError with what it threw.
 
+const dns = require('node:dns')
+const { isIP } = require('node:net')
 const { errors } = require('undici')
 const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS,
-  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, BODY_HIGH_WATER
+  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER
 } = require('./constants')
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./normalize')
@@ -29,7 +31,8 @@ const { RawExchange } = require('./upgrade')
 const { timingsFlag, receiveTimings, publishTimings } = require('./timings')
 
 const {
-  RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError
+  RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError,
+  ConnectTimeoutError
 } = errors
 
 function rethrowLater (err) {
@@ -88,8 +91,74 @@ class CurlRequest {
     }
     if (this.aborted) return // aborted in onRequestStart: nothing is sent
     const agent = this.agent
+    if (agent._lookup !== null && !norm.proxied && agent._socketPath === null && isIP(norm.target.hostname) === 0) {
+      this.lookup(norm, configId, threads)
+      return
+    }
+    this.submit(norm, configId, threads, null)
+  }
+
+  // connect.lookup: the name is resolved here, as net.connect would
+  // (all addresses unless autoSelectFamily is off), bounded by the connect
+  // timeout; libcurl gets the addresses as a CURLOPT_RESOLVE entry, so the
+  // URL, Host, SNI and certificate checks keep the name. With a TLS
+  // servername the connect-to entry takes the first address instead.
+  lookup (norm, configId, threads) {
+    const agent = this.agent
+    const { hostname, port } = norm.target
+    const timeout = agent._connectTimeout
+    let settled = false
+    let timer = null
+    const done = (err, addresses) => {
+      if (settled) return
+      settled = true
+      if (timer !== null) clearTimeout(timer)
+      if (this.done) return // aborted meanwhile: already finished
+      if (err == null) {
+        const list = []
+        for (const a of Array.isArray(addresses) ? addresses : []) {
+          const address = typeof a === 'string' ? a : a?.address
+          const family = isIP(address)
+          if (family !== 0) list.push(family === 6 ? `[${address}]` : address)
+        }
+        if (list.length === 0) {
+          err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`),
+            { code: 'ENOTFOUND', errno: -3008, syscall: 'getaddrinfo', hostname })
+        } else {
+          try {
+            const servername = norm.servername ?? agent._servername
+            if (servername && norm.target.protocol === 'https:' && servername !== hostname) {
+              norm.connectAddress = list[0]
+              this.submit(norm, configId, threads, null)
+            } else {
+              this.submit(norm, configId, threads, `${hostname}:${port}:${list.join(',')}`)
+            }
+          } catch (e) {
+            this.abort(e)
+          }
+          return
+        }
+      }
+      agent._onConnectionError(norm.target, err)
+      this.finishWithError(err)
+    }
+    if (timeout > 0) {
+      timer = setTimeout(() => done(new ConnectTimeoutError(
+        `Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${timeout}ms)`)), timeout)
+    }
+    try {
+      agent._lookup(hostname, { family: 0, hints: dns.ADDRCONFIG, all: agent._lookupAll }, (err, address, family) => {
+        done(err, Array.isArray(address) ? address : [{ address, family }])
+      })
+    } catch (err) {
+      done(err)
+    }
+  }
+
+  submit (norm, configId, threads, resolveEntry) {
+    const agent = this.agent
     const target = norm.target
-    const connectTo = applyServername(norm, norm.servername ?? agent._servername)
+    const connectTo = resolveEntry ?? applyServername(norm, norm.servername ?? agent._servername)
     if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
       channels.sendHeaders.publish({ request: this.diag, headers: requestHead(norm), socket: null })
     }
@@ -104,8 +173,9 @@ class CurlRequest {
       headersTimeout: norm.headersTimeout ?? agent._headersTimeout,
       bodyTimeout: norm.bodyTimeout ?? agent._bodyTimeout,
       worker: target.hash % threads,
-      flags: (norm.reset ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
-        (norm.raw ? REQ_RAW : 0) | timingsFlag(this),
+      // a raw connection leaves libcurl's cache anyway; FORBID_REUSE would close it
+      flags: (norm.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
+        (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this),
       httpVersion: norm.httpVersion,
       connectTo,
       body: norm.body.buffer ?? undefined // read in place by the engine
@@ -266,6 +336,9 @@ class CurlRequest {
     try {
       switch (type) {
         case EV_HEADERS: {
+          // As undici (its parser's message begin): each response head,
+          // 1xx ones too; fetch times responseStart with it.
+          handler.onResponseStarted?.()
           const head = parseResponseHead(payload)
           controller[kSetResponseHeaders](head.pairs)
           if (this.diag !== null && channels.headers.hasSubscribers) {

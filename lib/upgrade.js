@@ -23,6 +23,11 @@ const { SocketError, HeadersTimeoutError, HeadersOverflowError } = errors
 // The status line of a raw connection's answer: always HTTP/1.x.
 const statusLineRegExp = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/
 
+function hasField (pairs, name) {
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i].toLowerCase() === name) return true
+  return false
+}
+
 /**
  * The Duplex handed to the handler: bytes to and from the raw connection.
  * Reads are paused in the engine while the readable side is full; writes
@@ -218,7 +223,8 @@ class RawExchange {
         this.head = rest // an informational block before the answer
         continue
       }
-      if (!isConnect && statusCode !== 101) {
+      // As undici (llhttp): a 101 is an upgrade only with an `upgrade` header
+      if (!isConnect && (statusCode !== 101 || !hasField(head.pairs, 'upgrade'))) {
         this.fail(new SocketError('bad upgrade'))
         return
       }

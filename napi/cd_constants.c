@@ -23,7 +23,7 @@ static const struct {
     /* CD_SLOT_NONE as the Int32Array `meta` shows it */
     {"SLOT_NONE", (double)(int32_t)CD_SLOT_NONE},
     /* cd_request_opts.flags */
-    ENGINE(REQ_RESET), ENGINE(REQ_PROXY), ENGINE(REQ_NO_RETRY), ENGINE(REQ_RAW), ENGINE(REQ_TIMINGS),
+    ENGINE(REQ_RESET), ENGINE(REQ_PROXY), ENGINE(REQ_NO_RETRY), ENGINE(REQ_RAW), ENGINE(REQ_TIMINGS), ENGINE(REQ_RESOLVE),
     /* enum cd_body_mode, enum cd_http_version */
     ENGINE(BODY_NONE), ENGINE(BODY_STREAM),
     ENGINE(HTTP_1_1), ENGINE(HTTP_2TLS), ENGINE(HTTP_2_PRIOR_KNOWLEDGE),

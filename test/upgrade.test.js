@@ -13,7 +13,7 @@ const { once } = require('node:events')
 const undici = require('undici')
 const { WebSocketServer } = require('ws')
 const { kind, createAgent } = require('./support/agent')
-const { startServer, startTlsServer } = require('./support/servers')
+const { startServer, startTlsServer, startRawServer } = require('./support/servers')
 const { getCerts } = require('./support/certs')
 const { sha256 } = require('./support/collect')
 
@@ -138,6 +138,22 @@ describe('upgrade, CONNECT and WebSocket', function () {
         assert.equal(err.message, 'bad upgrade')
         return true
       })
+    })
+
+    it('a 101 without an upgrade header is SocketError("bad upgrade"), as undici', async function () {
+      const raw = await startRawServer((socket) => {
+        socket.on('error', () => {})
+        socket.once('data', () => socket.write('HTTP/1.1 101\r\nhello: world\r\nconnection: upgrade\r\n\r\nBody'))
+      })
+      try {
+        await assert.rejects(undici.upgrade(raw.origin, { dispatcher: agent, upgrade: 'Websocket' }), (err) => {
+          assert.ok(err instanceof errors.SocketError, `got ${err}`)
+          assert.equal(err.message, 'bad upgrade')
+          return true
+        })
+      } finally {
+        await raw.close()
+      }
     })
 
     it('no answer: HeadersTimeoutError after headersTimeout', async function () {

@@ -25,6 +25,7 @@ const agent = new Agent({
 })
 void new Agent({ proxy: 'env', socketPath: '/tmp/s.sock' })
 void new Agent({ proxy: 'socks5h://127.0.0.1:1080' })
+void new Agent({ maxOrigins: 10, connect: { autoSelectFamily: false, lookup: (hostname, options, cb) => cb(null, '127.0.0.1', 4) } })
 const other: Agent = new DefaultAgent()
 const running: number = agent.stats['http://127.0.0.1:3000']?.running ?? 0
 void running
