@@ -18,7 +18,7 @@ const { adaptHandler, checkUpgradeHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
 const { timingsOption } = require('./timings')
 
-const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError } = errors
+const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError, InformationalError } = errors
 
 // The user's undici's MaxOriginsReachedError; a look-alike if it has none.
 const MaxOriginsReachedError = errors.MaxOriginsReachedError ?? class MaxOriginsReachedError extends errors.UndiciError {
@@ -133,6 +133,12 @@ function validateOptions (opts) {
   if (allowH2 != null && typeof allowH2 !== 'boolean') {
     throw new InvalidArgumentError('allowH2 must be a valid boolean value')
   }
+  if (opts.factory != null && typeof opts.factory !== 'function') {
+    throw new InvalidArgumentError('factory must be a function.')
+  }
+  if (opts.factory != null) {
+    throw new NotSupportedError('factory is not supported: libcurl makes the connections (use the dispatcher the factory would return directly)')
+  }
   if (connect != null) {
     if (typeof connect === 'function') {
       throw new NotSupportedError('connect as a function is not supported: libcurl makes the connections')
@@ -202,6 +208,7 @@ class Agent extends Dispatcher {
       cert: tlsBytes(connect.cert, 'cert'),
       key: tlsBytes(connect.key, 'key')
     })
+    this._keepAliveTimeoutThreshold = opts.keepAliveTimeoutThreshold ?? DEFAULT_KEEPALIVE_THRESHOLD
     this._servername = connect.servername ?? null
     // connect.lookup: names are resolved with it on this thread and the
     // addresses pinned for libcurl (lib/request.js); all of them, or the
@@ -213,7 +220,7 @@ class Agent extends Dispatcher {
     this._poolSize = binding.ensureThreads(this._threads)
     this._connections = opts.connections ?? null
     this._maxOrigins = opts.maxOrigins ?? Infinity
-    this._origins = new Map()  // origin -> { active, connected, needDrain }
+    this._origins = new Map()  // origin -> { active, connected, needDrain, resets }
     agentsByConfig.set(this._configId, new WeakRef(this))
     this._active = new Set()
     this._closed = false
@@ -268,7 +275,7 @@ class Agent extends Dispatcher {
   _origin (origin) {
     let entry = this._origins.get(origin)
     if (entry === undefined) {
-      entry = { active: 0, connected: 0, needDrain: false }
+      entry = { active: 0, connected: 0, needDrain: false, resets: 0 }
       this._origins.set(origin, entry)
     }
     return entry
@@ -306,14 +313,30 @@ class Agent extends Dispatcher {
     return entry !== undefined && entry.active > 0
   }
 
+  // A response said its connection closes after it (lib/request.js
+  // closesConnection): undici destroys such a socket itself, and its
+  // 'disconnect' carries InformationalError('reset').
+  _expectReset (target) {
+    const entry = this._origins.get(target.origin)
+    if (entry !== undefined && entry.resets < entry.connected) entry.resets++
+  }
+
   _onDisconnected (key) {
     // the engine names the origin by its key, default port included
     const origin = parseOrigin(key).origin
     const entry = this._origins.get(origin)
     if (entry === undefined) return
     entry.connected = Math.max(0, entry.connected - 1)
+    let err
+    if (entry.resets > 0) {
+      entry.resets--
+      err = new InformationalError('reset')
+    } else {
+      err = new SocketError('closed')
+    }
+    entry.resets = Math.min(entry.resets, entry.connected)
     if (entry.active === 0 && entry.connected === 0) this._origins.delete(origin)
-    this.emit('disconnect', new URL(origin), [this], new SocketError('closed'))
+    this.emit('disconnect', new URL(origin), [this], err)
   }
 
   _onConnectionError (target, err) {

@@ -39,6 +39,23 @@ function rethrowLater (err) {
   process.nextTick(() => { throw err })
 }
 
+// As undici's client-h1: after this final response the client itself
+// closes the connection (socket[kReset]) when the request said `connection:
+// close`, when the response does not keep the connection alive, or when
+// the server's `Keep-Alive: timeout=` hint leaves no time once
+// keepAliveTimeoutThreshold is taken off (the engine closes it then).
+const CONNECTION_CLOSE = /^connection:[^\n]*\bclose\b/im
+const CONNECTION_KEEP_ALIVE = /^connection:[^\n]*\bkeep-alive\b/im
+const KEEP_ALIVE_TIMEOUT = /^keep-alive:[^\n]*?timeout=(\d+)/im
+
+function closesConnection (req, head) {
+  if (req.norm.reset) return true
+  if (CONNECTION_CLOSE.test(head)) return true
+  if (head.startsWith('HTTP/1.0') && !CONNECTION_KEEP_ALIVE.test(head)) return true
+  const m = KEEP_ALIVE_TIMEOUT.exec(head)
+  return m !== null && Number(m[1]) * 1000 - req.agent._keepAliveTimeoutThreshold <= 0
+}
+
 class CurlRequest {
   /**
    * @param {import('./agent')} agent
@@ -68,14 +85,12 @@ class CurlRequest {
   }
 
   // Immediate failure: onResponseError without onRequestStart (as undici).
+  // dispatch() refused the request. As undici's Dispatcher#dispatch, what
+  // the handler's onResponseError throws comes out of dispatch().
   failImmediately (err) {
     this.done = true
     this.engineDone = true
-    try {
-      this.handler.onResponseError(this.controller, err)
-    } catch (e) {
-      rethrowLater(e)
-    }
+    this.handler.onResponseError(this.controller, err)
   }
 
   start (norm, configId, threads) {
@@ -302,6 +317,11 @@ class CurlRequest {
       this.agent._onConnected(this.norm.target, payload)
       if (this.raw !== null) this.raw.onConnected(payload)
       return
+    }
+    if (type === EV_HEADERS && a >= 200 && b < 20 && this.raw === null && closesConnection(this, payload)) {
+      // Received, not yet delivered (it may wait while paused): the close
+      // that follows is the agent's own reset, as undici's (lib/agent.js).
+      this.agent._expectReset(this.norm.target)
     }
     if (this.raw !== null) {
       if (isTerminal(type)) this.engineDone = true

@@ -25,6 +25,9 @@ describe('agent events, stats and connection diagnostics', function () {
       if (req.url === '/close') {
         res.setHeader('connection', 'close')
         res.end('bye')
+      } else if (req.url === '/hint') {
+        res.writeHead(200, { connection: 'keep-alive', 'keep-alive': 'timeout=1s' })
+        res.end('hint')
       } else if (req.url === '/hold') {
         const go = () => res.end('held')
         if (release === null) go()
@@ -80,6 +83,34 @@ describe('agent events, stats and connection diagnostics', function () {
     assert.ok(d.targets.includes(agent))
     assert.ok(d.err instanceof Error)
     assert.deepEqual(events.map((e) => e.name), ['connect', 'disconnect'])
+  })
+
+  // undici's client closes these connections itself after the response
+  // (socket[kReset]) and says so: InformationalError('reset').
+  for (const [what, path, opts] of [
+    ['a `connection: close` response', '/close', {}],
+    ['a Keep-Alive hint at or under keepAliveTimeoutThreshold', '/hint', {}],
+    ['a request with reset: true', '/', { reset: true }]
+  ]) {
+    it(`'disconnect' after ${what} carries InformationalError('reset')`, async function () {
+      agent = createAgent()
+      const events = record(agent)
+      await get(agent, `${server.origin}${path}`, opts)
+      await waitFor(() => events.some((e) => e.name === 'disconnect'), 3000, 'disconnect')
+      const d = events.find((e) => e.name === 'disconnect')
+      assert.ok(d.err instanceof undici.errors.InformationalError, `${d.err?.name}: ${d.err?.message}`)
+      assert.equal(d.err.code, 'UND_ERR_INFO')
+      assert.equal(d.err.message, 'reset')
+    })
+  }
+
+  it("three sequential requests answered `Keep-Alive: timeout=1s`: three connections, three 'reset' disconnects", async function () {
+    agent = createAgent({ connections: 3 })
+    const events = record(agent)
+    for (let i = 0; i < 3; i++) assert.equal((await get(agent, `${server.origin}/hint`)).body, 'hint')
+    await waitFor(() => events.filter((e) => e.name === 'disconnect').length === 3, 3000, 'three disconnects')
+    assert.equal(events.filter((e) => e.name === 'connect').length, 3)
+    for (const e of events.filter((e) => e.name === 'disconnect')) assert.equal(e.err.message, 'reset')
   })
 
   it("'connectionError' when the connection cannot be made, and no 'connect'", async function () {

@@ -107,5 +107,32 @@ describe('options', function () {
       assertInvalid({ connect: 'x' })
       assertInvalid({ connect: 42 })
     })
+
+    it('rejects a factory that is not a function', function () {
+      assertInvalid({ factory: 'ASD' })
+    })
+  })
+
+  it('factory (a dispatcher per origin) is NotSupportedError, not silently ignored (ours only)', function () {
+    if (kind === 'undici') this.skip()
+    assert.throws(() => new Agent({ factory: (origin, opts) => new undici.Pool(origin, opts) }),
+      { name: 'NotSupportedError', code: 'UND_ERR_NOT_SUPPORTED' })
+  })
+
+  it('a refused dispatch: what the handler\'s onError throws comes out of dispatch(), as undici', async function () {
+    const agent = createAgent()
+    try {
+      const handler = {
+        onConnect () {},
+        onHeaders () {},
+        onData () {},
+        onComplete () {},
+        onError (err) { throw err }
+      }
+      assert.throws(() => agent.dispatch('ASD', handler), InvalidArgumentError)
+      assert.throws(() => agent.dispatch({ origin: server.origin, path: '/', method: 'GET', headers: 42 }, handler), InvalidArgumentError)
+    } finally {
+      await agent.close()
+    }
   })
 })
