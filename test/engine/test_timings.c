@@ -121,7 +121,9 @@ TEST_IMPL(timings_errors) {
   expect_ordered(h);
   ASSERT_GE(h->timings.at[CD_TIMING_SENT], 0);
   ASSERT_EQ(h->timings.at[CD_TIMING_FIRST_BYTE], -1);
-  ASSERT_GE(h->timings.at[CD_TIMING_TOTAL] - h->timings.at[CD_TIMING_SENT], 140 * 1000);
+  /* the deadline runs from the worker's start of the transfer (`queued`);
+   * sending can come well after it on a slow machine (valgrind: 25 ms) */
+  ASSERT_GE(h->timings.at[CD_TIMING_TOTAL] - h->timings.at[CD_TIMING_QUEUED], 140 * 1000);
   th_fx_end(&fx, 0);
   return 0;
 }
