@@ -75,7 +75,9 @@ TEST_IMPL(timings_phases_and_reuse) {
   ASSERT_EQ(at[CD_TIMING_DNS], at[CD_TIMING_QUEUED]);
   ASSERT_EQ(at[CD_TIMING_CONNECT], at[CD_TIMING_QUEUED]);
   ASSERT_EQ(at[CD_TIMING_TLS], at[CD_TIMING_QUEUED]);
-  ASSERT_GE(at[CD_TIMING_FIRST_BYTE] - at[CD_TIMING_SENT], 20 * 1000);
+  /* libcurl's instants are mapped onto ours from the transfer's start:
+   * leave room for that skew (valgrind: 17.7 ms for a 20 ms delay) */
+  ASSERT_GE(at[CD_TIMING_FIRST_BYTE] - at[CD_TIMING_SENT], 10 * 1000);
   ASSERT_EQ(b->timings.remote_port, (int)ts_port(fx.srv));
   ASSERT_GE(b->timings.submit_us, a->timings.submit_us);
 
