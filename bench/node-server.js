@@ -51,7 +51,8 @@ const h1opts = { keepAliveTimeout: 300000, headersTimeout: 0, requestTimeout: 0 
 const servers = [
   http.createServer(h1opts, handle).listen(cfg.ports.http, '127.0.0.1'),
   https.createServer({ ...h1opts, ...tls }, handle).listen(cfg.ports.https, '127.0.0.1'),
-  http2.createSecureServer({ ...tls, settings: { maxConcurrentStreams: 128 } }, handle).listen(cfg.ports.h2, '127.0.0.1')
+  http2.createSecureServer({ ...tls, settings: { maxConcurrentStreams: 128 } }, handle).listen(cfg.ports.h2, '127.0.0.1'),
+  ...cfg.ports.extra.map((port) => http.createServer(h1opts, handle).listen(port, '127.0.0.1'))
 ]
 
 let listening = 0

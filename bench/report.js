@@ -48,7 +48,8 @@ function addRatios (scenario) {
     const b = base.summary
     row.ratio = {
       rps: s.rps && b.rps ? s.rps / b.rps : null,
-      cpuPerReq: s.cpuPerReqUs && b.cpuPerReqUs ? s.cpuPerReqUs / b.cpuPerReqUs : null
+      cpuPerReq: s.cpuPerReqUs && b.cpuPerReqUs ? s.cpuPerReqUs / b.cpuPerReqUs : null,
+      jsPerReq: s.jsPerReqUs && b.jsPerReqUs ? s.jsPerReqUs / b.jsPerReqUs : null
     }
   }
 }
@@ -64,12 +65,27 @@ const COLUMNS = [
   { head: 'p50 ms', get: (r) => fmt(r.summary.p50, 2) },
   { head: 'p99 ms', get: (r) => fmt(r.summary.p99, 2) },
   { head: 'CPU µs/req', get: (r) => fmt(r.summary.cpuPerReqUs, 1) },
+  { head: 'JS µs/req', get: (r) => fmt(r.summary.jsPerReqUs, 1) },
+  { head: 'other µs/req', get: (r) => fmt(r.summary.otherPerReqUs, 1) },
+  { head: 'JS ceiling req/s', get: (r) => fmt(r.summary.jsCeilingRps, 0) },
   { head: 'req/CPU-s', get: (r) => fmt(r.summary.reqPerCpuSec, 0) },
   { head: 'RSS MB', get: (r) => fmt(r.summary.maxRssMB, 1) },
   { head: 'conns', get: (r) => fmt(r.summary.conns, 0) },
   { head: 'req/s ×', get: (r) => fmt(r.ratio?.rps, 2) },
-  { head: 'CPU/req ×', get: (r) => fmt(r.ratio?.cpuPerReq, 2) }
+  { head: 'CPU/req ×', get: (r) => fmt(r.ratio?.cpuPerReq, 2) },
+  { head: 'JS/req ×', get: (r) => fmt(r.ratio?.jsPerReq, 2) }
 ]
+
+// A client that keeps its connections opens about one per request in
+// flight (HTTP/1.1) or one in all (HTTP/2); many more than that is a
+// reconnect storm (a connection dropped after every request), which costs
+// throughput and shows as TIME_WAIT sockets on the server.
+function connectionChurn (scenario, row) {
+  const conns = row.summary?.conns
+  if (conns == null || row.tool || row.curlMulti) return null
+  const expected = scenario.h2 ? 1 : scenario.concurrency
+  return conns > 2 * expected + 8 ? `connection churn: ${Math.round(conns)} connections for ${expected} expected` : null
+}
 
 function clip (s, n) {
   return s.length > n ? s.slice(0, n - 1) + '…' : s
@@ -77,10 +93,12 @@ function clip (s, n) {
 
 // A row that produced no figures shows why instead. "unavailable" is the
 // same for every row of our Agent, so its reason goes to notes() once.
-function rowCells (row) {
+function rowCells (row, scenario) {
   if (row.summary) {
     const cells = COLUMNS.map((c) => c.get(row))
     const notes = []
+    const churn = scenario ? connectionChurn(scenario, row) : null
+    if (churn) notes.push(churn)
     if (row.summary.errors) notes.push(`${row.summary.errors} errors`)
     if (row.failedRounds) notes.push(`${row.failedRounds} rounds failed: ${clip(row.reason || '', 60)}`)
     return { cells, note: notes.join(', ') }
@@ -100,6 +118,8 @@ function notes (results) {
   for (const s of results.scenarios) {
     for (const row of s.rows) {
       if (row.status !== 'ok') add(`${row.status}: ${[row.reason, row.detail].filter(Boolean).join(': ')}`, row.label)
+      const churn = connectionChurn(s, row)
+      if (churn) add(`${churn.replace(/: .*/, '')}: a connection was dropped instead of kept`, `${row.label} [${s.id}]`)
       for (const r of row.rounds || []) {
         if (r.errors) add(`errors, first: ${r.firstError || '?'}`, `${row.label} [${s.id}]`)
       }
@@ -116,7 +136,7 @@ function formatTable (results) {
   const lines = []
   const labelWidth = Math.max(...results.scenarios.flatMap((s) => s.rows.map((r) => r.label.length)), 6)
   for (const s of results.scenarios) {
-    const rendered = s.rows.map((r) => ({ row: r, ...rowCells(r) }))
+    const rendered = s.rows.map((r) => ({ row: r, ...rowCells(r, s) }))
     const widths = COLUMNS.map((c, i) => Math.max(c.head.length, ...rendered.filter((x) => x.cells).map((x) => x.cells[i].length)))
     lines.push('')
     lines.push(`${scenarioTitle(s)}  [${s.id}]`)
@@ -148,8 +168,11 @@ function headerLines (results) {
 const LEGEND = [
   'req/s: completions per second in the timed window; ±%: (max-min)/median of req/s over rounds.',
   'p50/p99: request latency. CPU µs/req: user+sys CPU of the whole client process (all threads) per request.',
+  'JS µs/req: the part of it on the JS (main) thread; other µs/req: every other thread (our libcurl workers, V8 GC helpers).',
+  'JS ceiling req/s: 1e6 / JS µs/req, what one Node thread could reach given cores for the other threads.',
   'RSS MB: peak resident set of the client process. conns: connections the server accepted during the row.',
-  'req/s × and CPU/req ×: against "undici Agent dispatch" of the same scenario.',
+  'req/s ×, CPU/req × and JS/req ×: against "undici Agent dispatch" of the same scenario.',
+  'A row that opened more than 2 connections per request in flight (HTTP/2: more than 10 in all) is flagged "connection churn".',
   'Each client row runs in a fresh process per round. wrk/h2load are ceilings: native, no warm-up, CPU/RSS by GNU time.',
   'libcurl multi (C): libcurl alone in the engine\'s pattern (bench/curl-multi.c), same warm-up, CPU/RSS by getrusage;',
   '  its gap to "curl-dispatcher dispatch" is what the bridge to Node costs.'
@@ -191,7 +214,7 @@ function writeResultsMd (results, file) {
     out.push('| client | ' + COLUMNS.map((c) => c.head).join(' | ') + ' | notes |')
     out.push('|---|' + COLUMNS.map(() => '---:').join('|') + '|---|')
     for (const row of s.rows) {
-      const { cells, note } = rowCells(row)
+      const { cells, note } = rowCells(row, s)
       const values = cells || COLUMNS.map(() => '')
       out.push(`| ${mdEscape(row.label)} | ${values.join(' | ')} | ${mdEscape(note)} |`)
     }
@@ -210,4 +233,4 @@ function writeResultsMd (results, file) {
   fs.writeFileSync(file, out.join('\n'))
 }
 
-module.exports = { machineInfo, addRatios, formatTable, headerLines, notes, writeJson, writeResultsMd, LEGEND }
+module.exports = { machineInfo, addRatios, connectionChurn, formatTable, headerLines, notes, writeJson, writeResultsMd, LEGEND }

@@ -33,7 +33,14 @@ const SCENARIOS = [
   { id: 'h1-post-16k', title: 'HTTP/1.1 POST 16 KiB', server: 'http', path: SINK_PATH, method: 'POST', bodySize: 16 * 1024, concurrency: 64, tool: 'wrk' },
   { id: 'https-get-12b', title: 'HTTPS (HTTP/1.1) GET 12 B', server: 'https', path: '/12b', concurrency: 64, tool: 'wrk' },
   { id: 'h2-get-12b', title: 'HTTP/2 over TLS GET 12 B', server: 'h2', h2: true, path: '/12b', concurrency: 64, tool: 'h2load' },
-  { id: 'serial-get-12b', title: 'Serial latency, HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 1, tool: 'wrk' }
+  { id: 'serial-get-12b', title: 'Serial latency, HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 1, tool: 'wrk' },
+  // A service does work of its own on each response: 20 µs of synchronous
+  // JS per response. Native tools do none, so they are no ceiling here.
+  { id: 'busy-get-12b', title: 'Busy JS thread (20 µs per response), HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 64, busyUs: 20, clients: ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request'] },
+  // How throughput grows with our worker threads (undici has one thread):
+  // on a machine with more cores than workers, each row should gain.
+  { id: 'scale-1-origin', title: 'Scaling over threads, one origin, HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 256, threadsSweep: [1, 2, 4] },
+  { id: 'scale-4-origins', title: 'Scaling over threads, 4 origins, HTTP/1.1 GET 12 B', server: 'origins', path: '/12b', concurrency: 256, threadsSweep: [1, 2, 4] }
 ]
 
 // Table order: the four main rows, then fetch (secondary), then the ceilings
@@ -49,6 +56,27 @@ const CLIENTS = [
 
 // Run order within a round: ours and undici alternate (A/B pairs).
 const RUN_ORDER = ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request', 'ours-fetch', 'undici-fetch', 'tool', 'curl-multi']
+
+// The rows of one scenario and their run order. A scenario may name its
+// clients (no ceiling rows then), or sweep our Agent's thread count
+// against undici's dispatch row.
+function scenarioRows (scenario, opts) {
+  if (scenario.threadsSweep) {
+    const ours = scenario.threadsSweep.map((t) => ({
+      id: `ours-dispatch-t${t}`, agent: 'ours', api: 'dispatch', label: `curl-dispatcher dispatch, ${t} thread${t === 1 ? '' : 's'}`, threads: t
+    }))
+    const base = { ...CLIENTS.find((c) => c.id === 'undici-dispatch') }
+    // undici's row once per round, between our first two
+    const order = ours.map((r) => r.id)
+    order.splice(1, 0, base.id)
+    return { rows: [...ours, base], order }
+  }
+  if (scenario.clients) {
+    const rows = CLIENTS.filter((c) => scenario.clients.includes(c.id)).map((c) => ({ ...c }))
+    return { rows, order: RUN_ORDER.filter((id) => scenario.clients.includes(id)) }
+  }
+  return { rows: [...CLIENTS.map((c) => ({ ...c })), toolRow(scenario), curlMultiRow(opts)], order: RUN_ORDER }
+}
 
 function usage (msg) {
   if (msg) process.stderr.write(`bench: ${msg}\n`)
@@ -140,7 +168,10 @@ function expectedBytes (scenario) {
 }
 
 async function runRound (row, scenario, servers, opts) {
-  const url = servers[scenario.server] + scenario.path
+  const urls = scenario.server === 'origins'
+    ? servers.origins.map((o) => o + scenario.path)
+    : [servers[scenario.server] + scenario.path]
+  const url = urls[0]
   if (row.curlMulti) {
     return curlMulti.run({
       binary: opts.curlMulti.binary,
@@ -181,7 +212,9 @@ async function runRound (row, scenario, servers, opts) {
     durationMs: opts.durationMs,
     ca: servers.ca,
     h2: !!scenario.h2,
-    threads: opts.threads
+    threads: row.threads ?? opts.threads,
+    urls: urls.length > 1 ? urls : undefined,
+    busyUs: scenario.busyUs || 0
   }
   return runChild(cfg, opts.warmupMs + opts.durationMs + 30000)
 }
@@ -202,11 +235,11 @@ function progress (scenario, round, rounds, row, r) {
 }
 
 async function runScenario (scenario, servers, opts) {
-  const rows = [...CLIENTS.map((c) => ({ ...c })), toolRow(scenario), curlMultiRow(opts)]
+  const { rows, order: runOrder } = scenarioRows(scenario, opts)
   for (const row of rows) row.rounds = []
   const byId = new Map(rows.map((r) => [r.id, r]))
   for (let round = 0; round < opts.rounds; round++) {
-    const order = round % 2 === 0 ? RUN_ORDER : [...RUN_ORDER].reverse()
+    const order = round % 2 === 0 ? runOrder : [...runOrder].reverse()
     for (const id of order) {
       const row = byId.get(id)
       // "unavailable"/"skipped" will not change from one round to the next.
@@ -248,9 +281,9 @@ async function main () {
     process.exit(1)
   }
   const scenarios = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id))
-  const rowsPerScenario = RUN_ORDER.length
-  const estimate = scenarios.length * rowsPerScenario * opts.rounds * (opts.durationMs + opts.warmupMs + 400) / 1000
-  process.stderr.write(`bench: ${scenarios.length} scenarios x ${rowsPerScenario} rows x ${opts.rounds} rounds, at most ~${Math.ceil(estimate / 60)} min\n`)
+  const rowRuns = scenarios.reduce((n, s) => n + scenarioRows(s, { curlMulti: {} }).order.length, 0)
+  const estimate = rowRuns * opts.rounds * (opts.durationMs + opts.warmupMs + 400) / 1000
+  process.stderr.write(`bench: ${scenarios.length} scenarios, ${rowRuns} rows x ${opts.rounds} rounds, at most ~${Math.ceil(estimate / 60)} min\n`)
   if (process.env.CD_TEST_AGENT === 'undici') {
     process.stderr.write('bench: CD_TEST_AGENT=undici: the curl-dispatcher rows run undici\'s Agent (harness self-test)\n')
   }

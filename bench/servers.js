@@ -29,6 +29,9 @@ const SINK_REPLY = 'ok'
 // accepted connections before and after each row, which shows reconnect
 // storms and whether HTTP/2 streams really share a connection.
 const STATUS_PATH = '/status'
+// Plain-HTTP origins besides the main one (same content, ports of their own):
+// the several-origins scenario spreads its requests over all of them.
+const EXTRA_ORIGINS = 3
 
 function which (cmd) {
   for (const dir of (process.env.PATH || '').split(path.delimiter)) {
@@ -136,6 +139,7 @@ http {
 
   server {
     listen 127.0.0.1:${ports.http} backlog=4096;
+${ports.extra.map((p) => `    listen 127.0.0.1:${p} backlog=4096;`).join('\n')}
     location = ${STATUS_PATH} {
       stub_status;
     }
@@ -193,7 +197,7 @@ async function startNginx (nginx, dir, ports, tls) {
   child.stderr.on('data', (d) => { stderr += d })
   const exited = new Promise((resolve) => child.once('exit', resolve))
   const deadline = Date.now() + 10000
-  const ready = Promise.all(Object.values(ports).map((p) => waitForPort(p, deadline)))
+  const ready = Promise.all(Object.values(ports).flat().map((p) => waitForPort(p, deadline)))
   const first = await Promise.race([ready.then(() => 'ready'), exited.then(() => 'exited')])
   if (first !== 'ready') {
     let log = ''
@@ -241,8 +245,8 @@ async function startServers ({ prefer = 'nginx' } = {}) {
   try {
     writeDocroot(path.join(dir, 'www'))
     const tls = makeCertificate(dir)
-    const [http, https, h2] = await freePorts(3)
-    const ports = { http, https, h2 }
+    const [http, https, h2, ...extra] = await freePorts(3 + EXTRA_ORIGINS)
+    const ports = { http, https, h2, extra }
     const nginx = prefer === 'nginx' ? which('nginx') : null
     if (nginx) {
       impl = await startNginx(nginx, dir, ports, tls)
@@ -263,6 +267,8 @@ async function startServers ({ prefer = 'nginx' } = {}) {
       http: `http://127.0.0.1:${http}`,
       https: `https://127.0.0.1:${https}`,
       h2: `https://127.0.0.1:${h2}`,
+      // the main plain-HTTP origin first, then the extra ones
+      origins: [http, ...extra].map((p) => `http://127.0.0.1:${p}`),
       async stop () {
         if (stopped) return
         stopped = true

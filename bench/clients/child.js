@@ -12,11 +12,14 @@
 // argv[2] is the JSON config written by run.js:
 //   agent: 'ours' | 'undici'        api: 'dispatch' | 'request' | 'fetch'
 //   url, method, bodySize, expectStatus, expectBytes, concurrency,
-//   warmupMs, durationMs, ca (PEM), h2 (bool), threads (number | null)
+//   warmupMs, durationMs, ca (PEM), h2 (bool), threads (number | null),
+//   urls (several origins, used in turn; url is then the first),
+//   busyUs (synchronous JS work per response, a service's own handler)
 
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 const { Samples, percentile } = require('../stats')
+const threadCpu = require('./thread-cpu')
 
 const cfg = JSON.parse(process.argv[2])
 
@@ -74,7 +77,7 @@ function makeDispatcher (undici) {
 // Each maker returns start(cb): begins one request and calls
 // cb(err, statusCode, bodyBytes) exactly once.
 
-function makeDispatchStart (dispatcher, url, body, headers) {
+function makeDispatchStart (dispatcher, urls, body, headers) {
   // The minimal undici v2 handler: what any dispatcher consumer has to do
   // at least, so this row measures the dispatcher, not an API layered on it.
   class Handler {
@@ -90,15 +93,34 @@ function makeDispatchStart (dispatcher, url, body, headers) {
     onResponseEnd () { this.cb(null, this.status, this.bytes) }
     onResponseError (controller, err) { this.cb(err) }
   }
-  const opts = { origin: url.origin, path: url.pathname, method: cfg.method, headers, body }
-  return (cb) => dispatcher.dispatch(opts, new Handler(cb))
+  const all = urls.map((url) => ({ origin: url.origin, path: url.pathname, method: cfg.method, headers, body }))
+  if (all.length === 1) {
+    const opts = all[0]
+    return (cb) => dispatcher.dispatch(opts, new Handler(cb))
+  }
+  let next = 0
+  return (cb) => {
+    const opts = all[next]
+    next = (next + 1) % all.length
+    dispatcher.dispatch(opts, new Handler(cb))
+  }
 }
 
-function makeRequestStart (undici, dispatcher, url, body, headers) {
-  const href = url.href
+function cycle (urls) {
+  const hrefs = urls.map((u) => u.href)
+  let next = 0
+  return () => {
+    const href = hrefs[next]
+    next = (next + 1) % hrefs.length
+    return href
+  }
+}
+
+function makeRequestStart (undici, dispatcher, urls, body, headers) {
+  const nextHref = cycle(urls)
   const opts = { dispatcher, method: cfg.method, headers, body }
   async function one () {
-    const res = await undici.request(href, opts)
+    const res = await undici.request(nextHref(), opts)
     let bytes = 0
     for await (const chunk of res.body) bytes += chunk.length
     return [res.statusCode, bytes]
@@ -106,11 +128,11 @@ function makeRequestStart (undici, dispatcher, url, body, headers) {
   return (cb) => one().then(([s, b]) => cb(null, s, b), cb)
 }
 
-function makeFetchStart (undici, dispatcher, url, body, headers) {
-  const href = url.href
+function makeFetchStart (undici, dispatcher, urls, body, headers) {
+  const nextHref = cycle(urls)
   const opts = { dispatcher, method: cfg.method, headers, body }
   async function one () {
-    const res = await undici.fetch(href, opts)
+    const res = await undici.fetch(nextHref(), opts)
     let bytes = 0
     for await (const chunk of res.body) bytes += chunk.length
     return [res.status, bytes]
@@ -130,6 +152,9 @@ function runClosedLoop (start) {
     let t1 = 0
     let cpu0 = null
     let cpu1 = null
+    let threads0 = null
+    let threads1 = null
+    const busyMs = (cfg.busyUs || 0) / 1000
 
     function launch () {
       const began = performance.now()
@@ -159,6 +184,13 @@ function runClosedLoop (start) {
         completed++
         latencies.push(ended - began)
       }
+      if (busyMs > 0) {
+        // The application's own work on each response, synchronous on the
+        // JS thread (a JSON.parse, a template): what a service does between
+        // one response and the next.
+        const until = ended + busyMs
+        while (performance.now() < until);
+      }
       if (phase === 'drain') {
         if (inFlight === 0) finish()
       } else if (err) {
@@ -175,6 +207,8 @@ function runClosedLoop (start) {
       const seconds = (t1 - t0) / 1000
       const cpuUs = cpu1.user + cpu1.system
       const sorted = latencies.sorted()
+      const split = threadCpu.between(threads0, threads1)
+      const jsPerReqUs = split && completed ? split.jsUs / completed : null
       resolve({
         requests: completed,
         seconds,
@@ -185,6 +219,9 @@ function runClosedLoop (start) {
         cpuSysUs: cpu1.system,
         cpuPerReqUs: completed ? cpuUs / completed : null,
         reqPerCpuSec: cpuUs ? completed / (cpuUs / 1e6) : null,
+        jsPerReqUs,
+        otherPerReqUs: split && completed ? split.otherUs / completed : null,
+        jsCeilingRps: jsPerReqUs ? 1e6 / jsPerReqUs : null,
         errors,
         firstError,
         leftInFlight: inFlight
@@ -194,11 +231,13 @@ function runClosedLoop (start) {
     let drainTimer = null
     setTimeout(() => {
       phase = 'timed'
+      threads0 = threadCpu.sample()
       cpu0 = process.cpuUsage()
       t0 = performance.now()
       setTimeout(() => {
         t1 = performance.now()
         cpu1 = process.cpuUsage(cpu0)
+        threads1 = threadCpu.sample()
         phase = 'drain'
         if (inFlight === 0) return finish()
         // Requests still in flight are not counted; don't wait forever on a
@@ -217,14 +256,14 @@ async function main () {
   if (!made.dispatcher) return { status: made.status, reason: made.reason, detail: made.detail }
   const dispatcher = made.dispatcher
 
-  const url = new URL(cfg.url)
+  const urls = (cfg.urls || [cfg.url]).map((u) => new URL(u))
   const body = cfg.bodySize ? Buffer.alloc(cfg.bodySize, 'b') : undefined
   const headers = body ? { 'content-type': 'application/octet-stream' } : undefined
   const start = cfg.api === 'dispatch'
-    ? makeDispatchStart(dispatcher, url, body, headers)
+    ? makeDispatchStart(dispatcher, urls, body, headers)
     : cfg.api === 'request'
-      ? makeRequestStart(undici, dispatcher, url, body, headers)
-      : makeFetchStart(undici, dispatcher, url, body, headers)
+      ? makeRequestStart(undici, dispatcher, urls, body, headers)
+      : makeFetchStart(undici, dispatcher, urls, body, headers)
 
   const r = await runClosedLoop(start)
   // Closing is not timed; bounded so a dispatcher that hangs on close still
