@@ -167,9 +167,10 @@ static void park(cd__worker *w) {
     long until = t->deadline_ms > now ? (long)(t->deadline_ms - now) : 0;
     if (until < timeout) timeout = until;
   }
-  if (w->conn_sweep_ms != UINT64_MAX) {
+  uint64_t next = w->conn_sweep_ms < w->early_next_ms ? w->conn_sweep_ms : w->early_next_ms;
+  if (next != UINT64_MAX) {
     uint64_t now = cd__now_ms();
-    long until = w->conn_sweep_ms > now ? (long)(w->conn_sweep_ms - now) : 0;
+    long until = next > now ? (long)(next - now) : 0;
     if (until < timeout) timeout = until;
   }
   if (!cds_list_empty(&w->stalled)) timeout = timeout < 1 ? timeout : 1;
@@ -205,7 +206,7 @@ static void *worker_main(void *arg) {
     curl_multi_perform(w->multi, &running);
     read_results(w);
     if (!cds_list_empty(&w->limits_grown)) cd__transfer_fill_limits(w);
-    if (!cds_list_empty(&w->early)) cd__transfer_end_early(w);
+    w->early_next_ms = cds_list_empty(&w->early) ? UINT64_MAX : cd__transfer_end_early(w);
     if (!cds_list_empty(&w->raw)) cd__raw_pump(w);
     w->now_ms = cd__now_ms();
     if (w->now_ms >= w->conn_sweep_ms) w->conn_sweep_ms = cd__conn_sweep(&w->conns, w->now_ms);
@@ -232,6 +233,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
   }
   w->waker.multi = w->multi;
   w->conn_sweep_ms = UINT64_MAX;
+  w->early_next_ms = UINT64_MAX;
   /* libcurl's default cache limit is 4x the handles currently added; this
    * engine removes a handle as soon as its transfer ends and JS refills
    * later, so between bursts the limit fell to a few connections and

@@ -107,6 +107,7 @@ struct cd_request {
   int64_t keepalive_hint_ms;        /* final response's Keep-Alive: timeout=, or -1 */
   int64_t resp_received;            /* body bytes received */
   struct cds_list_head early_node;  /* worker->early */
+  uint64_t early_deadline_ms;       /* in worker->early: ended then if still uploading */
   int error;                        /* CD_ERR_* decided by the engine, or 0 */
   cd_event *data_pending;           /* DATA being filled this loop turn, or NULL */
   struct cds_list_head data_node;   /* worker->data_pending while data_pending */

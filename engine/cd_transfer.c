@@ -272,26 +272,30 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
       req->resp_length >= 0 && req->resp_received >= req->resp_length) {
     /* The whole response is here while the request body is still going
      * out: a server that stopped reading it would hold the transfer until
-     * bodyTimeout. The worker ends it after this loop turn (undici does
-     * the same: it completes the request and drops the connection). */
+     * bodyTimeout. The worker ends it, dropping the connection, unless the
+     * upload finishes within a short grace: the rest of a body is often
+     * already queued or on its way from the owner (a chunked body's end
+     * follows its last chunk), and a finished upload keeps the connection.
+     * (undici drops it when its socket is still writing.) */
     req->early_done = true;
+    req->early_deadline_ms = w->now_ms + CD__EARLY_GRACE_MS;
     cds_list_add_tail(&req->early_node, &w->early);
   }
   return n;
 }
 
-void cd__transfer_end_early(cd__worker *w) {
+uint64_t cd__transfer_end_early(cd__worker *w) {
   cd_request *req, *tmp;
+  /* In the order they were added, so in deadline order: the first one
+   * still in its grace is the next deadline. A transfer that completes
+   * meanwhile has left the list (transfer_release). */
   cds_list_for_each_entry_safe(req, tmp, &w->early, early_node) {
+    if (req->state == CD__T_RUNNING && req->early_deadline_ms > w->now_ms) return req->early_deadline_ms;
     cds_list_del_init(&req->early_node);
     if (req->state != CD__T_RUNNING) continue;
-    curl_off_t sent = 0;
-    if (req->body_data != NULL) {
-      curl_easy_getinfo(req->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
-      if (sent >= (curl_off_t)req->body_data_len) continue;  /* curl completes it itself */
-    }
     cd__transfer_end(w, req, CURLE_OK);
   }
+  return UINT64_MAX;
 }
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {

@@ -48,7 +48,12 @@ void cd__transfer_fill_limits(cd__worker *w);
 /* Sends the DATA events filled during this loop turn (curl's writes of one
  * turn become one event per request, up to 64 KiB). */
 void cd__transfer_flush_data(cd__worker *w);
-/* Ends the transfers whose response completed while their upload had not. */
-void cd__transfer_end_early(cd__worker *w);
+/* How long a transfer whose response is complete may go on uploading the
+ * rest of its body (to keep its connection) before it is ended anyway. */
+#define CD__EARLY_GRACE_MS 50
+/* Ends the transfers whose response completed while their upload had not,
+ * once their grace is over. Returns when the next one's grace ends, or
+ * UINT64_MAX. */
+uint64_t cd__transfer_end_early(cd__worker *w);
 
 #endif /* CD_TRANSFER_H */

@@ -170,10 +170,25 @@ class CurlRequest {
     }
   }
 
+  // A streamed body's first chunk goes out with the head, as undici's
+  // writers do: the request is handed to the engine once the source has
+  // given its first chunk (or ended). Submitted at once instead, the head
+  // would reach the server alone, a server that answers without reading the
+  // body (nginx's `return`) would complete the response while the body is
+  // still on its way, and the worker would have to drop the connection
+  // (fetch() POSTs opened one connection per request that way).
   submit (norm, configId, threads, resolveEntry) {
+    const connectTo = resolveEntry ?? applyServername(norm, norm.servername ?? this.agent._servername)
+    if (!norm.raw && norm.body.buffer === null && norm.body.source !== null) {
+      this.pumpBody(norm.body.source, norm.bodyLength, () => this.submitNow(norm, configId, threads, resolveEntry, connectTo))
+      return
+    }
+    this.submitNow(norm, configId, threads, resolveEntry, connectTo)
+  }
+
+  submitNow (norm, configId, threads, resolveEntry, connectTo) {
     const agent = this.agent
     const target = norm.target
-    const connectTo = resolveEntry ?? applyServername(norm, norm.servername ?? agent._servername)
     if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
       channels.sendHeaders.publish({ request: this.diag, headers: requestHead(norm), socket: null })
     }
@@ -196,6 +211,7 @@ class CurlRequest {
       body: norm.body.buffer ?? undefined // read in place by the engine
     })
     requests[this.slot] = this
+    if (this.paused) binding.pause(this.slot) // paused before it was handed over
     if (norm.raw) {
       this.raw = new RawExchange(this, norm, norm.headersTimeout ?? agent._headersTimeout)
       this.raw.start()
@@ -205,13 +221,13 @@ class CurlRequest {
     if (body.buffer !== null) {
       this.bodyChunkSent(body.buffer)
       this.bodySent()
-    } else if (body.source !== null) {
-      this.pumpBody(body.source, norm.bodyLength)
     }
   }
 
-  async pumpBody (source, declared) {
+  // start() submits the request, before the first chunk is written.
+  async pumpBody (source, declared, start) {
     let sent = 0
+    let started = false
     try {
       for await (let chunk of source) {
         if (this.done || this.engineDone) return // leaving the loop destroys the stream
@@ -224,6 +240,10 @@ class CurlRequest {
         if (chunk.length === 0) continue
         sent += chunk.length
         if (declared >= 0 && sent > declared) throw new RequestContentLengthMismatchError()
+        if (!started) {
+          started = true
+          start()
+        }
         binding.write(this.slot, chunk, false)
         this.bodyChunkSent(chunk)
         this.bodyInFlight += chunk.length
@@ -234,6 +254,10 @@ class CurlRequest {
       }
       if (this.done || this.engineDone) return
       if (declared >= 0 && sent !== declared) throw new RequestContentLengthMismatchError()
+      if (!started) {
+        started = true
+        start()
+      }
       binding.write(this.slot, null, true)
       this.bodySent()
     } catch (err) {

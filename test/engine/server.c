@@ -591,7 +591,14 @@ static void *conn_main(void *arg) {
       note_busy(srv);
       if (rq.expect && (rq.chunked || (rq.has_clen && rq.clen > 0)))
         conn_writef(c, "HTTP/1.1 100 Continue\r\n\r\n");
-      if (read_body(c, &rq) == 0) keep = handle(c, &rq);
+      if (path_is(rq.target, "/answer-first")) {
+        /* answers on the head alone, then reads and discards the body
+         * (nginx's `return`): the response is complete before the upload */
+        keep = send_simple(c, &rq, 200, "OK", NULL, "ok", 2);
+        if (keep == 1 && read_body(c, &rq) != 0) keep = 0;
+      } else if (read_body(c, &rq) == 0) {
+        keep = handle(c, &rq);
+      }
       atomic_fetch_sub(&srv->busy, 1);
     }
     free(rq.body);

@@ -38,6 +38,8 @@
   X(body_wanted_flow)               \
   X(empty_bodies)                   \
   X(many_writes_backlog)            \
+  X(answered_before_body_end_keeps_connection) \
+  X(answered_before_body_end_gives_up) \
   /* test_pause.c */                \
   X(window_bounds_undrained)        \
   X(pause_resume)                   \

@@ -6,6 +6,10 @@
 #include "cd_test.h"
 #include "harness.h"
 
+/* Well within the engine's grace for an upload that outlives its
+ * response (CD__EARLY_GRACE_MS, 50 ms). */
+#define CD__TEST_EARLY_WAIT_MS 10
+
 static th_req *echo(th_fx *fx, const char *method, int64_t length) {
   cd_request_opts o;
   memset(&o, 0, sizeof o);
@@ -209,6 +213,58 @@ TEST_IMPL(many_writes_backlog) {
   th_expect_end(k, 200);
   th_expect_body(k, data, WRITES * SIZE);
   free(data);
+  th_fx_end(&fx, 0);
+  return 0;
+}
+
+/* /answer-first responds on the head, then reads the body. */
+static th_req *answer_first(th_fx *fx, int64_t length) {
+  cd_request_opts o;
+  memset(&o, 0, sizeof o);
+  o.body_mode = CD_BODY_STREAM;
+  o.body_length = length;
+  th_req *r = th_submit(fx->t, fx->cfg, fx->srv, "POST", "/answer-first", &o);
+  r->keep_body = 1;
+  return r;
+}
+
+/* The response is complete while the upload still waits for its end: the
+ * end written within the grace finishes the upload and the connection is
+ * kept for the next request. */
+TEST_IMPL(answered_before_body_end_keeps_connection) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  for (int i = 0; i < 5; i++) {
+    th_req *r = answer_first(&fx, -1);
+    th_write(fx.t, r, "abc", 3, 0);
+    th_pump_for(fx.t, CD__TEST_EARLY_WAIT_MS);  /* the response arrives meanwhile */
+    th_write(fx.t, r, "", 0, 1);
+    th_wait(fx.t, r, tu_slow_ms(3000));
+    th_expect_end(r, 200);
+    th_expect_body(r, "ok", 2);
+  }
+  ASSERT_EQ(ts_accepted(fx.srv), 1);
+  th_fx_end(&fx, 0);
+  return 0;
+}
+
+/* An upload that does not finish within the grace: the complete response
+ * is delivered then, not at bodyTimeout, and its connection is dropped. */
+TEST_IMPL(answered_before_body_end_gives_up) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  th_req *r = answer_first(&fx, 100000);
+  th_write(fx.t, r, "abc", 3, 0);
+  uint64_t t0 = tu_now_ms();
+  th_wait(fx.t, r, tu_slow_ms(3000));
+  th_expect_end(r, 200);
+  th_expect_body(r, "ok", 2);
+  ASSERT(tu_now_ms() - t0 >= 40);  /* the grace (50 ms), less clock slack */
+  th_req *next = answer_first(&fx, 0);
+  th_write(fx.t, next, "", 0, 1);
+  th_wait(fx.t, next, tu_slow_ms(3000));
+  th_expect_end(next, 200);
+  ASSERT_EQ(ts_accepted(fx.srv), 2);
   th_fx_end(&fx, 0);
   return 0;
 }
