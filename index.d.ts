@@ -89,6 +89,8 @@ export interface EngineStats {
   configs: number
   workers: number
   inflight: number
+  /** transfers each worker has finished since it started, by worker index */
+  workerTransfers: number[]
 }
 
 export interface AgentOriginStats {

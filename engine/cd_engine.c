@@ -73,6 +73,8 @@ void cd_engine_get_stats(cd_engine *e, cd_engine_stats *out) {
   out->envs = atomic_load(&cd__live.envs);
   out->configs = atomic_load(&cd__live.configs);
   out->workers = atomic_load(&e->nworkers);
+  for (unsigned i = 0; i < out->workers && i < CD_MAX_WORKERS; i++)
+    out->worker_transfers[i] = atomic_load_explicit(&e->workers[i]->transfers_done, memory_order_relaxed);
 }
 
 void cd_config_release(cd_config *c) {

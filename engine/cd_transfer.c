@@ -542,6 +542,9 @@ static void transfer_release(cd__worker *w, cd_request *req) {
   cds_list_del_init(&req->chan_node);
   req->state = CD__T_DONE;
   cd__stat_add(&cd__live.transfers, -1);
+  atomic_store_explicit(&w->transfers_done,
+                        atomic_load_explicit(&w->transfers_done, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   cd__transfer_release_slot(w, req);
   cd__request_unref(req);
 }

@@ -35,6 +35,9 @@ typedef struct cd__worker {
   cd__waker waker;                  /* [atomic] */
   atomic_int stop;                  /* [atomic] engine shutdown */
 
+  /* [worker writes, anyone reads] transfers finished: one writer, so a
+   * relaxed load and store, not a locked add (cd_engine_get_stats) */
+  _Atomic uint64_t transfers_done;
   uint64_t now_ms;                  /* [worker] loop time */
   cd__timer_heap timers;            /* [worker] cd_transfer.c: headers and body deadlines */
   cd__easy_pool pool;               /* [worker] cd_transfer.c */

@@ -65,6 +65,9 @@ typedef struct cd_engine_stats {
   long envs;       /* attached environments */
   long configs;    /* agent configurations alive (held by an agent or a transfer) */
   unsigned workers;
+  /* transfers each worker has finished since it started (index < workers):
+   * where the requests ran, for tests and diagnostics */
+  unsigned long long worker_transfers[CD_MAX_WORKERS];
 } cd_engine_stats;
 
 void cd_engine_get_stats(cd_engine *engine, cd_engine_stats *out);

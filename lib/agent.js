@@ -10,7 +10,7 @@ const os = require('node:os')
 const net = require('node:net')
 const { Dispatcher, errors } = require('undici')
 const { binding, agentsByConfig } = require('./native')
-const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
+const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE, SPILL_IN_FLIGHT } = require('./constants')
 const { publishConnected, publishConnectError } = require('./diagnostics')
 const { normalizeRequest, parseOrigin } = require('./normalize')
 const { CurlRequest } = require('./request')
@@ -275,7 +275,8 @@ class Agent extends Dispatcher {
   _origin (origin) {
     let entry = this._origins.get(origin)
     if (entry === undefined) {
-      entry = { active: 0, connected: 0, needDrain: false, resets: 0 }
+      // workers: requests in flight per worker (_pickWorker), when spread
+      entry = { active: 0, connected: 0, needDrain: false, resets: 0, workers: undefined }
       this._origins.set(origin, entry)
     }
     return entry
@@ -296,6 +297,35 @@ class Agent extends Dispatcher {
     }
     if (entry.active === 0 && entry.connected === 0) this._origins.delete(target.origin)
     return true
+  }
+
+  // The worker a request of this origin runs on. Its home worker (the
+  // host name's hash, lib/normalize.js) keeps the origin's connections,
+  // DNS answers and TLS sessions together; once SPILL_IN_FLIGHT of its
+  // requests are in flight there, the next ones go to the least busy
+  // worker of this agent, which keeps connections of its own to the origin:
+  // one busy upstream can then use every worker rather than one. Not with
+  // `connections`, a per-origin limit that each worker enforces for its
+  // own transfers: spread over workers it would be exceeded.
+  _pickWorker (target, threads) {
+    const home = target.hash % threads
+    if (threads === 1 || this._connections !== null) return home
+    const entry = this._origin(target.origin)
+    let load = entry.workers
+    if (load === undefined || load.length < threads) {
+      const grown = new Uint32Array(threads)
+      if (load !== undefined) grown.set(load)
+      load = entry.workers = grown
+    }
+    let pick = home
+    if (load[home] >= SPILL_IN_FLIGHT) {
+      for (let i = 1; i < threads; i++) {
+        const w = (home + i) % threads
+        if (load[w] < load[pick]) pick = w
+      }
+    }
+    load[pick]++
+    return pick
   }
 
   // Engine connection reports. undici's Agent emits these with
@@ -372,6 +402,10 @@ class Agent extends Dispatcher {
     if (req.finished) return
     req.finished = true
     this._active.delete(req)
+    if (req.worker >= 0) {
+      const load = this._origins.get(req.norm.target.origin)?.workers
+      if (load !== undefined) load[req.worker]--
+    }
     if (req.norm !== null) this._countOrigin(req.norm.target, -1)
     if (this._active.size === 0 && (this._closed || this._destroyed)) this._finishClose()
   }

@@ -19,10 +19,13 @@
 // Besides, lib/'s own flow-control policy (not shared with C):
 //   BODY_HIGH_WATER  request body bytes (or upgraded-socket bytes) handed to
 //                    the engine before waiting for EV_BODY_WANTED
+//   SPILL_IN_FLIGHT  requests of one origin in flight on its home worker
+//                    before the next ones go to the least busy worker
 
 const { constants } = require('./binding')
 
 module.exports = Object.freeze({
   ...constants,
-  BODY_HIGH_WATER: 1024 * 1024
+  BODY_HIGH_WATER: 1024 * 1024,
+  SPILL_IN_FLIGHT: 32
 })

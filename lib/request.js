@@ -66,6 +66,7 @@ class CurlRequest {
     this.handler = handler
     this.controller = new DispatchController(this)
     this.slot = -1
+    this.worker = -1 // set on submit (Agent#_pickWorker)
     this.norm = null
     this.aborted = false
     this.reason = null
@@ -110,7 +111,11 @@ class CurlRequest {
       this.lookup(norm, configId, threads)
       return
     }
-    this.submit(norm, configId, threads, null)
+    try {
+      this.submit(norm, configId, threads, null)
+    } catch (err) {
+      this.abort(err) // ends with onResponseError, never in silence
+    }
   }
 
   // connect.lookup: the name is resolved here, as net.connect would
@@ -202,7 +207,7 @@ class CurlRequest {
       bodyLength: norm.bodyLength,
       headersTimeout: norm.headersTimeout ?? agent._headersTimeout,
       bodyTimeout: norm.bodyTimeout ?? agent._bodyTimeout,
-      worker: target.hash % threads,
+      worker: (this.worker = agent._pickWorker(target, threads)),
       // a raw connection leaves libcurl's cache anyway; FORBID_REUSE would close it
       flags: (norm.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
         (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this),

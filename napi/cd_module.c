@@ -119,6 +119,14 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, obj, "configs", (double)s.configs);
   set_num(env, obj, "workers", (double)s.workers);
   set_num(env, obj, "inflight", (double)a->inflight);
+  napi_value per_worker;
+  CD__CHECK(napi_create_array_with_length(env, s.workers, &per_worker));
+  for (unsigned i = 0; i < s.workers; i++) {
+    napi_value n;
+    CD__CHECK(napi_create_double(env, (double)s.worker_transfers[i], &n));
+    CD__CHECK(napi_set_element(env, per_worker, i, n));
+  }
+  CD__CHECK(napi_set_named_property(env, obj, "workerTransfers", per_worker));
   return obj;
 }
 

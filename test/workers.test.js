@@ -1,0 +1,76 @@
+'use strict'
+
+// One busy origin spreads over the agent's workers (Agent#_pickWorker):
+// its home worker takes up to SPILL_IN_FLIGHT requests in flight, the
+// next ones go to the least busy worker. With `connections` it stays on
+// its home worker, where the engine enforces the limit.
+
+const assert = require('node:assert/strict')
+const { createAgent, kind, Agent } = require('./support/agent')
+const { startServer } = require('./support/servers')
+const { sleep } = require('./support/collect')
+
+describe('workers', function () {
+  let server
+
+  before(async function () {
+    if (kind === 'undici') this.skip() // engine worker counts are ours alone
+    server = await startServer(async (req, res) => {
+      await sleep(150)
+      res.end('ok')
+    })
+  })
+
+  after(async function () {
+    if (server) await server.close()
+  })
+
+  function transfersByWorker () {
+    return Agent.engineStats().workerTransfers.slice()
+  }
+
+  async function burst (agent, n) {
+    const before = transfersByWorker()
+    const bodies = await Promise.all(Array.from({ length: n }, async () => {
+      const res = await agent.request({ origin: server.origin, path: '/', method: 'GET' })
+      return res.body.text()
+    }))
+    assert.deepEqual(new Set(bodies), new Set(['ok']))
+    const after = transfersByWorker()
+    return after.map((v, i) => v - (before[i] ?? 0))
+  }
+
+  it('an origin with more requests in flight than one worker takes uses more workers', async function () {
+    const agent = createAgent({ threads: 2 })
+    try {
+      const ran = await burst(agent, 100)
+      const used = ran.filter((n) => n > 0)
+      assert.equal(ran.reduce((a, b) => a + b, 0), 100)
+      assert.equal(used.length, 2, `transfers per worker: ${ran}`)
+      // the home worker keeps its share, the other takes the rest
+      assert.ok(Math.max(...ran) >= 32 && Math.min(...used) >= 32, `transfers per worker: ${ran}`)
+    } finally {
+      await agent.close()
+    }
+  })
+
+  it('a few requests in flight stay on the origin\'s home worker', async function () {
+    const agent = createAgent({ threads: 2 })
+    try {
+      const ran = await burst(agent, 20)
+      assert.equal(ran.filter((n) => n > 0).length, 1, `transfers per worker: ${ran}`)
+    } finally {
+      await agent.close()
+    }
+  })
+
+  it('with connections, the origin stays on its home worker', async function () {
+    const agent = createAgent({ threads: 2, connections: 100 })
+    try {
+      const ran = await burst(agent, 100)
+      assert.equal(ran.filter((n) => n > 0).length, 1, `transfers per worker: ${ran}`)
+    } finally {
+      await agent.close()
+    }
+  })
+})
