@@ -34,14 +34,18 @@ cd_channel *cd__channel_new(cd_env *env, cd__waker *waker, cd__dirty_list *dirty
   ch->ev_buf = calloc(CD__EV_RING_SIZE, sizeof(ck_ring_buffer_t));
   ch->free_buf[CD__POOL_SMALL] = calloc(CD__EV_RING_SIZE, sizeof(ck_ring_buffer_t));
   ch->free_buf[CD__POOL_LARGE] = calloc(CD__POOL_LARGE_RING, sizeof(ck_ring_buffer_t));
-  if (ch->cmd_buf == NULL || ch->ev_buf == NULL || ch->free_buf[0] == NULL || ch->free_buf[1] == NULL) {
+  ch->landing_buf = calloc(CD__LANDING_RING, sizeof(ck_ring_buffer_t));
+  if (ch->cmd_buf == NULL || ch->ev_buf == NULL || ch->free_buf[0] == NULL || ch->free_buf[1] == NULL ||
+      ch->landing_buf == NULL) {
     free(ch->cmd_buf);
     free(ch->ev_buf);
     free(ch->free_buf[0]);
     free(ch->free_buf[1]);
+    free(ch->landing_buf);
     free(ch);
     return NULL;
   }
+  ck_ring_init(&ch->landing_ring, CD__LANDING_RING);
   ck_ring_init(&ch->cmd_ring, CD__CMD_RING_SIZE);
   ck_ring_init(&ch->ev_ring, CD__EV_RING_SIZE);
   ck_ring_init(&ch->free_ring[CD__POOL_SMALL], CD__EV_RING_SIZE);
@@ -69,6 +73,7 @@ void cd__channel_free(cd_channel *ch) {
   }
   while (ck_ring_dequeue_spsc(&ch->cmd_ring, ch->cmd_buf, &item)) cd__command_discard(item);
   cd__channel_drop_backlog(ch);
+  free(ch->landing_buf);  /* the landings themselves are the owner's memory */
   free(ch->cmd_buf);
   free(ch->ev_buf);
   free(ch);
@@ -171,6 +176,7 @@ static void event_fill(cd_event *ev, cd_channel *chan, cd_request *req, int type
   ev->type = type;
   ev->a = ev->b = ev->c = ev->d = 0;
   ev->len = len;
+  ev->landing = NULL;
   if (len) memcpy(ev->data, data, len);
   ev->data[len] = '\0';
   cd__stat_add(&cd__live.events, 1);
@@ -200,6 +206,37 @@ cd_event *cd__event_new_room(cd_channel *chan, cd_request *req, int type, const 
   }
   event_fill(ev, chan, req, type, data, len);
   return ev;
+}
+
+cd_event *cd__event_new_landed(cd_channel *chan, cd_request *req, const void *data, size_t len,
+                               int32_t worker) {
+  if (chan->landing_spare == NULL) {
+    void *item;
+    if (!ck_ring_dequeue_spsc(&chan->landing_ring, chan->landing_buf, &item)) return NULL;
+    chan->landing_spare = item;
+  }
+  cd__landing *l = chan->landing_spare;
+  if (len > l->cap) return NULL;  /* never: callers pass at most CD__EVENT_LARGE */
+  cd_event *ev = cd__event_new(chan, req, CD_EV_DATA, NULL, 0);
+  if (ev == NULL) return NULL;  /* the landing stays spare */
+  chan->landing_spare = NULL;
+  memcpy(l->memory, data, len);
+  ev->landing = l->memory;
+  ev->landing_cap = l->cap;
+  ev->landing_id = l->id;
+  ev->len = len;
+  ev->b = worker;
+  return ev;
+}
+
+int cd__landing_give(cd_channel *ch, uint32_t id, void *memory, size_t cap) {
+  if (id >= CD_LANDINGS || memory == NULL || cap < CD_LANDING_MIN) return -1;
+  cd__landing *l = &ch->landings[id];
+  l->memory = memory;
+  l->cap = cap;
+  l->id = id;
+  /* at most CD_LANDINGS are ever given and not yet handed back: room */
+  return ck_ring_enqueue_spsc(&ch->landing_ring, ch->landing_buf, l) ? 0 : -1;
 }
 
 cd_event *cd__event_new_terminal(cd_request *req, int type, const void *data, size_t len) {

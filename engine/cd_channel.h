@@ -47,6 +47,7 @@
 #define CD__POOL_LARGE 1
 #define CD__POOLS 2
 #define CD__POOL_LARGE_RING 64u        /* at most 4 MiB of idle large events per channel */
+#define CD__LANDING_RING (2u * CD_LANDINGS) /* holds every landing, one slot stays empty */
 
 /* ---- commands -------------------------------------------------------------
  * A command is a tagged pointer: the low bits say what it is. Requests and
@@ -84,6 +85,15 @@ typedef struct cd__dirty_list {
   size_t len, cap;
 } cd__dirty_list;
 
+/* A landing (engine.h, cd_env_give_landing): owner memory a worker may
+ * write one DATA event into. Filled by the owner, then passed through the
+ * channel's landing ring; the worker owns it until its event is polled. */
+typedef struct cd__landing {
+  char *memory;
+  size_t cap;
+  uint32_t id;
+} cd__landing;
+
 /* Owner-side queue of commands that did not fit in a full command ring.
  * Ownership: owner thread only. */
 typedef struct cd__backlog_node {
@@ -106,6 +116,10 @@ typedef struct cd_channel {
   cd_event *overflow_head;          /* [worker] events waiting for room */
   cd_event *overflow_tail;
   atomic_int ev_stalled;            /* [atomic] worker has overflow: owner wakes it after draining */
+  ck_ring_t landing_ring;           /* [owner produces, worker consumes] landings given */
+  ck_ring_buffer_t *landing_buf;
+  cd__landing landings[CD_LANDINGS]; /* [owner writes before giving, worker reads after taking] */
+  cd__landing *landing_spare;       /* [worker] taken from the ring, not yet written into */
   int dirty;                        /* [worker] in the worker's dirty list */
 
   struct cds_list_head transfers;   /* [worker] this env's transfers on this worker */
@@ -132,12 +146,20 @@ void cd__channel_drop_backlog(cd_channel *ch);
 void cd__channel_wake_deferred(cd_channel *ch);
 /* Pops up to `max` events. */
 size_t cd__channel_pop_events(cd_channel *ch, cd_event **out, size_t max);
+/* Gives the worker landing `id` (cd_env_give_landing). 0, or -1 on a bad
+ * id, size or a ring with no room (a landing given twice). */
+int cd__landing_give(cd_channel *ch, uint32_t id, void *memory, size_t cap);
 
 /* Worker side --------------------------------------------------------------- */
 
 /* A new event for `req` (or, with req NULL, an environment-level one with
  * slot CD_SLOT_NONE), payload copied. NULL when out of memory. */
 cd_event *cd__event_new(cd_channel *chan, cd_request *req, int type, const void *data, size_t len);
+/* A DATA event whose payload goes into a landing the owner gave, when one
+ * is there (the first `len` bytes copied); NULL when none is (or out of
+ * memory): the caller copies into an ordinary event. */
+cd_event *cd__event_new_landed(cd_channel *chan, cd_request *req, const void *data, size_t len,
+                               int32_t worker);
 /* The same, with room for at least `room` payload bytes (for appending). */
 cd_event *cd__event_new_room(cd_channel *chan, cd_request *req, int type, const void *data, size_t len,
                              size_t room);

@@ -59,3 +59,11 @@ void cd_request_abort(cd_request *req) {
 void cd_request_release(cd_request *req) {
   cd__request_unref(req);
 }
+
+int cd_env_give_landing(cd_env *env, unsigned worker, uint32_t id, void *memory, size_t cap) {
+  unsigned n = atomic_load_explicit(&env->engine->nworkers, memory_order_acquire);
+  if (worker >= n) return -1;
+  cd_channel *ch = env_channel(env, worker);
+  if (ch == NULL) return -1;
+  return cd__landing_give(ch, id, memory, cap);
+}

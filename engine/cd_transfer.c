@@ -216,7 +216,13 @@ void cd__transfer_flush_data(cd__worker *w) {
  * more than before. */
 static int queue_data(cd__worker *w, cd_request *req, const char *ptr, size_t n) {
   cd_event *ev = req->data_pending;
-  if (ev != NULL && ev->len + n <= ev->cap) {
+  if (ev != NULL && ev->landing != NULL && ev->len + n <= ev->landing_cap) {
+    memcpy(ev->landing + ev->len, ptr, n);
+    ev->len += n;
+    cd__window_add(req, n);
+    return 0;
+  }
+  if (ev != NULL && ev->landing == NULL && ev->len + n <= ev->cap) {
     memcpy(ev->data + ev->len, ptr, n);
     ev->len += n;
     ev->data[ev->len] = '\0';
@@ -225,8 +231,20 @@ static int queue_data(cd__worker *w, cd_request *req, const char *ptr, size_t n)
   }
   flush_data(req);
   int more = req->resp_length < 0 || req->resp_received + (int64_t)n < req->resp_length;
-  if (!more || n >= CD__EVENT_LARGE) return cd__emit(req, CD_EV_DATA, ptr, n);
-  ev = cd__event_new_room(req->chan, req, CD_EV_DATA, ptr, n, CD__EVENT_LARGE);
+  /* A large body goes into a landing when the owner gave one (the bytes
+   * then reach JS without another copy), else into an event. */
+  int large = n >= CD_LANDING_MIN || (more && req->resp_received >= (int64_t)CD_LANDING_MIN);
+  ev = large && n <= CD__EVENT_LARGE
+    ? cd__event_new_landed(req->chan, req, ptr, n, (int32_t)w->index) : NULL;
+  if (ev != NULL && !more) {
+    cd__window_add(req, n);
+    cd__channel_push_event(req->chan, ev);
+    return 0;
+  }
+  if (ev == NULL) {
+    if (!more || n >= CD__EVENT_LARGE) return cd__emit(req, CD_EV_DATA, ptr, n);
+    ev = cd__event_new_room(req->chan, req, CD_EV_DATA, ptr, n, CD__EVENT_LARGE);
+  }
   if (ev == NULL) return -1;
   cd__window_add(req, n);
   req->data_pending = ev;

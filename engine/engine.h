@@ -283,7 +283,10 @@ enum cd_error {
 #define CD_ERRF_HEADERS 2       /* final response headers had been delivered */
 #define CD_ERRF_CONNECT_STATUS_SHIFT 8 /* d >> this: the proxy's CONNECT status, or 0 */
 
-/* Owner-thread view of one event. Free with cd_event_free. */
+/* Owner-thread view of one event. Free with cd_event_free. The payload is
+ * data[], or, for a DATA event written into a landing (see
+ * cd_env_give_landing), the landing's memory: landing != NULL, landing_id
+ * says which, and `b` is the worker's index. */
 typedef struct cd_event {
   struct cd_event *next;   /* engine-internal queueing */
   struct cd_channel *chan; /* engine-internal: where to recycle it */
@@ -293,8 +296,28 @@ typedef struct cd_event {
   int32_t type;
   int32_t a, b, c, d;
   size_t len;
+  char *landing;           /* the payload, in a landing; NULL: in data[] */
+  size_t landing_cap;      /* engine-internal */
+  uint32_t landing_id;
   char data[];
 } cd_event;
+
+/* Landings: memory the owner lends a worker (the bytes of a Buffer that JS
+ * allocated) to write large response bodies into, so that they reach the
+ * owner without a second copy. Per environment and worker, CD_LANDINGS of
+ * them, by id. A DATA event whose payload is in a landing hands the
+ * landing back: the owner takes the bytes (or copies them out) and gives
+ * that id a landing again, the same memory or new. The worker writes into
+ * a landing the body of a response that is large (a write of at least
+ * CD_LANDING_MIN bytes, or that much received already); without a landing
+ * it copies into the event as before. The owner may give any subset of the
+ * ids, and more of them over time.
+ * Owner thread; returns 0, or -1 when out of memory. `cap` is at least
+ * CD_LANDING_MIN. */
+#define CD_LANDINGS 128
+#define CD_LANDING_MIN (16u * 1024u)
+#define CD_LANDING_CAP (64u * 1024u)  /* the size to give: the largest DATA event */
+int cd_env_give_landing(cd_env *env, unsigned worker, uint32_t id, void *memory, size_t cap);
 
 /* Starts a drain: clears the "notified" state so that events pushed from
  * now on cause a new notification. Call before cd_env_poll. */

@@ -9,11 +9,12 @@
 // event i are meta[i * META_FIELDS + META_TYPE | META_SLOT | META_A .. META_D]
 // (napi/cd_protocol.h); events that carry a payload (HEADERS, DATA, END,
 // ERROR, CONNECTED, DISCONNECTED) take the next entry of `values`, except
-// small body chunks (EV_DATA_SLAB), which the bridge copies into `slab`.
+// small body chunks (EV_DATA_SLAB), which the bridge copies into `slab`,
+// and large ones the worker wrote into a landing (EV_DATA_LANDED).
 
 const binding = require('./binding')
 const {
-  EV_DATA, EV_DATA_SLAB, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_DISCONNECTED, SLOT_NONE,
+  EV_DATA, EV_DATA_SLAB, EV_DATA_LANDED, LANDINGS, LANDING_MIN, LANDING_CAP, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_DISCONNECTED, SLOT_NONE,
   META_FIELDS, META_TYPE, META_SLOT, META_A, META_B, META_C, META_D, BATCH_MAX, SLAB_SIZE,
   SUBMIT_FIELDS, SUBMIT_CONFIG, SUBMIT_BODY_MODE, SUBMIT_BODY_LENGTH, SUBMIT_HEADERS_TIMEOUT,
   SUBMIT_BODY_TIMEOUT, SUBMIT_WORKER, SUBMIT_FLAGS, SUBMIT_HTTP_VERSION
@@ -33,6 +34,46 @@ const submitFields = new Float64Array(SUBMIT_FIELDS)
 // slot -> request state (lib/request.js); cleared on the terminal event.
 const requests = []
 
+// Landings (engine.h): Buffers lent to each worker to write large bodies
+// into, so that their bytes reach the handler without a second copy.
+// worker -> Array of Buffers by id. A worker gets LANDINGS_STEP more each
+// time it had to copy a large chunk for want of one, up to LANDINGS: an
+// environment that downloads nothing large holds none, and one that does
+// ends up with about as many as it has large chunks in flight (at most
+// LANDINGS x LANDING_CAP, 8 MiB, per worker, kept for reuse).
+const landings = []
+const LANDINGS_STEP = 8
+
+function giveLanding (worker, id, buffer) {
+  try {
+    binding.giveLanding(worker, id, buffer)
+    landings[worker][id] = buffer
+  } catch {
+    landings[worker][id] = undefined // the worker copies instead
+  }
+}
+
+function supplyLandings (worker) {
+  const given = landings[worker] ?? (landings[worker] = [])
+  const end = Math.min(LANDINGS, given.length + LANDINGS_STEP)
+  for (let id = given.length; id < end; id++) giveLanding(worker, id, Buffer.allocUnsafeSlow(LANDING_CAP))
+}
+
+// The bytes of a landed DATA event. A well-filled landing becomes the
+// chunk itself and the worker gets a new one; a thin one is copied out,
+// so that a small chunk never holds a whole landing, and lent again.
+function takeLanded (worker, id, length) {
+  const landing = landings[worker][id]
+  if (length * 2 >= landing.length) {
+    giveLanding(worker, id, Buffer.allocUnsafeSlow(LANDING_CAP))
+    return length === landing.length ? landing : landing.subarray(0, length)
+  }
+  const chunk = Buffer.allocUnsafe(length)
+  landing.copy(chunk, 0, 0, length)
+  giveLanding(worker, id, landing)
+  return chunk
+}
+
 function onEvents (count) {
   let vi = 0
   for (let i = 0; i < count; i++) {
@@ -40,7 +81,10 @@ function onEvents (count) {
     let type = meta[o + META_TYPE]
     const slot = meta[o + META_SLOT]
     let payload
-    if (type === EV_DATA_SLAB) {
+    if (type === EV_DATA_LANDED) {
+      payload = takeLanded(meta[o + META_B], meta[o + META_C], meta[o + META_D])
+      type = EV_DATA
+    } else if (type === EV_DATA_SLAB) {
       // Buffer.allocUnsafe takes small sizes from Node's shared pool.
       const offset = meta[o + META_C]
       const length = meta[o + META_D]
@@ -58,6 +102,7 @@ function onEvents (count) {
     const req = requests[slot]
     if (isTerminal(type)) requests[slot] = undefined
     if (req === undefined) continue
+    if (type === EV_DATA && payload.length >= LANDING_MIN && req.worker >= 0) supplyLandings(req.worker)
     try {
       req.onEngineEvent(type, meta[o + META_A], meta[o + META_B], meta[o + META_C], meta[o + META_D], payload)
     } catch (err) {

@@ -19,7 +19,9 @@ static const struct {
     /* enum cd_event_type, and the bridge's own */
     ENGINE(EV_HEADERS), ENGINE(EV_DATA), ENGINE(EV_BODY_WANTED), ENGINE(EV_END),
     ENGINE(EV_ERROR), ENGINE(EV_ABORTED), ENGINE(EV_CONNECTED), ENGINE(EV_DISCONNECTED),
-    ENGINE(EV_TIMINGS), BRIDGE(EV_DATA_SLAB),
+    ENGINE(EV_TIMINGS), BRIDGE(EV_DATA_SLAB), BRIDGE(EV_DATA_LANDED),
+    /* landings (engine.h) */
+    ENGINE(LANDINGS), ENGINE(LANDING_MIN), ENGINE(LANDING_CAP),
     /* CD_SLOT_NONE as the Int32Array `meta` shows it */
     {"SLOT_NONE", (double)(int32_t)CD_SLOT_NONE},
     /* cd_request_opts.flags */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cd_protocol.h"
+#include "cd_args.h"
 #include "cd_slots.h"
 
 static int is_terminal(int type) {
@@ -52,6 +53,14 @@ static void drain(napi_env env, cd_addon *a) {
       m[CD__META_B] = ev->b;
       m[CD__META_C] = ev->c;
       m[CD__META_D] = ev->d;
+      if (ev->landing != NULL) {
+        /* the bytes are already in JS's memory (a landing): nothing to copy */
+        m[CD__META_TYPE] = CD__EV_DATA_LANDED;
+        m[CD__META_C] = (int32_t)ev->landing_id;
+        m[CD__META_D] = (int32_t)ev->len;
+        cd_event_free(ev);
+        continue;
+      }
       if (ev->type == CD_EV_DATA && ev->len <= CD__SLAB_CHUNK_MAX && slab_used + ev->len <= CD__SLAB_SIZE) {
         memcpy(a->slab + slab_used, ev->data, ev->len);
         m[CD__META_TYPE] = CD__EV_DATA_SLAB;
@@ -98,4 +107,24 @@ void cd__call_js(napi_env env, napi_value js_cb, void *context, void *data) {
 void cd__notify_from_worker(void *ctx) {
   cd_addon *a = ctx;
   napi_call_threadsafe_function(a->tsfn, NULL, napi_tsfn_nonblocking);
+}
+
+/* giveLanding(worker, id, buffer): lends `buffer`'s bytes to the worker as
+ * landing `id` (engine.h cd_env_give_landing). JS keeps the Buffer alive
+ * and leaves it alone until the landing comes back in a
+ * CD__EV_DATA_LANDED event. */
+napi_value cd__js_give_landing(napi_env env, napi_callback_info info) {
+  cd_addon *a = cd__addon(env);
+  size_t argc = 3;
+  napi_value argv[3];
+  CD__CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t worker = 0, id = 0;
+  CD__CHECK(napi_get_value_uint32(env, argv[0], &worker));
+  CD__CHECK(napi_get_value_uint32(env, argv[1], &id));
+  void *data = NULL;
+  size_t len = 0;
+  CD__CHECK(napi_get_buffer_info(env, argv[2], &data, &len));
+  if (cd_env_give_landing(a->env, worker, id, data, len) != 0)
+    return cd__throw_msg(env, "curl-dispatcher native: giveLanding refused");
+  return NULL;
 }

@@ -18,6 +18,9 @@
 /* napi_threadsafe_call_js: runs on the JS thread; `context` is the addon. */
 void cd__call_js(napi_env env, napi_value js_cb, void *context, void *data);
 
+/* giveLanding(worker, id, buffer), JS thread. */
+napi_value cd__js_give_landing(napi_env env, napi_callback_info info);
+
 /* cd_notify_fn given to cd_env_attach: runs on a worker thread. */
 void cd__notify_from_worker(void *ctx);
 

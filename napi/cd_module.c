@@ -177,6 +177,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"resume", cd__js_resume},
       {"abort", cd__js_abort},
       {"stats", js_stats},
+      {"giveLanding", cd__js_give_landing},
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
     napi_value f;

@@ -32,6 +32,11 @@ enum cd__meta_field {
  * meta c = offset, d = length. Outside the engine's range of event types
  * (enum cd_event_type counts up from 1), so the two can never meet. */
 #define CD__EV_DATA_SLAB 0x100
+/* And a DATA event whose bytes are in a landing (engine.h): meta b = the
+ * worker, c = the landing's id, d = length. JS takes the bytes from the
+ * Buffer it gave as that landing, and gives the id a landing again
+ * (giveLanding). */
+#define CD__EV_DATA_LANDED 0x101
 _Static_assert(CD_EV_HEADERS < CD__EV_DATA_SLAB && CD_EV_DATA < CD__EV_DATA_SLAB &&
                    CD_EV_BODY_WANTED < CD__EV_DATA_SLAB && CD_EV_END < CD__EV_DATA_SLAB &&
                    CD_EV_ERROR < CD__EV_DATA_SLAB && CD_EV_ABORTED < CD__EV_DATA_SLAB &&

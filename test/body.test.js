@@ -310,6 +310,43 @@ describe('request body', function () {
     })
   })
 
+  // Large bodies reach the handler in Buffers the worker wrote into
+  // directly (landings, lib/native.js): a chunk must stay intact after the
+  // landing it came in has been replaced, and a thin chunk must not hold a
+  // whole landing.
+  describe('large bodies in landings', function () {
+    // The chunks as the handler was given them (collect() copies them).
+    function keepChunks () {
+      return new Promise((resolve, reject) => {
+        const chunks = []
+        agent.dispatch({ origin: server.origin, path: '/download', method: 'GET' }, {
+          onRequestStart () {},
+          onResponseStart () {},
+          onResponseData (controller, chunk) { chunks.push(chunk) },
+          onResponseEnd () { resolve(chunks) },
+          onResponseError (controller, err) { reject(err) }
+        })
+      })
+    }
+
+    it('8 downloads of 10 MB at once, every chunk kept as given, arrive byte-exact', async function () {
+      const results = await Promise.all(Array.from({ length: 8 }, keepChunks))
+      let landed = 0
+      for (const chunks of results) {
+        const body = Buffer.concat(chunks)
+        assert.equal(body.length, download.length)
+        assert.equal(sha256(body), sha256(download))
+        for (const chunk of chunks) {
+          if (chunk.buffer.byteLength === 64 * 1024 && chunk.length >= 32 * 1024) landed++
+          if (kind !== 'undici' && chunk.length < 32 * 1024) {
+            assert.ok(chunk.buffer.byteLength < 64 * 1024, `a ${chunk.length}-byte chunk holds ${chunk.buffer.byteLength} bytes`)
+          }
+        }
+      }
+      if (kind !== 'undici') assert.ok(landed > 100, `${landed} chunks came in landings`)
+    })
+  })
+
   // A server that answers a POST as soon as it has the head and discards
   // the body afterwards (nginx's `return`, node:http's unread request body):
   // with a streamed body the response can be complete before the body has

@@ -106,6 +106,9 @@ void th_detach(th_env *t) {
   }
   cd_env_detach(t->env);
   t->env = NULL;
+  /* the workers have let go of the landings */
+  for (int w = 0; w < 4; w++)
+    for (int id = 0; id < CD_LANDINGS; id++) free(t->landing_mem[w][id]);
   check_notify_contract(t);
   /* engine.h: afterwards the owner releases every request it still holds */
   for (size_t i = 0; i < t->nreqs; i++) {
@@ -120,6 +123,16 @@ void th_detach(th_env *t) {
   pthread_mutex_destroy(&t->mu);
   pthread_cond_destroy(&t->cv);
   free(t);
+}
+
+void th_give_landings(th_env *t, unsigned worker, unsigned count) {
+  ASSERT(worker < 4 && count <= CD_LANDINGS);
+  for (unsigned id = 0; id < count; id++) {
+    char *mem = malloc(CD_LANDING_CAP);
+    ASSERT_NOT_NULL(mem);
+    t->landing_mem[worker][id] = mem;
+    ASSERT_EQ(cd_env_give_landing(t->env, worker, id, mem, CD_LANDING_CAP), 0);
+  }
 }
 
 /* ---- submit ------------------------------------------------------------- */
@@ -303,21 +316,29 @@ static void file_event(th_env *t, cd_event *ev) {
       }
       break;
 
-    case CD_EV_DATA:
+    case CD_EV_DATA: {
+      const char *bytes = ev->landing != NULL ? ev->landing : ev->data;
       if (!r->status && !r->raw)
         CD_FAIL("[%s] slot %u: DATA before the final header block", t->name,
                 r->slot);
+      if (ev->landing != NULL) {
+        ASSERT_MSG(ev->b >= 0 && ev->b < 4 && ev->landing_id < CD_LANDINGS &&
+                       t->landing_mem[ev->b][ev->landing_id] == ev->landing,
+                   "[%s] slot %u: DATA in landing %u of worker %d, which was not given",
+                   t->name, r->slot, ev->landing_id, ev->b);
+        t->landed++;
+      }
       r->ndata++;
       if (!r->t_first_data) r->t_first_data = now;
       r->t_last_data = now;
       if (r->check_pattern) {
-        size_t bad = ts_check_pattern((const uint8_t *)ev->data, r->body_bytes,
+        size_t bad = ts_check_pattern((const uint8_t *)bytes, r->body_bytes,
                                       ev->len);
         if (bad != (size_t)-1)
           CD_FAIL("[%s] slot %u: body byte %llu is 0x%02x, expected 0x%02x",
                   t->name, r->slot,
                   (unsigned long long)(r->body_bytes + bad),
-                  (uint8_t)ev->data[bad], ts_pattern(r->body_bytes + bad));
+                  (uint8_t)bytes[bad], ts_pattern(r->body_bytes + bad));
       }
       if (r->keep_body && ev->len) {
         if (r->body_len + ev->len > r->body_cap) {
@@ -327,11 +348,18 @@ static void file_event(th_env *t, cd_event *ev) {
           ASSERT_NOT_NULL(r->body);
           r->body_cap = cap;
         }
-        memcpy(r->body + r->body_len, ev->data, ev->len);
+        memcpy(r->body + r->body_len, bytes, ev->len);
         r->body_len += ev->len;
       }
       r->body_bytes += ev->len;
+      if (ev->landing != NULL) {
+        /* scribbled over, as a reused landing is before the worker writes */
+        memset(ev->landing, 0xEE, CD_LANDING_CAP);
+        ASSERT_EQ(cd_env_give_landing(t->env, (unsigned)ev->b, ev->landing_id, ev->landing,
+                                      CD_LANDING_CAP), 0);
+      }
       break;
+    }
 
     case CD_EV_BODY_WANTED:
       r->nbody_wanted++;

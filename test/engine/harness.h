@@ -103,6 +103,10 @@ struct th_env {
   size_t poll_max;      /* max events per cd_env_poll call (default 64) */
   uint64_t events;
   const char *name;     /* for messages */
+  /* landings given (th_give_landings), by worker and id, and how many
+   * DATA events came in one */
+  char *landing_mem[4][CD_LANDINGS];
+  long landed;
 };
 
 /* Attaches the calling thread. Fails the test on error. */
@@ -120,6 +124,9 @@ th_req *th_submit(th_env *t, cd_config *cfg, const ts_server *srv,
 th_req *th_submit_opts(th_env *t, cd_config *cfg, const cd_request_opts *o);
 
 void th_write(th_env *t, th_req *r, const void *data, size_t len, int end);
+/* Gives worker `worker` (< 4) landings 0..count-1 of CD_LANDING_CAP bytes,
+ * as lib/native.js does; each landed DATA event gives its landing back. */
+void th_give_landings(th_env *t, unsigned worker, unsigned count);
 void th_release(th_req *r);
 
 /* Waits up to timeout_ms for a notification, then drains. Returns the

@@ -31,6 +31,11 @@
   X(chunked_trailers)               \
   X(early_hints)                    \
   X(header_size_limits)             \
+  /* test_landing.c */              \
+  X(landing_large_bodies)           \
+  X(landing_not_for_small_bodies)   \
+  X(landing_refused)                \
+  X(landing_abort_mid_body)         \
   /* test_upload.c */               \
   X(echo_length)                    \
   X(echo_chunked_many_writes)       \
