@@ -60,6 +60,12 @@ enum cd__transfer_state {
 struct cd_request {
   atomic_int refs;
   atomic_int paused;                /* [atomic] owner pauses, worker reads */
+  /* [atomic] the worker acted on `paused` (paused curl's receiving): the
+   * owner's resume must then send a RESUME command; otherwise clearing
+   * `paused` is all a resume takes. Set before the worker's second look at
+   * `paused`, read after the owner's store to it (both seq_cst): one of
+   * the two sees the other (cd_request_resume, on_write). */
+  atomic_int paused_seen;
   atomic_long window_used;          /* [atomic] DATA bytes queued, not yet freed by the owner */
   atomic_int window_blocked;        /* [atomic] the worker waits for credit (cd_channel.c) */
 

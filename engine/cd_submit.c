@@ -46,7 +46,11 @@ void cd_request_pause(cd_request *req) {
 }
 
 void cd_request_resume(cd_request *req) {
-  atomic_store_explicit(&req->paused, 0, memory_order_relaxed);
+  atomic_store(&req->paused, 0);
+  /* A pause the worker never acted on needs no command (and no wakeup):
+   * the common case of a consumer that pauses and resumes between two
+   * chunks. Raw connections are polled by the worker: always wake it. */
+  if (!(req->flags & CD_REQ_RAW) && !atomic_load(&req->paused_seen)) return;
   cd__request_ref(req);
   cd__channel_push_command(req->chan, cd__command(CD__CMD_RESUME, req));
 }

@@ -44,6 +44,18 @@ static void arm_deadline(cd__worker *w, cd_request *req, uint32_t timeout_ms) {
     abort();
 }
 
+/* Whether the owner has the transfer paused, for a worker that is about to
+ * keep (or put) curl's receiving paused on that account: it then records
+ * that it did (paused_seen), so that the owner's resume sends a RESUME
+ * command; see cd_request.h. */
+static int owner_paused(cd_request *req) {
+  if (!atomic_load_explicit(&req->paused, memory_order_relaxed)) return 0;
+  atomic_store(&req->paused_seen, 1);
+  if (atomic_load(&req->paused)) return 1;
+  atomic_store(&req->paused_seen, 0);  /* resumed meanwhile, perhaps without a RESUME */
+  return 0;
+}
+
 static void unpause(cd_request *req) {
   req->recv_paused = false;
   req->send_paused = false;
@@ -257,7 +269,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd__worker *w = req->worker;
   size_t n = size * nmemb;
 
-  if (atomic_load_explicit(&req->paused, memory_order_relaxed)) {
+  if (owner_paused(req)) {
     /* Paused by JS: paused time does not count toward bodyTimeout. */
     req->recv_paused = true;
     req->deadline_ms = 0;
@@ -663,6 +675,7 @@ void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
 }
 
 void cd__transfer_resume(cd__worker *w, cd_request *req) {
+  atomic_store(&req->paused_seen, 0);
   if (req->body_timeout_ms && req->final_headers) arm_deadline(w, req, req->body_timeout_ms);
   if (req->recv_paused && !req->stalled && !req->window_paused) unpause(req);
 }
@@ -670,8 +683,7 @@ void cd__transfer_resume(cd__worker *w, cd_request *req) {
 void cd__transfer_credit(cd_request *req) {
   if (!req->window_paused) return;
   req->window_paused = false;
-  if (req->state == CD__T_RUNNING && req->recv_paused && !req->stalled &&
-      !atomic_load_explicit(&req->paused, memory_order_relaxed))
+  if (req->state == CD__T_RUNNING && req->recv_paused && !req->stalled && !owner_paused(req))
     unpause(req);
 }
 
@@ -679,8 +691,7 @@ void cd__transfer_unstall(cd_request *req) {
   cds_list_del_init(&req->wait_node);
   req->in_wait_list = false;
   req->stalled = false;
-  if (!atomic_load_explicit(&req->paused, memory_order_relaxed) && req->recv_paused && !req->window_paused)
-    unpause(req);
+  if (req->recv_paused && !req->window_paused && !owner_paused(req)) unpause(req);
 }
 
 void cd__transfer_body(cd__chunk *c) {
@@ -703,7 +714,7 @@ void cd__transfer_timeout(cd__worker *w, cd_request *req) {
     if (cd__timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0) abort();
     return;
   }
-  if (req->final_headers && atomic_load_explicit(&req->paused, memory_order_relaxed)) {
+  if (req->final_headers && owner_paused(req)) {
     /* Paused time does not count: resume arms it again. */
     req->deadline_ms = 0;
     return;
