@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 
 #include "cd_config.h"
+#include "cd_limit.h"
 #include "cd_grow.h"
 #include "cd_share.h"
 
@@ -38,6 +39,8 @@
 typedef struct cd__conn {
   cd_channel *chan;
   cd__share *share;          /* the agent's cache it lives in (outlives it) */
+  cd__limit *limit;          /* the `connections` limit it counts in, or NULL
+                              * (kept alive by the count, cd_limit.h) */
   uint32_t config_tag;
   uint32_t keepalive_ms;     /* idle time allowed; 0: left to libcurl */
   bool connected;            /* a transfer got to send on it */
@@ -58,6 +61,14 @@ static int refuse_resend(cd_request *req) {
   return 1;
 }
 
+/* The connection no longer counts toward its `connections` limit. */
+static void forget_session(cd__conn *c) {
+  if (c == NULL || c->limit == NULL) return;
+  cd__limit *l = c->limit;
+  c->limit = NULL;
+  cd__limit_session_closed(l, c->connected);
+}
+
 static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr) {
   cd_request *req = clientp;
   if (refuse_resend(req)) return CURL_SOCKET_BAD;
@@ -71,9 +82,12 @@ static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_so
     free(c);
     return fd;
   }
-  free(t->items[fd]);  /* a descriptor closed behind curl's back: stale */
+  forget_session(t->items[fd]);  /* a descriptor closed behind curl's back: stale */
+  free(t->items[fd]);
   c->chan = req->chan;
   c->share = req->share;
+  c->limit = req->limit;
+  if (c->limit != NULL) cd__limit_session_opened(c->limit);
   c->config_tag = req->config->tag;
   long ka = req->config->keepalive_timeout_ms;
   c->keepalive_ms = ka > 0 && ka < UINT32_MAX ? (uint32_t)ka : 0;
@@ -98,6 +112,7 @@ static void report_closed(cd__conn *c) {
 
 static void shut(cd__conn *c, curl_socket_t fd) {
   shutdown(fd, SHUT_RDWR);
+  forget_session(c);  /* dead now, whenever libcurl gets to close it */
   report_closed(c);
   c->shut = true;
 }
@@ -107,6 +122,7 @@ static int on_close(void *clientp, curl_socket_t fd) {
   cd__conn *c = conn_at(t, fd);
   if (c != NULL) {
     t->items[fd] = NULL;
+    forget_session(c);
     if (!c->shut) report_closed(c);
     free(c);
   }
@@ -126,6 +142,7 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     socklen_t len = sizeof(peer);
     if (c == NULL || c->connected || getpeername(fd, (struct sockaddr *)&peer, &len) != 0) continue;
     c->connected = true;
+    if (c->limit != NULL) cd__limit_session_ready(c->limit);
     char info[2 * 64 + 32];
     int n = snprintf(info, sizeof(info), "%s %d %s %d", ip, port, local_ip, local_port);
     if (cd__emit(req, CD_EV_CONNECTED, info, n > 0 && (size_t)n < sizeof(info) ? (size_t)n : 0) != 0) {

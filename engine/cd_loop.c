@@ -173,6 +173,7 @@ static void park(cd__worker *w) {
     if (until < timeout) timeout = until;
   }
   if (!cds_list_empty(&w->stalled)) timeout = timeout < 1 ? timeout : 1;
+  if (!cds_list_empty(&w->limits.grown)) return;  /* a session closed outside perform: refill now */
   if (timeout == 0) return;
 
   /* Either has_commands sees what an owner pushed, or the owner sees
@@ -204,7 +205,7 @@ static void *worker_main(void *arg) {
     run_channels(w);
     curl_multi_perform(w->multi, &running);
     read_results(w);
-    if (!cds_list_empty(&w->limits_grown)) cd__transfer_fill_limits(w);
+    if (!cds_list_empty(&w->limits.grown)) cd__transfer_fill_limits(w);
     if (!cds_list_empty(&w->early)) cd__transfer_end_early(w);
     if (!cds_list_empty(&w->raw)) cd__raw_pump(w);
     w->now_ms = cd__now_ms();
@@ -242,7 +243,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
   CDS_INIT_LIST_HEAD(&w->stalled);
   CDS_INIT_LIST_HEAD(&w->early);
   CDS_INIT_LIST_HEAD(&w->data_pending);
-  CDS_INIT_LIST_HEAD(&w->limits_grown);
+  cd__limits_init(&w->limits);
   CDS_INIT_LIST_HEAD(&w->raw);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     curl_multi_cleanup(w->multi);

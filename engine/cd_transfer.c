@@ -65,8 +65,8 @@ void cd__transfer_release_slot(cd__worker *w, cd_request *req) {
 }
 
 void cd__transfer_fill_limits(cd__worker *w) {
-  while (!cds_list_empty(&w->limits_grown)) {
-    cd__limit *l = cds_list_entry(w->limits_grown.next, cd__limit, grown_node);
+  while (!cds_list_empty(&w->limits.grown)) {
+    cd__limit *l = cds_list_entry(w->limits.grown.next, cd__limit, grown_node);
     cds_list_del_init(&l->grown_node);
     cd_request *next;
     l->pins++;
@@ -182,8 +182,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   req->hdr_len = 0;
   if (status >= 200 && ev->b == 20) {
     /* The origin multiplexes: `connections` now counts sessions. */
-    cd__limit *grown = cd__limit_multiplexed(req);
-    if (grown != NULL && cds_list_empty(&grown->grown_node)) cds_list_add_tail(&grown->grown_node, &w->limits_grown);
+    cd__limit_multiplexed(req);
   }
   if (status >= 200 || status == 101) {
     req->final_headers = true;
