@@ -629,7 +629,13 @@ void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
     cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_END, req->trailers, req->trailers_len));
   } else if (req->error != 0 || how < 0) {
     int code = req->error != 0 ? req->error : how;
-    emit_error(req, code, engine_error_message(code));
+    const char *message = engine_error_message(code);
+    if (code == CD_ERR_CONNECTION_LOST && req->http_version != CD_HTTP_1_1)
+      /* libcurl wanted it sent again: on HTTP/2 most often a GOAWAY above
+       * its last stream id, or a refused stream (RFC 9113 §8.7) */
+      message = "other side closed: the connection went away before answering (an HTTP/2 GOAWAY or refused "
+                "stream, or a closed connection); not sent again, the request is not idempotent";
+    emit_error(req, code, message);
   } else {
     emit_error(req, how, req->errbuf[0] ? req->errbuf : curl_easy_strerror((CURLcode)how));
   }
