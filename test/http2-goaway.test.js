@@ -129,9 +129,12 @@ describe('http2 GOAWAY', function () {
       const after = await request('/after', { agent })
       assert.equal(after.status, 200)
       assert.match(after.body, /^session [1-9]\d* \/after$/)
-      const closed = await waitFor('closed', () => links[0].closedAt !== null, 2000)
-      assert.equal(closed, 'closed', 'the old session\'s socket is still open 2 s after its last stream')
-      assert.ok(links[0].closedAt - drainedAt < 2000)
+      // libcurl 7.88 closes it with the last stream; 8.x first waits up to
+      // 2 s (its fixed shutdown timeout) for the server to close its side,
+      // which node:http2 never does here
+      const closed = await waitFor('closed', () => links[0].closedAt !== null, 4000)
+      assert.equal(closed, 'closed', 'the old session\'s socket is still open 4 s after its last stream')
+      assert.ok(links[0].closedAt - drainedAt < 4000, `closed ${links[0].closedAt - drainedAt} ms after the drain`)
       assert.ok(links.slice(1).every((l) => l.closedAt === null), 'the new session stays open')
       assert.deepEqual(await busy, { status: 200, body: 'busy' })
     } finally {

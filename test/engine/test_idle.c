@@ -134,3 +134,23 @@ TEST_IMPL(idle_close_by_server_seen) {
   th_fx_end(&fx, 0);
   return 0;
 }
+
+/* A transfer that reuses a connection counts on it (found by its ports):
+ * a response slower than the keepalive on a reused connection is not
+ * swept under it. */
+TEST_IMPL(idle_sweep_spares_reused_connection) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  cd_config *cfg = config_keepalive(300);
+  th_req *first = th_submit(fx.t, cfg, fx.srv, "GET", "/hello", NULL);
+  th_wait(fx.t, first, tu_slow_ms(5000));
+  th_expect_end(first, 200);
+  th_req *slow = th_submit(fx.t, cfg, fx.srv, "GET", "/slow?ms=1200", NULL);
+  th_wait(fx.t, slow, tu_slow_ms(5000));
+  th_expect_end(slow, 200);
+  ASSERT_EQ(ts_accepted(fx.srv), 1);
+  ASSERT_EQ(fx.t->disconnected, 0);
+  cd_config_release(cfg);
+  th_fx_end(&fx, 0);
+  return 0;
+}
