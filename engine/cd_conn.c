@@ -362,16 +362,15 @@ uint64_t cd__conn_sweep(cd__conn_table *t, uint64_t now_ms) {
 size_t cd__conn_idle_waitfds(cd__conn_table *t, struct curl_waitfd *fds, size_t max) {
   size_t n = 0;
   if (t->lost > 0 || t->ports == NULL) return 0;
-  for (unsigned b = 0; b < CD__CONN_PORT_BUCKETS; b++) {
-    for (curl_socket_t fd = t->ports[b]; fd != CURL_SOCKET_BAD; fd = t->items[fd]->port_next) {
-      cd__conn *c = t->items[fd];
-      if (c->users > 0 || c->shut || !c->connected) continue;
-      if (n == max) return n;
-      fds[n].fd = fd;
-      fds[n].events = CURL_WAIT_POLLIN;
-      fds[n].revents = 0;
-      n++;
-    }
+  /* by descriptor: the table is as long as the highest one, a few hundred
+   * entries, fewer than the port buckets */
+  for (size_t fd = 0; fd < t->cap && n < max; fd++) {
+    cd__conn *c = t->items[fd];
+    if (c == NULL || !c->tracked || c->users > 0 || c->shut || !c->connected) continue;
+    fds[n].fd = (curl_socket_t)fd;
+    fds[n].events = CURL_WAIT_POLLIN;
+    fds[n].revents = 0;
+    n++;
   }
   return n;
 }
