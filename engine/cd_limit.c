@@ -19,9 +19,14 @@ static cd__limit *limit_find(cd__limits *ls, cd_request *req) {
   size_t n = strlen(req->origin);
   cd__limit *l = malloc(sizeof(*l) + n + 1);
   if (l == NULL) return NULL;
+  l->owner = ls;
   l->config_id = req->config->id;
   l->running = 0;
-  l->capacity = req->config->connections;
+  l->connections = req->config->connections;
+  l->max_streams = req->config->max_streams > 0 ? req->config->max_streams : 1;
+  l->multiplexed = false;
+  l->sessions_open = 0;
+  l->sessions_ready = 0;
   l->pins = 0;
   CDS_INIT_LIST_HEAD(&l->grown_node);
   CDS_INIT_LIST_HEAD(&l->queue);
@@ -31,10 +36,22 @@ static cd__limit *limit_find(cd__limits *ls, cd_request *req) {
   return l;
 }
 
+/* Transfers that may run at once (see cd__limit). */
+static uint64_t capacity(const cd__limit *l) {
+  if (!l->multiplexed) return l->connections;
+  uint64_t c = (uint64_t)l->sessions_ready * l->max_streams;
+  if (l->sessions_open < l->connections) c += l->connections - l->sessions_open;
+  return c;
+}
+
+static void mark_grown(cd__limit *l) {
+  if (cds_list_empty(&l->grown_node)) cds_list_add_tail(&l->grown_node, &l->owner->grown);
+}
+
 int cd__limit_acquire(cd__limits *ls, cd_request *req) {
   cd__limit *l = limit_find(ls, req);
   if (l == NULL) return CD__LIMIT_NO_MEMORY;
-  if (l->running >= l->capacity) {
+  if (l->running >= capacity(l)) {
     req->state = CD__T_QUEUED;
     cds_list_add_tail(&req->wait_node, &l->queue);
     req->in_wait_list = true;
@@ -57,18 +74,32 @@ cd__limit *cd__limit_release(cd_request *req) {
   return l;
 }
 
-cd__limit *cd__limit_multiplexed(cd_request *req) {
+void cd__limit_multiplexed(cd_request *req) {
   cd__limit *l = req->limit;
-  if (l == NULL) return NULL;
-  unsigned capacity = req->config->connections * req->config->max_streams;
-  if (capacity / req->config->max_streams != req->config->connections) capacity = UINT32_MAX;
-  if (l->capacity >= capacity) return NULL;
-  l->capacity = capacity;
-  return l;
+  if (l == NULL || l->multiplexed) return;
+  l->multiplexed = true;
+  mark_grown(l);
+}
+
+void cd__limit_session_opened(cd__limit *l) {
+  l->sessions_open++;
+}
+
+void cd__limit_session_ready(cd__limit *l) {
+  l->sessions_ready++;
+  if (l->multiplexed) mark_grown(l);
+}
+
+void cd__limit_session_closed(cd__limit *l, bool ready) {
+  l->sessions_open--;
+  if (ready) l->sessions_ready--;
+  /* one more session may open: a waiting request opens it */
+  if (l->multiplexed && !cds_list_empty(&l->queue)) mark_grown(l);
+  cd__limit_gc(l->owner, l);
 }
 
 cd_request *cd__limit_next(cd__limit *l) {
-  if (cds_list_empty(&l->queue) || l->running >= l->capacity) return NULL;
+  if (cds_list_empty(&l->queue) || l->running >= capacity(l)) return NULL;
   cd_request *next = cds_list_entry(l->queue.next, cd_request, wait_node);
   cd__limit_dequeue(next);
   next->limit = l;
@@ -77,7 +108,9 @@ cd_request *cd__limit_next(cd__limit *l) {
 }
 
 void cd__limit_gc(cd__limits *ls, cd__limit *l) {
-  if (l->running > 0 || l->pins > 0 || !cds_list_empty(&l->queue) || !cds_list_empty(&l->grown_node)) return;
+  if (l->running > 0 || l->pins > 0 || l->sessions_open > 0 || !cds_list_empty(&l->queue) ||
+      !cds_list_empty(&l->grown_node))
+    return;
   unsigned b = limit_hash(l->config_id, l->origin);
   for (cd__limit **pp = &ls->buckets[b]; *pp; pp = &(*pp)->next) {
     if (*pp == l) {
@@ -86,6 +119,11 @@ void cd__limit_gc(cd__limits *ls, cd__limit *l) {
       return;
     }
   }
+}
+
+void cd__limits_init(cd__limits *ls) {
+  memset(ls->buckets, 0, sizeof(ls->buckets));
+  CDS_INIT_LIST_HEAD(&ls->grown);
 }
 
 void cd__limits_free(cd__limits *ls) {

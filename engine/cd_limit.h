@@ -8,6 +8,7 @@
 #ifndef CD_LIMIT_H
 #define CD_LIMIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <urcu/list.h>
@@ -16,24 +17,44 @@
 
 #define CD__LIMIT_BUCKETS 256u
 
+struct cd__limits;
+
 /* One agent's running and waiting transfers to one origin. The origin's
  * capacity is `connections` transfers until it is seen to answer in
  * HTTP/2, then `connections` sessions of `max_streams` streams each
- * (cd__limit_multiplexed): undici's meaning of `connections`. */
+ * (cd__limit_multiplexed): undici's meaning of `connections`.
+ *
+ * Sessions are counted, not assumed: libcurl puts a transfer on a session
+ * that is connected and has a free stream, and otherwise opens a new
+ * connection (PIPEWAIT only waits while the origin's protocol is unknown).
+ * A capacity of `connections` x `max_streams` handed over while fewer
+ * sessions were connected (slow TLS handshakes, a session closing) made
+ * libcurl open one connection per transfer that did not fit: 5 700 for
+ * undici's test/issue-4880.js. So, multiplexed, the capacity is the streams
+ * of the connected sessions plus one transfer per session still to open;
+ * cd_conn.c reports each socket of the limit opening, connecting and
+ * closing (cd__limit_session_*). */
 typedef struct cd__limit {
   struct cd__limit *next;           /* hash chain */
+  struct cd__limits *owner;
   uint64_t config_id;
   unsigned running;
-  unsigned capacity;                /* transfers that may run at once */
+  unsigned connections;             /* config->connections */
+  unsigned max_streams;             /* config->max_streams */
+  bool multiplexed;                 /* the origin answered in HTTP/2 */
+  unsigned sessions_open;           /* sockets of this limit, connecting or connected */
+  unsigned sessions_ready;          /* of which connected (a transfer got to send on it) */
   struct cds_list_head grown_node;  /* the worker's list of limits to refill */
   unsigned pins;                    /* callers iterating it: not freed meanwhile */
   struct cds_list_head queue;       /* waiting requests (wait_node) */
   char origin[];
 } cd__limit;
 
-/* One worker's limiters, by (agent, origin). Embedded in the worker. */
+/* One worker's limiters, by (agent, origin). Embedded in the worker;
+ * cd__limits_init before use. */
 typedef struct cd__limits {
   cd__limit *buckets[CD__LIMIT_BUCKETS];
+  struct cds_list_head grown;       /* limits that may start more (grown_node) */
 } cd__limits;
 
 enum cd__limit_verdict { CD__LIMIT_RUN = 0, CD__LIMIT_WAIT = 1, CD__LIMIT_NO_MEMORY = -1 };
@@ -48,12 +69,20 @@ void cd__limit_dequeue(cd_request *req);
 cd__limit *cd__limit_release(cd_request *req);
 /* The next waiting request that may run now, its slot taken, or NULL. */
 cd_request *cd__limit_next(cd__limit *l);
-/* `req`'s origin answered in HTTP/2: its limit grows to sessions of
- * streams. Returns its limiter when it grew (queued requests may start:
- * the caller runs cd__limit_next), else NULL. */
-cd__limit *cd__limit_multiplexed(cd_request *req);
-/* Frees the limiter once nothing runs or waits there. */
+/* `req`'s origin answered in HTTP/2: its limit counts sessions of
+ * streams from now on. Queued requests may start: the limiter goes on
+ * the owner's `grown` list, for the caller to run cd__limit_next. */
+void cd__limit_multiplexed(cd_request *req);
+/* A socket of `l` opened, connected (a transfer sends on it) or closed
+ * (after connecting when `ready`). May put `l` on the `grown` list;
+ * closed may free `l`. */
+void cd__limit_session_opened(cd__limit *l);
+void cd__limit_session_ready(cd__limit *l);
+void cd__limit_session_closed(cd__limit *l, bool ready);
+/* Frees the limiter once nothing runs or waits there and it has no open
+ * session. */
 void cd__limit_gc(cd__limits *ls, cd__limit *l);
+void cd__limits_init(cd__limits *ls);
 void cd__limits_free(cd__limits *ls);
 
 #endif /* CD_LIMIT_H */

@@ -37,6 +37,8 @@
 /* Raw connections one worker polls at once; more are still served, each
  * loop turn, but only these wake a parked worker. */
 #define CD_RAW_POLL_MAX 1024
+/* Idle connections watched at once (cd_conn.h), besides those. */
+#define CD_POLL_MAX (CD_RAW_POLL_MAX + 1024)
 
 /* ---- commands ------------------------------------------------------------ */
 
@@ -174,16 +176,20 @@ static void park(cd__worker *w) {
     if (until < timeout) timeout = until;
   }
   if (!cds_list_empty(&w->stalled)) timeout = timeout < 1 ? timeout : 1;
+  if (!cds_list_empty(&w->limits.grown)) return;  /* a session closed outside perform: refill now */
   if (timeout == 0) return;
 
   /* Either has_commands sees what an owner pushed, or the owner sees
    * `parked` and wakes us (cd_waker.h). */
   cd__waker_park(&w->waker);
   if (!has_commands(w) && !atomic_load(&w->stop)) {
-    /* Raw connections are ours to watch: libcurl no longer polls them. */
-    struct curl_waitfd fds[CD_RAW_POLL_MAX];
-    size_t nfds = cds_list_empty(&w->raw) ? 0 : cd__raw_waitfds(w, fds, CD_RAW_POLL_MAX);
-    curl_multi_poll(w->multi, fds, (unsigned)nfds, (int)timeout, NULL);
+    /* Raw connections are ours to watch: libcurl no longer polls them; so
+     * are idle ones, which libcurl does not read (cd_conn.h). */
+    struct curl_waitfd fds[CD_POLL_MAX];
+    size_t nraw = cds_list_empty(&w->raw) ? 0 : cd__raw_waitfds(w, fds, CD_RAW_POLL_MAX);
+    size_t nidle = cd__conn_idle_waitfds(&w->conns, fds + nraw, CD_POLL_MAX - nraw);
+    curl_multi_poll(w->multi, fds, (unsigned)(nraw + nidle), (int)timeout, NULL);
+    if (nidle > 0) cd__conn_idle_check(&w->conns, fds + nraw, nidle);
   }
   cd__waker_unpark(&w->waker);
 }
@@ -205,7 +211,7 @@ static void *worker_main(void *arg) {
     run_channels(w);
     curl_multi_perform(w->multi, &running);
     read_results(w);
-    if (!cds_list_empty(&w->limits_grown)) cd__transfer_fill_limits(w);
+    if (!cds_list_empty(&w->limits.grown)) cd__transfer_fill_limits(w);
     w->early_next_ms = cds_list_empty(&w->early) ? UINT64_MAX : cd__transfer_end_early(w);
     if (!cds_list_empty(&w->raw)) cd__raw_pump(w);
     w->now_ms = cd__now_ms();
@@ -234,6 +240,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
   w->waker.multi = w->multi;
   w->conn_sweep_ms = UINT64_MAX;
   w->early_next_ms = UINT64_MAX;
+  w->conns.clock = &w->now_ms;
   /* libcurl's default cache limit is 4x the handles currently added; this
    * engine removes a handle as soon as its transfer ends and JS refills
    * later, so between bursts the limit fell to a few connections and
@@ -244,7 +251,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
   CDS_INIT_LIST_HEAD(&w->stalled);
   CDS_INIT_LIST_HEAD(&w->early);
   CDS_INIT_LIST_HEAD(&w->data_pending);
-  CDS_INIT_LIST_HEAD(&w->limits_grown);
+  cd__limits_init(&w->limits);
   CDS_INIT_LIST_HEAD(&w->raw);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     curl_multi_cleanup(w->multi);

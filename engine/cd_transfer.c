@@ -77,8 +77,8 @@ void cd__transfer_release_slot(cd__worker *w, cd_request *req) {
 }
 
 void cd__transfer_fill_limits(cd__worker *w) {
-  while (!cds_list_empty(&w->limits_grown)) {
-    cd__limit *l = cds_list_entry(w->limits_grown.next, cd__limit, grown_node);
+  while (!cds_list_empty(&w->limits.grown)) {
+    cd__limit *l = cds_list_entry(w->limits.grown.next, cd__limit, grown_node);
     cds_list_del_init(&l->grown_node);
     cd_request *next;
     l->pins++;
@@ -194,8 +194,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   req->hdr_len = 0;
   if (status >= 200 && ev->b == 20) {
     /* The origin multiplexes: `connections` now counts sessions. */
-    cd__limit *grown = cd__limit_multiplexed(req);
-    if (grown != NULL && cds_list_empty(&grown->grown_node)) cds_list_add_tail(&grown->grown_node, &w->limits_grown);
+    cd__limit_multiplexed(req);
   }
   if (status >= 200 || status == 101) {
     req->final_headers = true;
@@ -667,7 +666,13 @@ void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
     cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_END, req->trailers, req->trailers_len));
   } else if (req->error != 0 || how < 0) {
     int code = req->error != 0 ? req->error : how;
-    emit_error(req, code, engine_error_message(code));
+    const char *message = engine_error_message(code);
+    if (code == CD_ERR_CONNECTION_LOST && req->http_version != CD_HTTP_1_1)
+      /* libcurl wanted it sent again: on HTTP/2 most often a GOAWAY above
+       * its last stream id, or a refused stream (RFC 9113 §8.7) */
+      message = "other side closed: the connection went away before answering (an HTTP/2 GOAWAY or refused "
+                "stream, or a closed connection); not sent again, the request is not idempotent";
+    emit_error(req, code, message);
   } else {
     emit_error(req, how, req->errbuf[0] ? req->errbuf : curl_easy_strerror((CURLcode)how));
   }

@@ -41,7 +41,7 @@ typedef struct cd__worker {
   uint64_t now_ms;                  /* [worker] loop time */
   cd__timer_heap timers;            /* [worker] cd_transfer.c: headers and body deadlines */
   cd__easy_pool pool;               /* [worker] cd_transfer.c */
-  cd__limits limits;                /* [worker] cd_transfer.c */
+  cd__limits limits;                /* [worker] cd_transfer.c; sessions counted by cd_conn.c */
   cd__share *shares;                /* [worker] cd_transfer.c */
   cd__conn_table conns;             /* [worker] cd_conn.c, through cd_transfer.c */
   uint64_t conn_sweep_ms;           /* [worker] next idle-connection sweep, or UINT64_MAX */
@@ -49,7 +49,6 @@ typedef struct cd__worker {
   struct cds_list_head early;       /* [worker] cd_transfer.c: complete while still uploading */
   uint64_t early_next_ms;           /* [worker] when the first of `early` is ended, or UINT64_MAX */
   struct cds_list_head data_pending; /* [worker] cd_transfer.c: DATA events being filled */
-  struct cds_list_head limits_grown; /* [worker] cd_transfer.c: limits that may start more */
   long max_streams;                 /* [worker] CURLMOPT_MAX_CONCURRENT_STREAMS set on `multi` */
   struct cds_list_head raw;         /* [worker] cd_raw.c: open CD_REQ_RAW connections */
   cd__dirty_list dirty;             /* [worker] channels to notify */

@@ -85,8 +85,10 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
       // undici refuses the same responses with this error
       return new errors.ResponseContentLengthMismatchError()
     case ERR_CONNECTION_LOST:
-      // a non-idempotent request whose reused connection died under it
-      return new errors.SocketError('other side closed')
+      // a non-idempotent request whose connection died under it, or (HTTP/2)
+      // went away with GOAWAY or refused its stream: the engine's message
+      // says which may have happened, as undici's SocketError does
+      return new errors.SocketError(message || 'other side closed')
   }
   const connectStatus = flags >> ERRF_CONNECT_STATUS_SHIFT
   if (connectStatus !== 0 && connectStatus !== 200) {

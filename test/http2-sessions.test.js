@@ -5,6 +5,7 @@
 
 const assert = require('node:assert/strict')
 const http2 = require('node:http2')
+const net = require('node:net')
 const { once } = require('node:events')
 const undici = require('undici')
 const { createAgent, kind } = require('./support/agent')
@@ -17,6 +18,7 @@ describe('http2 sessions', function () {
   let sessions = 0
   let inFlight = 0
   let maxInFlight = 0
+  let answerMs = 500
 
   before(async function () {
     const certs = getCerts()
@@ -30,7 +32,7 @@ describe('http2 sessions', function () {
         inFlight--
         stream.respond({ ':status': 200 })
         stream.end('ok')
-      }, 500)
+      }, answerMs)
     })
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
@@ -65,6 +67,59 @@ describe('http2 sessions', function () {
     assert.ok(ms < 12000, `took ${ms} ms`)
     assert.ok(maxInFlight >= 300, `at most ${maxInFlight} streams at once`)
     assert.ok(sessions <= 4, `${sessions} sessions`)
+  })
+
+  it('3000 requests at once, connections: 20, 100 streams, sessions slow to connect: at most 20 sessions', async function () {
+    // undici's test/issue-4880.js at a CI size. Its shape: sessions whose TLS
+    // handshakes are still going on (RSA keys, a loaded machine) when the
+    // first answers show the origin speaks HTTP/2. A relay in front of the
+    // server holds all but the first 5 connections back for 1.5 s; before
+    // the engine counted sessions, libcurl got 2000 streams to place on 5
+    // connected sessions and opened a connection for each one that did not
+    // fit (hundreds; 5 700 and EMFILE in undici's test).
+    if (kind === 'undici') this.skip()  // undici 7.x hangs here (its test/issue-4880.js, fixed in later releases)
+    let accepted = 0
+    const relay = net.createServer((client) => {
+      const delay = ++accepted <= 5 ? 0 : 1500
+      client.on('error', () => {})
+      client.pause()
+      setTimeout(() => {
+        const upstream = net.connect(server.address().port, '127.0.0.1')
+        upstream.on('error', () => client.destroy())
+        client.on('close', () => upstream.destroy())
+        upstream.on('close', () => client.destroy())
+        client.pipe(upstream)
+        upstream.pipe(client)
+        client.resume()
+      }, delay)
+    })
+    relay.listen(0, '127.0.0.1')
+    await once(relay, 'listening')
+    const certs = getCerts()
+    const agent = createAgent({
+      allowH2: true,
+      connect: { ca: certs.ca },
+      connections: 20,
+      maxConcurrentStreams: 100,
+      pipelining: 100,
+      headersTimeout: 0,
+      bodyTimeout: 0
+    })
+    const relayOrigin = `https://localhost:${relay.address().port}`
+    answerMs = 1000
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 3000 }, () =>
+        undici.request(relayOrigin, { dispatcher: agent }).then(async (r) => { await r.body.text(); return r.statusCode })))
+      const failed = results.filter((r) => r.status === 'rejected')
+      assert.equal(failed.length, 0, failed.length > 0 ? `${failed.length} failed: ${failed[0].reason.stack}` : '')
+      assert.ok(results.every((r) => r.value === 200))
+      assert.ok(accepted <= 20, `${accepted} connections to the relay`)
+      assert.ok(sessions <= 20, `${sessions} sessions`)
+    } finally {
+      answerMs = 500
+      await agent.close()
+      relay.close()
+    }
   })
 
   it('maxConcurrentStreams bounds the streams of each session', async function () {

@@ -149,3 +149,91 @@ describe('response window', function () {
     }
   })
 })
+
+// A paused HTTP/2 stream: the engine pauses it as on HTTP/1.1, but libcurl
+// still reads its connection while other streams use it, and keeps what
+// arrives for the paused stream, up to the stream window it advertised
+// (libcurl 7.88: 32 MiB, fixed; 8.x: up to 10 MiB). No libcurl option
+// shrinks that window (docs/architecture.md, "Pause, backpressure, abort").
+describe('response window, HTTP/2', function () {
+  this.timeout(60000)
+  const http2 = require('node:http2')
+  const { once } = require('node:events')
+  const { getCerts } = require('./support/certs')
+  let certs
+  let server
+  let origin
+  let sent
+  let agent
+
+  before(async function () {
+    certs = getCerts()
+    server = http2.createSecureServer({ key: certs.serverKey, cert: certs.serverCert, allowHTTP1: false })
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => {})
+      if (headers[':path'] === '/trickle') {
+        // keeps the session busy: a byte every 50 ms for 3 s
+        stream.respond({ ':status': 200 })
+        let n = 0
+        const timer = setInterval(() => {
+          if (stream.destroyed) return clearInterval(timer)
+          stream.write('t')
+          if (++n === 60) { clearInterval(timer); stream.end() }
+        }, 50)
+        return
+      }
+      const size = 200 * MB
+      stream.respond({ ':status': 200, 'content-length': size })
+      let left = size
+      const pump = () => {
+        while (left > 0 && !stream.destroyed) {
+          const n = Math.min(left, CHUNK.length)
+          left -= n
+          // the callback runs once nghttp2 has handed the bytes to the socket
+          if (!stream.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n), () => { sent += n })) return stream.once('drain', pump)
+        }
+      }
+      pump()
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    origin = `https://127.0.0.1:${server.address().port}`
+  })
+
+  after(function () { server.close() })
+  beforeEach(function () { sent = 0; agent = createAgent({ allowH2: true, connect: { ca: certs.ca } }) })
+  afterEach(async function () { await agent.destroy() })
+
+  async function settle (limit) {
+    const end = Date.now() + limit
+    for (;;) {
+      const before = sent
+      await sleep(300)
+      if (sent === before) return
+      if (Date.now() > end) throw new Error(`the server was still sending after ${limit} ms (${sent} bytes)`)
+    }
+  }
+
+  it('an unread body alone on its session stops the server within the socket buffers', async function () {
+    const { statusCode, body } = await undici.request(`${origin}/big`, { dispatcher: agent })
+    assert.equal(statusCode, 200)
+    await settle(5000)
+    // measured with libcurl 7.88: 3.9 MiB, nearly all of it in the kernel's
+    // socket buffers (libcurl stops reading a connection whose only stream
+    // is paused)
+    assert.ok(sent < 8 * MB, `${(sent / MB).toFixed(1)} MiB left the server for a body nobody read`)
+    body.destroy()
+  })
+
+  it('an unread body while another stream keeps the session busy: at most the stream window', async function () {
+    const { body } = await undici.request(`${origin}/big`, { dispatcher: agent })
+    const trickle = undici.request(`${origin}/trickle`, { dispatcher: agent }).then((r) => r.body.text())
+    await sleep(1500)
+    await settle(5000)
+    // measured with libcurl 7.88: 32.0 MiB (its stream window, held in
+    // libcurl); a bound, not unbounded buffering of the 200 MiB
+    assert.ok(sent < 40 * MB, `${(sent / MB).toFixed(1)} MiB left the server for a body nobody read`)
+    assert.equal((await trickle).length, 60)
+    body.destroy()
+  })
+})

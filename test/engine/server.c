@@ -511,6 +511,13 @@ static int handle(ts_conn *c, ts_req *rq) {
     return r;
   }
 
+  if (path_is(t, "/close-after")) {
+    /* a keep-alive answer, then the server closes the idle connection */
+    if (send_simple(c, rq, 200, "OK", NULL, "hello", 5) < 0) return 0;
+    conn_sleep(c, (int)query_ull(t, "ms", 100));
+    return 0;
+  }
+
   if (path_is(t, "/slow")) {
     if (!conn_sleep(c, (int)query_ull(t, "ms", 100))) return 0;
     return send_simple(c, rq, 200, "OK", NULL, "hello", 5);

@@ -22,6 +22,8 @@
  *   /eof[?n=BYTES]            200 without length, body until close
  *   /bigheader?n=BYTES        200 with a header "X-Big: aaaa..." of n bytes
  *   /slow?ms=MS               waits ms, then like /hello
+ *   /close-after?ms=MS        like /hello (keep-alive), then closes the
+ *                             connection ms later
  *   /drip?n=BYTES&ms=MS       Content-Length n, one byte every ms
  *   /status?code=CODE         that status; no body for 1xx/204/304
  *   /redirect                 302 Location: /hello, body "moved"

@@ -72,3 +72,85 @@ TEST_IMPL(idle_sweep_spares_busy_agent) {
   th_fx_end(&fx, 0);
   return 0;
 }
+
+static int one_disconnected(th_env *t, void *arg) {
+  (void)arg;
+  return t->disconnected >= 1;
+}
+
+/* An agent busy on one connection: its other, idle, connection is still
+ * closed after its own keepalive (a transfer names the connection it sends
+ * on, so idleness is known per TCP connection), not once the agent is
+ * quiet. */
+TEST_IMPL(idle_sweep_per_connection) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  cd_config *cfg = config_keepalive(300);
+  th_req *slow = th_submit(fx.t, cfg, fx.srv, "GET", "/slow?ms=2000", NULL);
+  th_pump_for(fx.t, 100);
+  th_req *quick = th_submit(fx.t, cfg, fx.srv, "GET", "/hello", NULL);
+  th_wait(fx.t, quick, tu_slow_ms(5000));
+  th_expect_end(quick, 200);
+  ASSERT_EQ(ts_accepted(fx.srv), 2);
+  uint64_t done = tu_now_ms();
+  ASSERT_MSG(th_wait_until(fx.t, one_disconnected, NULL, tu_slow_ms(1500)), "the idle connection is still open");
+  uint64_t after = tu_now_ms() - done;
+  cd_test_log("idle connection closed %llu ms after its response (keepalive 300 ms), the other still busy",
+              (unsigned long long)after);
+  ASSERT_MSG(after >= 250, "closed after %llu ms, before its keepalive", (unsigned long long)after);
+  ASSERT_EQ(slow->terminal, 0);  /* the busy connection was left alone */
+  ASSERT_EQ(ts_open_conns(fx.srv), 1);
+  th_wait(fx.t, slow, tu_slow_ms(5000));
+  th_expect_end(slow, 200);
+  cd_config_release(cfg);
+  th_fx_end(&fx, 0);
+  return 0;
+}
+
+/* The server closes an idle connection while the agent is busy on
+ * another: the owner hears of it at once (the worker watches idle
+ * connections, which libcurl does not read), not at the keepalive. */
+TEST_IMPL(idle_close_by_server_seen) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  cd_config *cfg = config_keepalive(10000);
+  th_req *slow = th_submit(fx.t, cfg, fx.srv, "GET", "/slow?ms=2000", NULL);
+  th_pump_for(fx.t, 100);
+  th_req *r = th_submit(fx.t, cfg, fx.srv, "GET", "/close-after?ms=200", NULL);
+  th_wait(fx.t, r, tu_slow_ms(5000));
+  th_expect_end(r, 200);
+  uint64_t done = tu_now_ms();
+  ASSERT_MSG(th_wait_until(fx.t, one_disconnected, NULL, tu_slow_ms(1500)), "the closed connection was not reported");
+  uint64_t after = tu_now_ms() - done;
+  cd_test_log("server's close seen %llu ms after the response (server waited 200 ms)", (unsigned long long)after);
+  ASSERT_EQ(slow->terminal, 0);
+  th_wait(fx.t, slow, tu_slow_ms(5000));
+  th_expect_end(slow, 200);
+  /* the next request opens a new connection and succeeds */
+  th_req *again = th_submit(fx.t, cfg, fx.srv, "GET", "/hello", NULL);
+  th_wait(fx.t, again, tu_slow_ms(5000));
+  th_expect_end(again, 200);
+  cd_config_release(cfg);
+  th_fx_end(&fx, 0);
+  return 0;
+}
+
+/* A transfer that reuses a connection counts on it (found by its ports):
+ * a response slower than the keepalive on a reused connection is not
+ * swept under it. */
+TEST_IMPL(idle_sweep_spares_reused_connection) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  cd_config *cfg = config_keepalive(300);
+  th_req *first = th_submit(fx.t, cfg, fx.srv, "GET", "/hello", NULL);
+  th_wait(fx.t, first, tu_slow_ms(5000));
+  th_expect_end(first, 200);
+  th_req *slow = th_submit(fx.t, cfg, fx.srv, "GET", "/slow?ms=1200", NULL);
+  th_wait(fx.t, slow, tu_slow_ms(5000));
+  th_expect_end(slow, 200);
+  ASSERT_EQ(ts_accepted(fx.srv), 1);
+  ASSERT_EQ(fx.t->disconnected, 0);
+  cd_config_release(cfg);
+  th_fx_end(&fx, 0);
+  return 0;
+}

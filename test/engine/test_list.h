@@ -26,6 +26,9 @@
   /* test_idle.c */                \
   X(idle_connections_close_on_time) \
   X(idle_sweep_spares_busy_agent)   \
+  X(idle_sweep_per_connection)      \
+  X(idle_close_by_server_seen)      \
+  X(idle_sweep_spares_reused_connection) \
   /* test_body.c */                 \
   X(big_bodies)                     \
   X(chunked_trailers)               \
