@@ -34,6 +34,7 @@
         "napi/cd_config_js.c",
         "napi/cd_constants.c",
         "napi/cd_events.c",
+        "napi/cd_load_js.c",
         "napi/cd_module.c",
         "napi/cd_requests.c",
         "napi/cd_slots.c"

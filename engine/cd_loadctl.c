@@ -66,9 +66,9 @@ static int make_template(cd__load_tmpl *t, const cd_load_template *in) {
   if (in->headers != NULL && cd__slist_from_lines(in->headers, in->headers_len, &t->headers, &tail) != 0)
     return -1;
   /* As the Agent: no "Expect: 100-continue" wait, no "Accept: * / *" of
-   * curl's own. */
-  static const char *const suppress[] = {"Expect:", "Accept:"};
-  for (size_t i = 0; i < 2; i++) {
+   * curl's own, and no form Content-Type on a body the user did not type. */
+  static const char *const suppress[] = {"Expect:", "Accept:", "Content-Type:"};
+  for (size_t i = 0; i < (t->body != NULL ? 3u : 2u); i++) {
     char name[16];
     size_t n = strlen(suppress[i]);
     for (size_t j = 0; j < n; j++) name[j] = (char)(suppress[i][j] | 0x20);
