@@ -120,10 +120,23 @@ function load (opts) {
     const start = new Date()
     const samples = []
     let prev = { elapsedMs: 0, completed: 0, bytes: 0 }
+    // One sample per interval, as a per-second rate over the interval's
+    // actual length (timers drift); a last partial interval counts if it
+    // is at least half of one.
+    const sample = (snap, minMs) => {
+      const dt = snap.elapsedMs - prev.elapsedMs
+      if (dt < minMs) return false
+      samples.push({
+        requests: Math.round((snap.completed - prev.completed) * 1000 / dt),
+        bytes: Math.round((snap.bytes - prev.bytes) * 1000 / dt)
+      })
+      return true
+    }
     const finish = () => {
       clearInterval(timer)
       if (onAbort) norm.signal.removeEventListener('abort', onAbort)
       const snap = binding.loadRead(handle, PERCENTILES)
+      sample(snap, SAMPLE_MS / 2)
       binding.loadFree(handle)
       binding.releaseConfig(configId)
       resolve(buildResult(norm, snap, samples, start, new Date()))
@@ -140,8 +153,7 @@ function load (opts) {
     }
     timer = setInterval(() => {
       const snap = binding.loadRead(handle, PROGRESS_PERCENTILES)
-      if (snap.finished) return  // finish() comes
-      samples.push({ requests: snap.completed - prev.completed, bytes: snap.bytes - prev.bytes })
+      if (snap.finished || !sample(snap, 1)) return  // finish() comes
       if (norm.onProgress) {
         try {
           norm.onProgress(progressOf(snap, prev))
