@@ -86,10 +86,12 @@ static void setup_version(cd__worker *w, const cd_load *load, CURL *e) {
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, load->http_version == CD_HTTP_2TLS
                                                 ? (long)CURL_HTTP_VERSION_2TLS
                                                 : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-  /* Wait for a connection that multiplexes rather than open one per
-   * stream; a session takes up to `pipelining` streams (the worker's
-   * setting is raised, never lowered, as for the Agent's transfers). */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  /* No PIPEWAIT: with it libcurl 7.88 opened sessions well beyond those
+   * asked for (11 for 2 x 10 streams; the Agent saw the same, see
+   * setup_easy). The sessions are opened by one slot per connection, the
+   * other slots start once a response came over HTTP/2 (start_held), and
+   * a session takes up to `pipelining` streams (the worker's setting is
+   * raised, never lowered, as for the Agent's transfers). */
   if ((long)load->pipelining > w->max_streams || w->max_streams == 0) {
     if ((long)load->pipelining > w->max_streams) w->max_streams = (long)load->pipelining;
     curl_multi_setopt(w->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, w->max_streams);
@@ -231,6 +233,18 @@ static void count_error(cd__load_part *p, cd__load_slot *s, int result, uint64_t
     atomic_store(&p->load->stop, 1);
 }
 
+/* The first response came over HTTP/2: the sessions exist, the streams
+ * held back join them. */
+static void start_held(cd__worker *w, cd__load_part *p, uint64_t now) {
+  for (unsigned i = 0; i < p->nslots; i++) {
+    cd__load_slot *s = &p->slots[i];
+    if (!s->held) continue;
+    s->held = 0;
+    next_request(w, p, s, now);
+  }
+  p->held = 0;
+}
+
 void cd__load_done(cd__worker *w, void *priv, int result) {
   cd__load_slot *s = (cd__load_slot *)((char *)priv - 1);
   cd__load_part *p = s->part;
@@ -257,6 +271,13 @@ void cd__load_done(cd__worker *w, void *priv, int result) {
     if (!p->started) {
       p->started = 1;
       atomic_store_explicit(&p->load->any_response, 1, memory_order_relaxed);
+    }
+    if (p->held) {
+      long version = 0;
+      curl_easy_getinfo(s->easy, CURLINFO_HTTP_VERSION, &version);
+      /* Over HTTP/1.1 (ALPN said no) held slots would each open a
+       * connection: they stay held, and `connections` is what runs. */
+      if (version == CURL_HTTP_VERSION_2_0) start_held(w, p, now);
     }
   } else {
     count_error(p, s, result, now);
@@ -289,7 +310,16 @@ static void adopt(cd__worker *w, cd__load_part *p, uint64_t now) {
     }
     setup_slot(w, p, s);
   }
-  for (unsigned i = 0; i < p->nslots && p->slots[i].easy != NULL; i++) next_request(w, p, &p->slots[i], now);
+  /* HTTP/2: one slot per connection opens its session first. */
+  unsigned per_conn = p->load->http_version != CD_HTTP_1_1 ? p->load->pipelining : 1;
+  for (unsigned i = 0; i < p->nslots && p->slots[i].easy != NULL; i++) {
+    if (i % per_conn != 0) {
+      p->slots[i].held = 1;
+      p->held = 1;
+      continue;
+    }
+    next_request(w, p, &p->slots[i], now);
+  }
 }
 
 /* Drops what is in flight, gives back handles and cache, publishes the

@@ -58,6 +58,7 @@ typedef struct cd__load_slot {
   size_t tmpl;                /* [worker] the template its handle holds, or SIZE_MAX */
   int busy;                   /* [worker] in the multi handle */
   int waiting;                /* [worker] with a rate: idle until due_us */
+  int held;                   /* [worker] HTTP/2: a stream waiting for the sessions to open */
   char errbuf[CURL_ERROR_SIZE];
 } cd__load_slot;
 
@@ -74,7 +75,8 @@ struct cd__load_part {
   size_t cursor;              /* next template */
   unsigned busy;              /* slots in the multi handle */
   int ending;                 /* sends nothing more; ends when busy is 0 */
-  int started;
+  int started;                /* a response came */
+  int held;                   /* some slots are held (see cd__load_slot.held) */
   uint64_t next_due_us;       /* earliest due_us of a waiting slot, UINT64_MAX */
   uint64_t next_publish_us;
   struct cd__share *share;
