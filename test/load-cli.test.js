@@ -112,6 +112,42 @@ describe('load command', function () {
     assert.match(out, /│ Latency │/)
   })
 
+  it('Ctrl-C stops the run and prints what was done', async () => {
+    const { spawn } = require('node:child_process')
+    const child = spawn(process.execPath, [BIN, 'load', '-d', '60', '-c', '2', '-j', server.url], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    child.stdout.on('data', (d) => { stdout += d })
+    const t0 = Date.now()
+    setTimeout(() => child.kill('SIGINT'), 1500)
+    const [code] = await require('node:events').once(child, 'close')
+    assert.equal(code, 0)
+    assert.ok(Date.now() - t0 < 10000)
+    const result = JSON.parse(stdout)
+    assert.ok(result.requests.total > 0)
+    assert.ok(result.duration >= 1 && result.duration < 10, `duration ${result.duration}`)
+  })
+
+  it('--h2 on http: (h2c): works with libcurl 8, a clear exit 2 with libcurl 7', async () => {
+    const http2 = require('node:http2')
+    const h2c = http2.createServer()
+    let streams = 0
+    h2c.on('stream', (stream) => { streams++; stream.respond({ ':status': 200 }); stream.end('ok') })
+    h2c.listen(0, '127.0.0.1')
+    await require('node:events').once(h2c, 'listening')
+    try {
+      const r = await run(['load', '--h2', '-a', '50', '-c', '1', '-p', '5', `http://127.0.0.1:${h2c.address().port}/`])
+      if (r.code === 2) {
+        assert.match(r.stderr, /h2c\) needs libcurl 8\.0 or later/)
+        assert.equal(streams, 0)
+      } else {
+        assert.equal(r.code, 0, r.stderr)
+        assert.equal(streams, 50)
+      }
+    } finally {
+      h2c.close()
+    }
+  })
+
   it('an unreachable target: one line and exit 1, no table', async () => {
     const port = await closedPort()
     const r = await run(['load', '-d', '30', `http://127.0.0.1:${port}/`])

@@ -17,6 +17,7 @@ const { kind } = require('./support/agent')
 const { getCerts } = require('./support/certs')
 const { startServer, startTlsServer, startRawServer, startBlackholeServer, closedPort } = require('./support/servers')
 const { checkResultShape } = require('./support/load-shape')
+const { startSocksServer } = require('./support/socks')
 
 const { load } = require('..')
 
@@ -251,6 +252,32 @@ describe('load', function () {
       assert.equal(n, 100)
     } finally {
       s.close()
+    }
+  })
+
+  it('through an HTTP proxy and a SOCKS5 proxy', async () => {
+    server = await startServer((req, res) => res.end('proxied'))
+    const { createProxy } = await import('proxy')
+    const proxy = createProxy(http.createServer())
+    let proxied = 0
+    proxy.on('request', () => proxied++)
+    proxy.on('connect', () => proxied++)
+    proxy.listen(0, '127.0.0.1')
+    await once(proxy, 'listening')
+    const socks = await startSocksServer()
+    try {
+      const r = await load({ url: server.url, proxy: `http://127.0.0.1:${proxy.address().port}`, amount: 50, connections: 2 })
+      assert.equal(r['2xx'], 50)
+      assert.equal(server.stats.requests, 50)
+      assert.ok(proxied >= 1, 'the proxy carried them')
+      const s = await load({ url: server.url, proxy: `socks5://127.0.0.1:${socks.port}`, amount: 50, connections: 2 })
+      assert.equal(s['2xx'], 50)
+      assert.equal(server.stats.requests, 100)
+      assert.ok(socks.stats.targets.length >= 1, 'the SOCKS proxy carried them')
+    } finally {
+      proxy.close()
+      proxy.closeAllConnections?.()
+      await socks.close()
     }
   })
 

@@ -170,7 +170,9 @@ function optionsFromArgs (argv) {
   }
 }
 
-async function main (argv, io = { stdout: process.stdout, stderr: process.stderr }) {
+// `signal`: aborting stops the run and prints what was done (bin/ aborts on
+// the first Ctrl-C).
+async function main (argv, io = { stdout: process.stdout, stderr: process.stderr }, { signal } = {}) {
   const [command, ...rest] = argv
   if (command === '-h' || command === '--help' || command === 'help') {
     io.stdout.write(USAGE)
@@ -200,6 +202,7 @@ async function main (argv, io = { stdout: process.stdout, stderr: process.stderr
   try {
     result = await load({
       ...cli.opts,
+      signal,
       onProgress: tty ? (p) => io.stderr.write(`\r\x1b[K${progressLine(p)}`) : undefined
     })
   } catch (err) {
