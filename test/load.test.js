@@ -300,6 +300,27 @@ describe('load', function () {
     assert.ok(r.duration >= 2 && r.duration < 5, `duration ${r.duration}`)
   })
 
+  it('a worker_thread that ends in the middle of a run lets go of it', async () => {
+    const { Worker } = require('node:worker_threads')
+    let n = 0
+    server = await startServer((req, res) => { n++; res.end('ok') })
+    const w = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { load } = require(workerData.module)
+      load({ url: workerData.url, duration: 60, connections: 4, threads: 2 })
+      setTimeout(() => parentPort.postMessage('running'), 300)
+    `, { eval: true, workerData: { module: require.resolve('..'), url: server.url } })
+    await once(w, 'message')
+    await w.terminate()
+    const atEnd = n
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.ok(atEnd > 0, 'the run was going')
+    assert.ok(n - atEnd <= 8, `${n - atEnd} requests after the worker ended`)
+    // the main thread's runs still work
+    const r = await load({ url: server.url, amount: 20, connections: 2 })
+    assert.equal(r['2xx'], 20)
+  })
+
   it('bad options: InvalidArgumentError, and nothing is sent', async () => {
     server = await startServer((req, res) => res.end('ok'))
     const cases = [
