@@ -52,10 +52,13 @@ static void free_load(cd_load *load) {
 static int make_template(cd__load_tmpl *t, const cd_load_template *in) {
   t->url = dup_n(in->url, strlen(in->url));
   if (t->url == NULL) return -1;
-  if (in->method != NULL && strcmp(in->method, "GET") != 0) {
-    t->method = dup_n(in->method, strlen(in->method));
+  /* GET is curl's default, except with a body, which curl would send as
+   * POST: then the method is kept and goes out as written. */
+  const char *method = in->method != NULL ? in->method : "GET";
+  if (strcmp(method, "GET") != 0 || in->body != NULL) {
+    t->method = dup_n(method, strlen(method));
     if (t->method == NULL) return -1;
-    t->head = strcmp(in->method, "HEAD") == 0;
+    t->head = strcmp(method, "HEAD") == 0;
   }
   if (in->body != NULL) {
     t->body = dup_n(in->body, in->body_len);

@@ -43,7 +43,7 @@ typedef struct cd_load cd_load;
 /* One request to send. Strings are copied by cd_load_start. */
 typedef struct cd_load_template {
   const char *url;        /* absolute http(s) URL */
-  const char *method;     /* NULL: GET */
+  const char *method;     /* NULL: GET (with a body too: never POST unless asked) */
   const char *headers;    /* "Name: value\n" lines, or NULL */
   size_t headers_len;
   const void *body;       /* request body, or NULL */

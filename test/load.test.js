@@ -68,7 +68,8 @@ describe('load', function () {
         {},
         { path: '/b', method: 'POST', body: 'x'.repeat(2000) },
         { path: '/c?q=1', headers: { 'x-t': 'three' } },
-        { path: '/d', method: 'HEAD' }
+        { path: '/d', method: 'HEAD' },
+        { path: '/e', body: 'get with a body' }
       ]
     })
     assert.equal(r.requests.total, 30)
@@ -77,7 +78,7 @@ describe('load', function () {
       const s = seen[i]
       assert.equal(s.auth, 'Bearer x')
       assert.equal(s.expect, undefined, 'no Expect: 100-continue')
-      switch (i % 4) {
+      switch (i % 5) {
         case 0: assert.deepEqual([s.method, s.url, s.body], ['GET', '/base', '']); break
         case 1:
           assert.deepEqual([s.method, s.url, s.body.length], ['POST', '/b', 2000])
@@ -85,6 +86,7 @@ describe('load', function () {
           break
         case 2: assert.deepEqual([s.method, s.url, s.t], ['GET', '/c?q=1', 'three']); break
         case 3: assert.deepEqual([s.method, s.url], ['HEAD', '/d']); break
+        case 4: assert.deepEqual([s.method, s.url, s.body], ['GET', '/e', 'get with a body']); break
       }
     }
   })
