@@ -63,12 +63,39 @@ describe('load command', function () {
     assert.equal(server.stats.requests, 0)
   })
 
+  it('--requests FILE: templates cycled in order; a bad file is exit 2', async () => {
+    const fs = require('node:fs')
+    const os = require('node:os')
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cd-load-cli-'))
+    const file = path.join(dir, 'requests.json')
+    fs.writeFileSync(file, JSON.stringify([{ path: '/one' }, { method: 'POST', path: '/two', body: 'b' }]))
+    const seen = []
+    const s = await startServer((req, res) => { seen.push(`${req.method} ${req.url}`); req.resume(); req.on('end', () => res.end('ok')) })
+    try {
+      const r = await run(['load', '-a', '6', '-c', '1', '--requests', file, s.url])
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(seen, ['GET /one', 'POST /two', 'GET /one', 'POST /two', 'GET /one', 'POST /two'])
+      fs.writeFileSync(file, '[{"path": "nope"}]')
+      const bad = await run(['load', '-a', '6', '--requests', file, s.url])
+      assert.equal(bad.code, 2)
+      assert.match(bad.stderr, /requests\[0\]\.path must start with \//)
+      fs.writeFileSync(file, '{ not json')
+      const worse = await run(['load', '-a', '6', '--requests', file, s.url])
+      assert.equal(worse.code, 2)
+      assert.match(worse.stderr, /--requests: cannot read/)
+      assert.equal(seen.length, 6)
+    } finally {
+      await s.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('--help', async () => {
     const r = await run(['load', '--help'])
     assert.equal(r.code, 0)
     assert.match(r.stdout, /Usage: curl-dispatcher load/)
     for (const flag of ['--connections', '--duration', '--amount', '--method', '--headers', '--body', '--pipelining',
-      '--rate', '--json', '--timeout', '--threads', '--h2', '--insecure', '--ca', '--socket-path', '--proxy', '--allow-errors']) {
+      '--rate', '--json', '--timeout', '--threads', '--h2', '--insecure', '--ca', '--socket-path', '--proxy', '--allow-errors', '--requests']) {
       assert.ok(r.stdout.includes(flag), flag)
     }
   })

@@ -27,6 +27,8 @@ A load generator on libcurl worker threads (autocannon's flags where they overla
                         measured from each request's intended start
   -t, --timeout S       seconds before a request counts as timed out (default 10)
   -j, --json            print the result as JSON (autocannon's shape) on stdout
+      --requests FILE   a JSON array of request templates cycled in order:
+                        [{ "method", "path", "headers", "body" }, ...]
       --threads N       worker threads to spread the connections over (default 1)
       --h2              HTTP/2 (ALPN on https:, prior knowledge on http:)
       --insecure        do not verify the server's certificate
@@ -58,6 +60,7 @@ const FLAGS = {
   'socket-path': { type: 'string' },
   proxy: { type: 'string' },
   'allow-errors': { type: 'bool' },
+  requests: { type: 'string' },
   'no-progress': { type: 'bool' },
   help: { short: 'h', type: 'bool' }
 }
@@ -143,8 +146,17 @@ function optionsFromArgs (argv) {
       throw new UsageError(`--ca: cannot read ${flags.ca}: ${err.code ?? err.message}`)
     }
   }
+  let requests
+  if (flags.requests !== undefined) {
+    try {
+      requests = JSON.parse(fs.readFileSync(flags.requests, 'utf8'))
+    } catch (err) {
+      throw new UsageError(`--requests: cannot read ${flags.requests}: ${err.code ?? err.message}`)
+    }
+  }
   const opts = {
     url: positional[0],
+    requests,
     connections: flags.connections,
     duration: flags.duration,
     amount: flags.amount,
