@@ -48,6 +48,23 @@ describe('load', function () {
     checkResultShape(r)
   })
 
+  it('two runs at once, on the same workers, each exact', async () => {
+    server = await startServer((req, res) => res.end('one'))
+    const other = await startServer((req, res) => res.end('two'))
+    try {
+      const [a, b] = await Promise.all([
+        load({ url: server.url, amount: 600, connections: 4, threads: 2 }),
+        load({ url: other.url, amount: 800, connections: 6, threads: 2 })
+      ])
+      assert.equal(a['2xx'], 600)
+      assert.equal(b['2xx'], 800)
+      assert.equal(server.stats.requests, 600)
+      assert.equal(other.stats.requests, 800)
+    } finally {
+      await other.close()
+    }
+  })
+
   it('cycles the request templates in order: method, path, headers, body', async () => {
     const seen = []
     server = await startServer((req, res) => {

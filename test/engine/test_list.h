@@ -108,6 +108,7 @@
   X(load_duration_and_stop)         \
   X(load_rate_and_correction)       \
   X(load_bad_options)               \
+  X(load_two_runs_at_once)          \
   /* test_stress.c */               \
   X(stress_rings)
 

@@ -289,3 +289,39 @@ TEST_IMPL(load_bad_options) {
   teardown(&f);
   return 0;
 }
+
+/* Two runs at once on the same workers (two parts in each inbox and list),
+ * against two servers: each sends exactly its own amount. */
+TEST_IMPL(load_two_runs_at_once) {
+  fixture f;
+  setup(&f, 2);
+  ts_server *other = ts_start();
+  char u1[128], u2[128];
+  url(u1, sizeof u1, &f, "/hello");
+  snprintf(u2, sizeof u2, "%s/hello", ts_origin(other));
+  cd_load_template t1 = {.url = u1}, t2 = {.url = u2};
+  cd_load_opts o1 = {.templates = &t1, .templates_len = 1, .connections = 4, .threads = 2, .amount = 700};
+  cd_load_opts o2 = {.templates = &t2, .templates_len = 1, .connections = 6, .threads = 2, .amount = 900};
+  int err;
+  cd_load *a = cd_load_start(f.engine, f.config, &o1, &err);
+  cd_load *b = cd_load_start(f.engine, f.config, &o2, &err);
+  ASSERT_NOT_NULL(a);
+  ASSERT_NOT_NULL(b);
+  cd_load_counts ca, cb;
+  uint64_t until = tu_now_ms() + tu_slow_ms(20000);
+  do {
+    tu_sleep_ms(5);
+    cd_load_read(a, &ca, NULL, NULL);
+    cd_load_read(b, &cb, NULL, NULL);
+    ASSERT(tu_now_ms() < until);
+  } while (!ca.finished || !cb.finished);
+  ASSERT_EQ(ca.completed, 700);
+  ASSERT_EQ(cb.completed, 900);
+  ASSERT_EQ(ts_requests(f.srv), 700);
+  ASSERT_EQ(ts_requests(other), 900);
+  cd_load_free(a);
+  cd_load_free(b);
+  ts_stop(other);
+  teardown(&f);
+  return 0;
+}
