@@ -176,3 +176,129 @@ export declare class Agent extends Dispatcher {
 }
 
 export default Agent
+
+/** One request of a mixed load: fields left out come from the LoadOptions. */
+export interface LoadRequestTemplate {
+  method?: string
+  /** path and query on the url's origin, starting with / */
+  path?: string
+  headers?: Record<string, string | number | Array<string | number>>
+  body?: string | Uint8Array
+}
+
+/** load()'s progress callback, once per second. */
+export interface LoadProgress {
+  /** seconds since the start */
+  elapsed: number
+  /** responses per second over the last second */
+  requests: number
+  /** bytes read per second over the last second */
+  bytes: number
+  /** responses so far */
+  total: number
+  sent: number
+  errors: number
+  timeouts: number
+  inflight: number
+  /** latency p99 so far, ms */
+  p99: number
+}
+
+export interface LoadOptions {
+  url: string | URL
+  /** concurrent connections (default 10) */
+  connections?: number
+  /** seconds (default 10; not with amount) */
+  duration?: number
+  /** exactly this many requests (not with duration) */
+  amount?: number
+  method?: string
+  headers?: Record<string, string | number | Array<string | number>>
+  body?: string | Uint8Array
+  /** requests in flight per connection: HTTP/2 streams, needs h2 (default 1) */
+  pipelining?: number
+  /** requests per second offered in total; latency is then measured from each request's intended start */
+  rate?: number
+  /** seconds before a request counts as timed out (default 10; 0: none) */
+  timeout?: number
+  /** worker threads the connections are spread over (default 1) */
+  threads?: number
+  /** HTTP/2: ALPN on https:, prior knowledge on http: (libcurl 8 or later) */
+  h2?: boolean
+  /** do not verify the server's certificate */
+  insecure?: boolean
+  /** PEM certificates to verify the server against */
+  ca?: string | Buffer | Array<string | Buffer>
+  socketPath?: string
+  /** a proxy URL (http, https, socks4, socks4a, socks5, socks5h), or AgentOptions' proxy forms */
+  proxy?: AgentOptions['proxy']
+  /** several requests, cycled in order */
+  requests?: LoadRequestTemplate[]
+  onProgress?: (progress: LoadProgress) => void
+  /** aborting stops the run; the promise resolves with what was done */
+  signal?: AbortSignal
+  title?: string
+}
+
+type LoadPercentiles = {
+  p0_001: number; p0_01: number; p0_1: number; p1: number; p2_5: number; p10: number; p25: number; p50: number
+  p75: number; p90: number; p97_5: number; p99: number; p99_9: number; p99_99: number; p99_999: number
+}
+
+export interface LoadStats extends LoadPercentiles {
+  average: number
+  mean: number
+  stddev: number
+  min: number
+  max: number
+}
+
+export type LoadErrorKind = 'refused' | 'timeout' | 'tls' | 'dns' | 'reset' | 'other'
+
+/** autocannon's result fields (same names, same meaning), then ours. */
+export interface LoadResult {
+  title?: string
+  url: string
+  socketPath?: string
+  connections: number
+  sampleInt: number
+  pipelining: number
+  /** = threads */
+  workers: number
+  /** seconds */
+  duration: number
+  samples: number
+  start: Date
+  finish: Date
+  /** failed requests, every kind (timeouts included) */
+  errors: number
+  timeouts: number
+  /** always 0 (autocannon's body expectations are not supported) */
+  mismatches: number
+  non2xx: number
+  /** always 0 (autocannon's pipeline resets; connection resets are errorsByKind.reset) */
+  resets: number
+  '1xx': number
+  '2xx': number
+  '3xx': number
+  '4xx': number
+  '5xx': number
+  statusCodeStats: Record<string, { count: number }>
+  /** milliseconds, from an HDR-style histogram (3 significant digits) */
+  latency: LoadStats & { totalCount: number }
+  /** per-second samples of responses; total: responses, sent: requests sent */
+  requests: LoadStats & { total: number; sent: number }
+  /** per-second samples of bytes read; total: bytes read */
+  throughput: LoadStats & { total: number }
+  threads: number
+  http: '1.1' | '2'
+  amount?: number
+  rate?: number
+  /** latency was measured from each request's intended start (with rate) */
+  corrected: boolean
+  errorsByKind: Record<LoadErrorKind, number>
+  firstError: { kind: LoadErrorKind; code: number; message: string } | null
+}
+
+/** Runs a load test on the engine's worker threads. */
+export declare function load (options: LoadOptions): Promise<LoadResult>

@@ -3,7 +3,8 @@
  * The loop, per iteration (worker_main):
  *   1. run_channels: walk the attached environments (RCU read side), run
  *      their commands, move held-back events into rings that have room
- *      again, and let go of detaching environments;
+ *      again, and let go of detaching environments; then cd__load_run:
+ *      load runs (cd_load.c) adopted, ended, sent on schedule;
  *   2. curl_multi_perform, then read_results: end completed transfers (or
  *      open the pipe of a connected CD_REQ_RAW one);
  *   3. end transfers whose response completed while uploading, and pump
@@ -26,6 +27,7 @@
 #include "cd_channel.h"
 #include "cd_conn.h"
 #include "cd_limit.h"
+#include "cd_load.h"
 #include "cd_pool.h"
 #include "cd_raw.h"
 #include "cd_share.h"
@@ -112,6 +114,7 @@ static void run_channels(cd__worker *w) {
 static int has_commands(cd__worker *w) {
   int found = 0;
   cd_env *env;
+  if (cd__load_pending(w)) return 1;
   urcu_memb_read_lock();
   cd__registry_for_each(env, w->registry) {
     cd_channel *chan = atomic_load_explicit(&env->channels[w->index], memory_order_acquire);
@@ -138,6 +141,10 @@ static void read_results(cd__worker *w) {
     cd_request *req = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
     if (req == NULL) continue;
+    if (cd__load_owns(req)) {
+      cd__load_done(w, req, (int)result);  /* a load run's request */
+      continue;
+    }
     if ((req->flags & CD_REQ_RAW) && result == CURLE_OK && req->error == 0)
       cd__raw_open(w, req);  /* connected: the pipe opens, the request goes on */
     else
@@ -176,6 +183,7 @@ static void park(cd__worker *w) {
     if (until < timeout) timeout = until;
   }
   if (!cds_list_empty(&w->stalled)) timeout = timeout < 1 ? timeout : 1;
+  timeout = cd__load_park_ms(w, timeout);
   if (!cds_list_empty(&w->limits.grown)) return;  /* a session closed outside perform: refill now */
   if (timeout == 0) return;
 
@@ -209,6 +217,7 @@ static void *worker_main(void *arg) {
     int running;
     w->now_ms = cd__now_ms();
     run_channels(w);
+    cd__load_run(w);
     curl_multi_perform(w->multi, &running);
     read_results(w);
     if (!cds_list_empty(&w->limits.grown)) cd__transfer_fill_limits(w);
@@ -253,6 +262,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
   CDS_INIT_LIST_HEAD(&w->data_pending);
   cd__limits_init(&w->limits);
   CDS_INIT_LIST_HEAD(&w->raw);
+  cd__load_worker_init(&w->load);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     curl_multi_cleanup(w->multi);
     free(w);
@@ -265,6 +275,7 @@ void cd__loop_stop(cd__worker *w) {
   atomic_store(&w->stop, 1);
   cd__waker_kick(&w->waker);
   pthread_join(w->thread, NULL);
+  cd__load_worker_stop(w);
   sweep_shares(w, 1);
   cd__pool_free(&w->pool);
   curl_multi_cleanup(w->multi);

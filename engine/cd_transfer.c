@@ -363,11 +363,10 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
 /* ---- lifecycle --------------------------------------------------------------- */
 
 /* Where the connection goes: a proxy, a Unix socket, a local address. */
-static void setup_route(cd_request *req, CURL *e) {
-  const cd_config *cfg = req->config;
+static void setup_route(const cd_config *cfg, const char *url, int flags, CURL *e) {
   const char *proxy = NULL;
-  if (req->flags & CD_REQ_PROXY)
-    proxy = strncmp(req->url, "https:", 6) == 0 ? cfg->proxy_https : cfg->proxy_http;
+  if (flags & CD_REQ_PROXY)
+    proxy = strncmp(url, "https:", 6) == 0 ? cfg->proxy_https : cfg->proxy_http;
   /* "" rather than NULL: curl would otherwise read http_proxy and friends
    * from the environment, behind the user's back. */
   curl_easy_setopt(e, CURLOPT_PROXY, proxy != NULL ? proxy : "");
@@ -489,8 +488,12 @@ static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
     curl_easy_setopt(e, (req->flags & CD_REQ_RESOLVE) ? CURLOPT_RESOLVE : CURLOPT_CONNECT_TO, &req->connect_to_list);
   }
 
-  setup_route(req, e);
   cd__conn_setup(&w->conns, req, e);
+  cd__transfer_setup_config(e, cfg, req->url, req->flags);
+}
+
+void cd__transfer_setup_config(CURL *e, const cd_config *cfg, const char *url, int flags) {
+  setup_route(cfg, url, flags, e);
   if (cfg->connect_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
   if (cfg->keepalive_timeout_ms > 0) {
     /* libcurl reuses a connection while its idle time in whole seconds

@@ -55,5 +55,10 @@ void cd__transfer_flush_data(cd__worker *w);
  * once their grace is over. Returns when the next one's grace ends, or
  * UINT64_MAX. */
 uint64_t cd__transfer_end_early(cd__worker *w);
+/* The options every easy handle of an agent gets from its config: the
+ * route (proxy for `url`'s scheme under CD_REQ_PROXY, Unix socket, local
+ * address, happy eyeballs), connect and keep-alive timeouts, TLS material
+ * and verification. The load generator's handles (cd_load.c) get them too. */
+void cd__transfer_setup_config(CURL *e, const cd_config *cfg, const char *url, int flags);
 
 #endif /* CD_TRANSFER_H */

@@ -21,6 +21,7 @@
 #include "cd_channel.h"
 #include "cd_conn.h"
 #include "cd_limit.h"
+#include "cd_load.h"
 #include "cd_pool.h"
 #include "cd_registry.h"
 #include "cd_share.h"
@@ -52,6 +53,7 @@ typedef struct cd__worker {
   long max_streams;                 /* [worker] CURLMOPT_MAX_CONCURRENT_STREAMS set on `multi` */
   struct cds_list_head raw;         /* [worker] cd_raw.c: open CD_REQ_RAW connections */
   cd__dirty_list dirty;             /* [worker] channels to notify */
+  cd__load_worker load;             /* cd_load.c: load runs (inbox [atomic], the rest [worker]) */
 } cd__worker;
 
 #endif /* CD_WORKER_H */

@@ -50,6 +50,9 @@ typedef struct cd_addon {
    * within an environment, released entries stay NULL. */
   cd_config **configs;
   uint32_t configs_len, configs_cap;
+
+  /* Load runs not freed yet (cd_load_js.c), freed by the cleanup hook. */
+  struct cd__load_js *loads;
 } cd_addon;
 
 /* The calling environment's addon. */

@@ -10,6 +10,7 @@
  *   cd_events.c     event batches from the engine to JS (drain)
  *   cd_config_js.c  createConfig / releaseConfig
  *   cd_requests.c   submit / write / pause / resume / abort
+ *   cd_load_js.c    load runs: loadStart / loadRead / loadStop / loadFree
  *   cd_args.c       N-API argument reading and errors
  * Everything runs on the environment's JS thread, except
  * cd__notify_from_worker (cd_events.c).
@@ -21,6 +22,7 @@
 #include "cd_config_js.h"
 #include "cd_constants.h"
 #include "cd_events.h"
+#include "cd_load_js.h"
 #include "cd_protocol.h"
 #include "cd_requests.h"
 
@@ -133,6 +135,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 /* The environment cleanup hook: frees the addon. */
 static void cleanup(void *arg) {
   cd_addon *a = arg;
+  cd__load_js_cleanup(a);  /* before the configs the runs use go */
   if (a->env != NULL) {
     /* Workers drop this environment's transfers and stop notifying it. */
     cd_env_detach(a->env);
@@ -178,6 +181,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"abort", cd__js_abort},
       {"stats", js_stats},
       {"giveLanding", cd__js_give_landing},
+      {"loadStart", cd__js_load_start},
+      {"loadRead", cd__js_load_read},
+      {"loadStop", cd__js_load_stop},
+      {"loadFree", cd__js_load_free},
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
     napi_value f;

@@ -146,7 +146,7 @@ log "pkg-config: libcurl $(pkg-config --modversion libcurl): $(pkg-config --cfla
 rm -rf "$pkg"
 mkdir -p "$pkg"
 (cd "$root" && tar --exclude=test/engine/build -cf - index.js index.mjs index.d.ts package.json \
-  binding.gyp .mocharc.json lib engine napi test tools) | tar -xf - -C "$pkg"
+  binding.gyp .mocharc.json bin lib engine napi test tools) | tar -xf - -C "$pkg"
 ln -s "$root/node_modules" "$pkg/node_modules"
 log "building the addon in ${pkg#"$root"/}"
 (cd "$pkg" && node tools/setup.js --build-only --force >"$dir/build.log" 2>&1) ||

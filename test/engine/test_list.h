@@ -99,6 +99,19 @@
   X(config_release_closes_idle)     \
   X(attach_detach_cycles)           \
   X(poll_small_batches)             \
+  /* test_hdr.c */                  \
+  X(hdr_exact_counts)               \
+  X(hdr_percentile_accuracy)        \
+  X(hdr_merge)                      \
+  /* test_load.c */                 \
+  X(load_amount_exact)              \
+  X(load_templates_status_classes)  \
+  X(load_error_kinds)               \
+  X(load_refused_ends_at_once)      \
+  X(load_duration_and_stop)         \
+  X(load_rate_and_correction)       \
+  X(load_bad_options)               \
+  X(load_two_runs_at_once)          \
   /* test_stress.c */               \
   X(stress_rings)
 

@@ -1,6 +1,6 @@
 // Compiled by `tsc -p test/types` in npm test: index.d.ts must describe the
 // package as users write against it, with undici's own types.
-import { Agent, TIMINGS_CHANNEL, RequestTimings, TimingsMessage, TimingsController } from '../..'
+import { Agent, TIMINGS_CHANNEL, RequestTimings, TimingsMessage, TimingsController, load, LoadResult, LoadProgress } from '../..'
 import { subscribe } from 'node:diagnostics_channel'
 import DefaultAgent from '../..'
 import { Dispatcher, request, setGlobalDispatcher, interceptors } from 'undici'
@@ -71,3 +71,24 @@ void main
 
 // @ts-expect-error threads must be a number
 void new Agent({ threads: 'many' })
+
+async function loadUsage (): Promise<void> {
+  const r: LoadResult = await load({
+    url: 'http://127.0.0.1:3000/',
+    connections: 64,
+    duration: 5,
+    threads: 2,
+    rate: 1000,
+    requests: [{ path: '/a' }, { method: 'POST', path: '/b', body: 'x', headers: { 'content-type': 'text/plain' } }],
+    onProgress: (p: LoadProgress) => { void [p.requests, p.p99] }
+  })
+  const p99: number = r.latency.p99
+  const rps: number = r.requests.average
+  const refused: number = r.errorsByKind.refused
+  const corrected: boolean = r.corrected
+  const twoxx: number = r['2xx']
+  void [p99, rps, refused, corrected, twoxx, r.firstError?.kind]
+  // @ts-expect-error duration is a number of seconds
+  void load({ url: 'http://x/', duration: '5s' })
+}
+void loadUsage
