@@ -185,6 +185,7 @@ static void count_use(cd__conn_table *t, cd_request *req, int local_port, int pe
   }
   cd__conn *c = t->items[fd];
   c->users++;
+  if (c->limit != NULL) cd__limit_session_streams(c->limit, c->users);
   req->conn_fd = fd;
   req->conn_serial = c->serial;
 }

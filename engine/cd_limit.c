@@ -27,6 +27,8 @@ static cd__limit *limit_find(cd__limits *ls, cd_request *req) {
   l->multiplexed = false;
   l->sessions_open = 0;
   l->sessions_ready = 0;
+  l->streams_seen = 0;
+  l->server_streams = 0;
   l->pins = 0;
   CDS_INIT_LIST_HEAD(&l->grown_node);
   CDS_INIT_LIST_HEAD(&l->queue);
@@ -39,7 +41,15 @@ static cd__limit *limit_find(cd__limits *ls, cd_request *req) {
 /* Transfers that may run at once (see cd__limit). */
 static uint64_t capacity(const cd__limit *l) {
   if (!l->multiplexed) return l->connections;
-  uint64_t c = (uint64_t)l->sessions_ready * l->max_streams;
+  uint64_t per = l->server_streams;
+  if (per == 0) {
+    per = (uint64_t)l->streams_seen + CD__LIMIT_STREAMS_STEP;
+  }
+  if (per > l->max_streams) per = l->max_streams;
+  /* sessions beyond `connections` (a burst past the server's limit) carry
+   * their streams to the end but are not counted on */
+  unsigned ready = l->sessions_ready < l->connections ? l->sessions_ready : l->connections;
+  uint64_t c = (uint64_t)ready * per;
   if (l->sessions_open < l->connections) c += l->connections - l->sessions_open;
   return c;
 }
@@ -82,7 +92,18 @@ void cd__limit_multiplexed(cd_request *req) {
 }
 
 void cd__limit_session_opened(cd__limit *l) {
+  /* libcurl opens a connection past `connections` only when the sessions
+   * it has are full: what they carry is what the server allows */
+  if (l->multiplexed && l->sessions_open >= l->connections && l->streams_seen > 0 && l->server_streams == 0)
+    l->server_streams = l->streams_seen;
   l->sessions_open++;
+}
+
+void cd__limit_session_streams(cd__limit *l, unsigned streams) {
+  if (streams <= l->streams_seen) return;
+  l->streams_seen = streams;
+  /* the capacity follows the most seen: more may start */
+  if (l->multiplexed && l->server_streams == 0 && !cds_list_empty(&l->queue)) mark_grown(l);
 }
 
 void cd__limit_session_ready(cd__limit *l) {

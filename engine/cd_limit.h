@@ -33,7 +33,19 @@ struct cd__limits;
  * undici's test/issue-4880.js. So, multiplexed, the capacity is the streams
  * of the connected sessions plus one transfer per session still to open;
  * cd_conn.c reports each socket of the limit opening, connecting and
- * closing (cd__limit_session_*). */
+ * closing (cd__limit_session_*).
+ *
+ * libcurl does not say how many streams the server allows
+ * (SETTINGS_MAX_CONCURRENT_STREAMS); past it, it opens another connection.
+ * So the streams admitted per session grow one step ahead of the most
+ * seen on one session (as libcurl places them), up to max_streams; a
+ * session opened while `connections` were already open shows the server's
+ * limit (libcurl only opens one when the others are full): streams_seen,
+ * from then on. The burst beyond it is one step per session, not every
+ * stream that did not fit (181 sessions for 200 requests, connections 2,
+ * a server allowing 10, before). Growing takes a loop turn per step, a
+ * few milliseconds to reach 100 streams. */
+#define CD__LIMIT_STREAMS_STEP 2u
 typedef struct cd__limit {
   struct cd__limit *next;           /* hash chain */
   struct cd__limits *owner;
@@ -44,6 +56,8 @@ typedef struct cd__limit {
   bool multiplexed;                 /* the origin answered in HTTP/2 */
   unsigned sessions_open;           /* sockets of this limit, connecting or connected */
   unsigned sessions_ready;          /* of which connected (a transfer got to send on it) */
+  unsigned streams_seen;            /* most transfers seen on one of its sessions at once */
+  unsigned server_streams;          /* the server's stream limit, once learned; 0: unknown */
   struct cds_list_head grown_node;  /* the worker's list of limits to refill */
   unsigned pins;                    /* callers iterating it: not freed meanwhile */
   struct cds_list_head queue;       /* waiting requests (wait_node) */
@@ -77,6 +91,9 @@ void cd__limit_multiplexed(cd_request *req);
  * (after connecting when `ready`). May put `l` on the `grown` list;
  * closed may free `l`. */
 void cd__limit_session_opened(cd__limit *l);
+/* A transfer is about to send on a session of `l` that now carries
+ * `streams` transfers. */
+void cd__limit_session_streams(cd__limit *l, unsigned streams);
 void cd__limit_session_ready(cd__limit *l);
 void cd__limit_session_closed(cd__limit *l, bool ready);
 /* Frees the limiter once nothing runs or waits there and it has no open
