@@ -121,12 +121,15 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
       break
     case CURLE.SEND_ERROR:
     case CURLE.RECV_ERROR:
-      if (osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE) {
-        err = systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
-      } else if (/^Too large response headers/.test(message)) {
+      if (/^Too large response headers/.test(message)) {
         // libcurl's own limit on a whole header block (300 KB; libcurl >=
-        // 8.3, and Debian's 7.88 as a security fix), above a larger maxHeaderSize
+        // 8.3, and Debian's 7.88 as a security fix), above a larger
+        // maxHeaderSize. Checked before the errno: that is whatever the
+        // last socket call left, and a server still writing the block can
+        // leave ECONNRESET there once libcurl gives up on it.
         err = new errors.HeadersOverflowError()
+      } else if (osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE) {
+        err = systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
       } else if (/chunk/i.test(message)) {
         // libcurl's chunked decoder failed: the server sent bad framing (the
         // OS errno is whatever the last socket call left, so not checked)

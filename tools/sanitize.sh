@@ -188,6 +188,9 @@ if [ "$do_addon" -eq 1 ]; then
       failing=$(grep -Eo '[0-9]+ failing' "$addon_log" | tail -1)
       if [ "$nrep" -gt 0 ] || [ "$rc" -ne 0 ]; then
         grep -E '^\s+[0-9]+\) ' "$addon_log" | head -20 | sed 's/^/  /'
+        # mocha's failure details (message and stack), so that a failure
+        # on a CI machine can be read from the CI output alone
+        sed -n '/^ *[0-9][0-9]* failing/,$p' "$addon_log" | head -80 | sed 's/^/  /'
         show_problems "$addon_log"
       fi
       reports=$((reports + nrep))
