@@ -73,9 +73,12 @@ export interface AgentOptions {
   socketPath?: string
   /** Origins in use at once; one more fails with MaxOriginsReachedError. Default Infinity. */
   maxOrigins?: number
+  /** The dispatcher serving one origin, as undici's Agent option; the agent then routes to it and runs none of its own. */
+  factory?: (origin: string | URL, options: object) => Dispatcher
   /** 'none' (default), 'env', a proxy URL, or proxy settings. */
   proxy?: 'none' | 'env' | string | URL | AgentProxyOptions
-  connect?: AgentConnectOptions
+  /** TLS and socket settings; a connector function only with `factory`, which gets it. */
+  connect?: AgentConnectOptions | ((options: object, callback: (err: Error | null, socket: unknown) => void) => unknown)
 }
 
 export interface EngineStats {

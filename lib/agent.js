@@ -17,6 +17,7 @@ const { CurlRequest } = require('./request')
 const { adaptHandler, checkUpgradeHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
 const { timingsOption } = require('./timings')
+const { FactoryRouter } = require('./factory')
 
 const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError, InformationalError } = errors
 
@@ -136,14 +137,12 @@ function validateOptions (opts) {
   if (opts.factory != null && typeof opts.factory !== 'function') {
     throw new InvalidArgumentError('factory must be a function.')
   }
-  if (opts.factory != null) {
-    throw new NotSupportedError('factory is not supported: libcurl makes the connections (use the dispatcher the factory would return directly)')
-  }
   if (connect != null) {
-    if (typeof connect === 'function') {
+    // a factory gets the options, connect included, and makes the connections itself
+    if (typeof connect === 'function' && opts.factory == null) {
       throw new NotSupportedError('connect as a function is not supported: libcurl makes the connections')
     }
-    if (typeof connect !== 'object') throw new InvalidArgumentError('connect must be a function or an object')
+    if (typeof connect !== 'object' && typeof connect !== 'function') throw new InvalidArgumentError('connect must be a function or an object')
     checkTimeout(connect.timeout, 'connect.timeout')
     if (connect.rejectUnauthorized != null && typeof connect.rejectUnauthorized !== 'boolean') {
       throw new InvalidArgumentError('connect.rejectUnauthorized must be a boolean')
@@ -175,6 +174,17 @@ class Agent extends Dispatcher {
   constructor (opts = {}) {
     super()
     validateOptions(opts)
+    this._closed = false
+    this._destroyed = false
+    this._onClosed = []
+    if (opts.factory != null) {
+      // the user's own dispatcher per origin (lib/factory.js): nothing of
+      // the engine is made for this agent
+      const { factory, threads, ...options } = opts
+      this._router = new FactoryRouter(this, factory, options)
+      return
+    }
+    this._router = null
     const connect = opts.connect ?? {}
     this._threads = opts.threads ?? DEFAULT_THREADS
     this._headersTimeout = opts.headersTimeout ?? DEFAULT_TIMEOUT
@@ -223,9 +233,6 @@ class Agent extends Dispatcher {
     this._origins = new Map()  // origin -> { active, connected, needDrain, resets }
     agentsByConfig.set(this._configId, new WeakRef(this))
     this._active = new Set()
-    this._closed = false
-    this._destroyed = false
-    this._onClosed = []
     this._configReleased = false
     // An agent dropped without close(): its config (and the idle
     // connections cached for it) goes when the agent is collected.
@@ -241,6 +248,7 @@ class Agent extends Dispatcher {
   }
 
   dispatch (opts, handler) {
+    if (this._router !== null) return this._routeDispatch(opts, handler)
     handler = adaptHandler(handler)
     const req = new CurlRequest(this, handler)
     let norm
@@ -267,6 +275,20 @@ class Agent extends Dispatcher {
     const free = this._countOrigin(norm.target, 1)
     req.start(norm, this._configId, Math.min(this._threads, this._poolSize))
     return free
+  }
+
+  // With a factory: the agent's own checks, then the origin's dispatcher
+  // takes the request and the user's handler as they came.
+  _routeDispatch (opts, handler) {
+    try {
+      if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
+      if (this._destroyed) throw new ClientDestroyedError()
+      if (this._closed) throw new ClientClosedError()
+      return this._router.dispatch(opts, handler)
+    } catch (err) {
+      new CurlRequest(this, adaptHandler(handler)).failImmediately(err)
+      return false
+    }
   }
 
   // With `connections`, as undici: dispatch() returns false once an origin
@@ -381,6 +403,7 @@ class Agent extends Dispatcher {
    * number), `free` connections and `size` = running + pending.
    */
   get stats () {
+    if (this._router !== null) return this._router.stats
     const out = {}
     for (const [origin, e] of this._origins) {
       const pending = this._connections === null ? 0 : Math.max(0, e.active - this._connections)
@@ -411,7 +434,7 @@ class Agent extends Dispatcher {
   }
 
   _finishClose () {
-    if (!this._configReleased) {
+    if (this._router === null && !this._configReleased) {
       this._configReleased = true
       configRegistry.unregister(this)
       binding.releaseConfig(this._configId)
@@ -439,8 +462,21 @@ class Agent extends Dispatcher {
       return
     }
     this._onClosed.push(callback)
+    if (this._router !== null) {
+      if (!this._closed) this._routerDone(this._router.close())
+      this._closed = true
+      return
+    }
     this._closed = true
     if (this._active.size === 0) this._finishClose()
+  }
+
+  _routerDone (promise) {
+    promise.then(() => this._finishClose(), (err) => {
+      const callbacks = this._onClosed
+      this._onClosed = []
+      for (const cb of callbacks) cb(err, null)
+    })
   }
 
   destroy (err, callback) {
@@ -461,6 +497,10 @@ class Agent extends Dispatcher {
     }
     this._destroyed = true
     this._onClosed.push(callback)
+    if (this._router !== null) {
+      this._routerDone(this._router.destroy(err))
+      return
+    }
     const reason = err ?? new ClientDestroyedError()
     for (const req of [...this._active]) req.abort(reason)
     if (this._active.size === 0) this._finishClose()

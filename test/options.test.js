@@ -113,12 +113,6 @@ describe('options', function () {
     })
   })
 
-  it('factory (a dispatcher per origin) is NotSupportedError, not silently ignored (ours only)', function () {
-    if (kind === 'undici') this.skip()
-    assert.throws(() => new Agent({ factory: (origin, opts) => new undici.Pool(origin, opts) }),
-      { name: 'NotSupportedError', code: 'UND_ERR_NOT_SUPPORTED' })
-  })
-
   it('a refused dispatch: what the handler\'s onError throws comes out of dispatch(), as undici', async function () {
     const agent = createAgent()
     try {

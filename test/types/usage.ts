@@ -3,7 +3,7 @@
 import { Agent, TIMINGS_CHANNEL, RequestTimings, TimingsMessage, TimingsController, load, LoadResult, LoadProgress } from '../..'
 import { subscribe } from 'node:diagnostics_channel'
 import DefaultAgent from '../..'
-import { Dispatcher, request, setGlobalDispatcher, interceptors } from 'undici'
+import { Dispatcher, request, setGlobalDispatcher, interceptors, Pool } from 'undici'
 
 const agent = new Agent({
   threads: 2,
@@ -26,6 +26,7 @@ const agent = new Agent({
 void new Agent({ proxy: 'env', socketPath: '/tmp/s.sock' })
 void new Agent({ proxy: 'socks5h://127.0.0.1:1080' })
 void new Agent({ maxOrigins: 10, connect: { autoSelectFamily: false, lookup: (hostname, options, cb) => cb(null, '127.0.0.1', 4) } })
+void new Agent({ factory: (origin, options) => new Pool(origin, options), connect: (options, cb) => cb(null, null) })
 const other: Agent = new DefaultAgent()
 const running: number = agent.stats['http://127.0.0.1:3000']?.running ?? 0
 void running
