@@ -77,6 +77,8 @@ export interface AgentOptions {
   factory?: (origin: string | URL, options: object) => Dispatcher
   /** 'none' (default), 'env', a proxy URL, or proxy settings. */
   proxy?: 'none' | 'env' | string | URL | AgentProxyOptions
+  /** undici's older name for connect's TLS settings; connect's own win. */
+  tls?: AgentConnectOptions
   /** TLS and socket settings; a connector function only with `factory`, which gets it. */
   connect?: AgentConnectOptions | ((options: object, callback: (err: Error | null, socket: unknown) => void) => unknown)
 }

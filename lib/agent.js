@@ -165,6 +165,16 @@ function validateOptions (opts) {
   }
 }
 
+// `tls`, undici's older name for the TLS part of `connect` (its Client and
+// Pool take it, and an undici Agent passes it on to them): merged under
+// `connect`, whose own settings win, as undici's buildConnector call does.
+function mergeTlsOption (opts) {
+  if (opts === null || typeof opts !== 'object' || opts.tls == null) return opts
+  if (typeof opts.tls !== 'object') throw new InvalidArgumentError('tls must be an object')
+  if (typeof opts.connect === 'function') return opts
+  return { ...opts, connect: { ...opts.tls, ...opts.connect } }
+}
+
 const configRegistry = new FinalizationRegistry((configId) => {
   agentsByConfig.delete(configId)
   binding.releaseConfig(configId)
@@ -173,6 +183,7 @@ const configRegistry = new FinalizationRegistry((configId) => {
 class Agent extends Dispatcher {
   constructor (opts = {}) {
     super()
+    opts = mergeTlsOption(opts)
     validateOptions(opts)
     this._closed = false
     this._destroyed = false

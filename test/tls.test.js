@@ -99,6 +99,18 @@ describe('tls', function () {
     })
   })
 
+  it('tls, the older name of connect\'s TLS settings, is honoured; connect wins where both say', async function () {
+    await withAgent({ tls: { rejectUnauthorized: false } }, async (agent) => {
+      const r = await collect(agent, { origin: server.origin, path: '/', method: 'GET' })
+      assert.equal(r.error, null, `request failed: ${r.error && r.error.stack}`)
+      assert.equal(r.body.toString(), 'secure GET /')
+    })
+    await withAgent({ tls: { rejectUnauthorized: false }, connect: { rejectUnauthorized: true } }, async (agent) => {
+      const r = await collect(agent, { origin: server.origin, path: '/', method: 'GET' })
+      assert.match(String(r.error && r.error.code), /CERT|SIGNATURE|ISSUER/)
+    })
+  })
+
   it('checks the host name: a certificate for localhost only fails on 127.0.0.1', async function () {
     await withAgent({ connect: { ca: certs.ca } }, async (agent) => {
       const r = await collect(agent, { origin: nameOnly.origin, path: '/', method: 'GET' })
