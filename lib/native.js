@@ -12,6 +12,7 @@
 // small body chunks (EV_DATA_SLAB), which the bridge copies into `slab`,
 // and large ones the worker wrote into a landing (EV_DATA_LANDED).
 
+const { setImmediate, setTimeout } = require('./timers')
 const binding = require('./binding')
 const {
   EV_DATA, EV_DATA_SLAB, EV_DATA_LANDED, LANDINGS, LANDING_MIN, LANDING_CAP, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_DISCONNECTED, SLOT_NONE,

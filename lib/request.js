@@ -12,6 +12,7 @@
 //     `queue` and are replayed, in order, after resume();
 //   - a handler that throws gets onResponseError with what it threw.
 
+const { clearTimeout, setTimeout } = require('./timers')
 const dns = require('node:dns')
 const { isIP } = require('node:net')
 const { errors } = require('undici')

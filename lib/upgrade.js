@@ -11,6 +11,7 @@
 // client does: for CONNECT whatever the status, for an upgrade only on
 // 101 (anything else is SocketError('bad upgrade')).
 
+const { clearTimeout, setTimeout } = require('./timers')
 const { Duplex } = require('node:stream')
 const { errors } = require('undici')
 const { binding } = require('./native')

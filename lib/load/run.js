@@ -6,6 +6,7 @@
 // once at the end; every request, its timing and its counting stay on the
 // workers.
 
+const { clearInterval, setImmediate, setInterval } = require('../timers')
 const binding = require('../binding')
 const { HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE } = require('../constants')
 const { normalizeLoadOptions } = require('./options')
