@@ -248,6 +248,7 @@ class CurlRequest {
         if (declared >= 0 && sent > declared) throw new RequestContentLengthMismatchError()
         if (!started) {
           started = true
+          if (this.norm.resetOnBody) this.norm.reset = true // lib/normalize.js
           start()
         }
         binding.write(this.slot, chunk, false)

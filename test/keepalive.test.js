@@ -101,3 +101,73 @@ describe('idle connections', function () {
     }
   })
 })
+
+// undici closes the connection after a request that sent body bytes on a
+// method that defines no payload (GET, HEAD, DELETE...), unless
+// `reset: false`: a server that ignores such a body would leave it on the
+// connection. The header still says keep-alive.
+describe('a body on a method without payload', function () {
+  const { startServer } = require('./support/servers')
+  const { Readable } = require('node:stream')
+  let server, agent
+  const sockets = new Set()
+  let seen = []
+
+  before(async function () {
+    server = await startServer((req, res) => {
+      sockets.add(req.socket)
+      let body = ''
+      req.setEncoding('latin1').on('data', (c) => { body += c }).on('end', () => {
+        seen.push({ connection: req.headers.connection, body })
+        res.end('ok')
+      })
+    })
+  })
+  after(async function () { await server.close() })
+  beforeEach(function () {
+    sockets.clear()
+    seen = []
+    agent = createAgent()
+  })
+  afterEach(async function () { await agent.close() })
+
+  // Two requests in sequence; returns the connections the server saw.
+  // opts.body: makes each request's body.
+  async function twice (opts) {
+    for (let i = 0; i < 2; i++) {
+      const r = await undici.request(server.url, { dispatcher: agent, ...opts, body: opts.body() })
+      assert.equal(await r.body.text(), 'ok')
+    }
+    return sockets.size
+  }
+
+  for (const [what, body] of [
+    ['a string', () => 'asd'],
+    ['a stream with bytes', () => Readable.from([Buffer.from('asd')])]
+  ]) {
+    it(`GET with ${what}: sent, keep-alive said, the connection closed after`, async function () {
+      const disconnects = []
+      agent.on('disconnect', (origin, targets, err) => disconnects.push(err))
+      assert.equal(await twice({ method: 'GET', body }), 2)
+      assert.deepEqual(seen.map((s) => s.body), ['asd', 'asd'])
+      assert.deepEqual(seen.map((s) => s.connection), ['keep-alive', 'keep-alive'])
+      await sleep(100)
+      assert.ok(disconnects.length >= 1)
+      assert.equal(disconnects[0].code, 'UND_ERR_INFO')
+      assert.equal(disconnects[0].message, 'reset')
+    })
+  }
+
+  it('DELETE with reset: false, POST with a body: the connection is kept', async function () {
+    assert.equal(await twice({ method: 'DELETE', body: () => 'x', reset: false }), 1)
+    assert.equal(await twice({ method: 'POST', body: () => 'x' }), 1)
+  })
+
+  it('GET with an empty stream: nothing was sent, the connection is kept (ours only)', async function () {
+    // undici's rule is the same, but its response can beat the end of the
+    // empty stream, and a response complete while the body is still being
+    // written drops the connection there.
+    if (require('./support/agent').kind === 'undici') this.skip()
+    assert.equal(await twice({ method: 'GET', body: () => Readable.from([]) }), 1)
+  })
+})
