@@ -57,6 +57,14 @@ function closesConnection (req, head) {
   return m !== null && Number(m[1]) * 1000 - req.agent._keepAliveTimeoutThreshold <= 0
 }
 
+// A chunk of a streamed body that is neither a string nor bytes: a
+// TypeError with Node's code, as a stream's write() (and so undici) gives.
+function invalidChunk (chunk) {
+  const err = new TypeError(`body chunks must be strings or Uint8Arrays, got ${chunk === null ? 'null' : typeof chunk}`)
+  err.code = 'ERR_INVALID_ARG_TYPE'
+  return err
+}
+
 class CurlRequest {
   /**
    * @param {import('./agent')} agent
@@ -240,7 +248,7 @@ class CurlRequest {
         if (typeof chunk === 'string') {
           chunk = Buffer.from(chunk)
         } else if (!(chunk instanceof Uint8Array)) {
-          if (!ArrayBuffer.isView(chunk)) throw new InvalidArgumentError('body chunks must be strings or Uint8Arrays')
+          if (!ArrayBuffer.isView(chunk)) throw invalidChunk(chunk)
           chunk = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
         }
         if (chunk.length === 0) continue

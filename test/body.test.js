@@ -269,6 +269,16 @@ describe('request body', function () {
       assert.equal(r.error, boom)
     })
 
+    it('an iterable yielding something other than a string or bytes: TypeError, as a stream write gives', async function () {
+      for (const bad of [0, null, { not: 'bytes' }]) {
+        const iterable = { * [Symbol.iterator] () { yield bad } }
+        const r = await collect(agent, { origin: server.origin, path: '/upload', method: 'POST', body: iterable })
+        assert.equal(r.events[r.events.length - 1], 'error')
+        assert.ok(r.error instanceof TypeError, `${JSON.stringify(bad)}: got ${r.error && r.error.stack}`)
+        assert.equal(r.error.code, 'ERR_INVALID_ARG_TYPE')
+      }
+    })
+
     it('the agent still works after body errors', async function () {
       assertReceived(await upload({ body: 'fine' }), Buffer.from('fine'), 'length')
     })
