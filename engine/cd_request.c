@@ -43,13 +43,15 @@ cd_request *cd__request_new(cd_env *env, struct cd_channel *chan, cd_config *con
   const char *origin = o->origin ? o->origin : "";
   size_t url_len = strlen(o->url) + 1, origin_len = strlen(origin) + 1;
   size_t method_len = strlen(method) + 1, connect_len = o->connect_to ? strlen(o->connect_to) + 1 : 0;
-  cd_request *req = calloc(1, sizeof(*req) + url_len + origin_len + method_len + connect_len);
+  size_t target_len = o->request_target ? strlen(o->request_target) + 1 : 0;
+  cd_request *req = calloc(1, sizeof(*req) + url_len + origin_len + method_len + connect_len + target_len);
   if (req == NULL) return NULL;
   char *strings = (char *)(req + 1);
   req->url = memcpy(strings, o->url, url_len);
   req->origin = memcpy(strings += url_len, origin, origin_len);
   req->method = memcpy(strings += origin_len, method, method_len);
   if (connect_len) req->connect_to = memcpy(strings + method_len, o->connect_to, connect_len);
+  if (target_len) req->request_target = memcpy(strings + method_len + connect_len, o->request_target, target_len);
   atomic_init(&req->refs, 2);  /* owner + worker */
   req->env = env;
   req->chan = chan;

@@ -78,6 +78,7 @@ struct cd_request {
   char *origin;
   char *method;
   char *connect_to;                 /* CURLOPT_CONNECT_TO (or, CD_REQ_RESOLVE, CURLOPT_RESOLVE) entry, or NULL */
+  char *request_target;             /* CURLOPT_REQUEST_TARGET, or NULL */
   struct curl_slist *headers;       /* the user's nodes, then a shared tail */
   struct curl_slist *headers_tail;  /* the user's last node, or NULL */
   int body_mode;

@@ -418,6 +418,7 @@ static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
   const cd_config *cfg = req->config;
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)req);
   curl_easy_setopt(e, CURLOPT_URL, req->url);
+  if (req->request_target != NULL) curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, req->request_target);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

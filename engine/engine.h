@@ -177,6 +177,9 @@ typedef struct cd_request_opts {
   const char *connect_to;  /* "HOST:PORT:ADDR:PORT" (CURLOPT_CONNECT_TO), or NULL:
                             * the URL names the TLS name, ADDR where to connect;
                             * with CD_REQ_RESOLVE a CURLOPT_RESOLVE entry */
+  const char *request_target; /* the request line's target when it is not
+                            * the URL's path (an absolute-form URL, as undici
+                            * sends a `path` that is one), or NULL */
   unsigned worker;         /* which worker runs it (taken modulo the pool) */
   uint32_t slot;           /* the owner's id, echoed in every event */
 } cd_request_opts;

@@ -185,7 +185,7 @@ function submit (d) {
   submitFields[SUBMIT_WORKER] = d.worker
   submitFields[SUBMIT_FLAGS] = d.flags
   submitFields[SUBMIT_HTTP_VERSION] = d.httpVersion
-  return binding.submit(d.url, d.origin, d.method, d.headers, d.connectTo, d.body)
+  return binding.submit(d.url, d.origin, d.method, d.headers, d.connectTo, d.body, d.target)
 }
 
 binding.init(onEvents, meta, values, slab, submitFields)

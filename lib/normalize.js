@@ -224,9 +224,12 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
     if (typeof opts.query !== 'object') throw new InvalidArgumentError('query must be an object')
     path = serializeQuery(path, opts.query)
   }
+  // An absolute URL as path: sent as the request target (absolute form), as
+  // undici does; the connection is still the origin's.
+  let requestTarget = null
   if (path[0] !== '/' && !raw) {
-    // An absolute URL as path: undici sends it as the request target.
-    throw new NotSupportedError('absolute-form request targets are not supported')
+    if (!/^https?:\/\//i.test(path)) throw new InvalidArgumentError('path must be an absolute URL or start with a slash')
+    requestTarget = path
   }
 
   const collector = collectHeaders(opts.headers)
@@ -272,8 +275,9 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   return {
     target,
     // Raw (upgrade, CONNECT): the engine only connects; the head is ours.
-    url: raw ? `${target.origin}/` : target.origin + path,
+    url: raw || requestTarget !== null ? `${target.origin}/` : target.origin + path,
     raw,
+    requestTarget,
     upgrade: raw && method !== 'CONNECT' ? upgrade : null,
     method,
     path,

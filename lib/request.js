@@ -222,7 +222,8 @@ class CurlRequest {
         (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this),
       httpVersion: norm.httpVersion,
       connectTo,
-      body: norm.body.buffer ?? undefined // read in place by the engine
+      body: norm.body.buffer ?? undefined, // read in place by the engine
+      target: norm.requestTarget ?? undefined
     })
     requests[this.slot] = this
     if (this.paused) binding.pause(this.slot) // paused before it was handed over

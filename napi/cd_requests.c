@@ -9,7 +9,7 @@
 #define STACK_STR 2048
 
 /* submit(url, origin, method, headers, connectTo: string | null,
- *        body: Uint8Array | undefined) -> slot
+ *        body: Uint8Array | undefined, target: string | undefined) -> slot
  *
  * One request descriptor (lib/native.js submit() documents the JS shape):
  * its numbers are in the shared Float64Array a->submit_fields, at the
@@ -18,7 +18,7 @@
  * request body: the engine reads it in place (a reference keeps it alive
  * until the terminal event), no copy. */
 napi_value cd__js_submit(napi_env env, napi_callback_info info) {
-  enum { URL, ORIGIN, METHOD, HEADERS, CONNECT_TO, BODY, ARGS };
+  enum { URL, ORIGIN, METHOD, HEADERS, CONNECT_TO, BODY, TARGET, ARGS };
   cd_addon *a = cd__addon(env);
   size_t argc = ARGS;
   napi_value argv[ARGS];
@@ -41,14 +41,24 @@ napi_value cd__js_submit(napi_env env, napi_callback_info info) {
   if (config_id < 0 || config_id >= a->configs_len || a->configs[config_id] == NULL)
     return cd__throw_msg(env, "curl-dispatcher native: unknown config");
 
-  char url_s[STACK_STR], origin_s[256], method_s[64], headers_s[STACK_STR], connect_s[256];
+  char url_s[STACK_STR], origin_s[256], method_s[64], headers_s[STACK_STR], connect_s[256], target_s[STACK_STR];
   size_t headers_len = 0;
+  char *target = NULL;
+  if (argc > TARGET) {
+    napi_valuetype target_type;
+    napi_typeof(env, argv[TARGET], &target_type);
+    if (target_type == napi_string &&
+        (target = cd__get_latin1(env, argv[TARGET], target_s, sizeof(target_s), NULL)) == NULL)
+      return NULL;
+  }
   char *connect_to = NULL;
   napi_valuetype connect_type;
   napi_typeof(env, argv[CONNECT_TO], &connect_type);
   if (connect_type == napi_string &&
-      (connect_to = cd__get_latin1(env, argv[CONNECT_TO], connect_s, sizeof(connect_s), NULL)) == NULL)
+      (connect_to = cd__get_latin1(env, argv[CONNECT_TO], connect_s, sizeof(connect_s), NULL)) == NULL) {
+    if (target) cd__free_str(target, target_s);
     return NULL;
+  }
   char *url = cd__get_latin1(env, argv[URL], url_s, sizeof(url_s), NULL);
   char *origin = url ? cd__get_latin1(env, argv[ORIGIN], origin_s, sizeof(origin_s), NULL) : NULL;
   char *method = origin ? cd__get_latin1(env, argv[METHOD], method_s, sizeof(method_s), NULL) : NULL;
@@ -73,6 +83,7 @@ napi_value cd__js_submit(napi_env env, napi_callback_info info) {
           .flags = (int)cd__f64_to_i64(f[CD__SUBMIT_FLAGS]),
           .http_version = (int)cd__f64_to_i64(f[CD__SUBMIT_HTTP_VERSION]),
           .connect_to = connect_to,
+          .request_target = target,
           .body_data = body_data,
           .body_data_len = body_len,
           .slot = slot,
@@ -95,6 +106,7 @@ napi_value cd__js_submit(napi_env env, napi_callback_info info) {
   if (method) cd__free_str(method, method_s);
   if (headers) cd__free_str(headers, headers_s);
   if (connect_to) cd__free_str(connect_to, connect_s);
+  if (target) cd__free_str(target, target_s);
   return out;
 }
 

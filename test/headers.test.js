@@ -43,6 +43,21 @@ describe('request headers', function () {
     return server.requests[0]
   }
 
+  describe('request target', function () {
+    it('an absolute URL as path is sent as the request target; the Host is the origin\'s', async function () {
+      const req = await send({ path: 'http://example.com/a?b=1' })
+      assert.equal(req.path, 'http://example.com/a?b=1')
+      assert.deepEqual(values(req, 'host'), [new URL(server.origin).host])
+    })
+
+    it('a path that is neither absolute nor starts with a slash: InvalidArgumentError, nothing sent', async function () {
+      const r = await collect(agent, { origin: server.origin, path: 'a/b', method: 'GET' })
+      assert.ok(r.error instanceof undici.errors.InvalidArgumentError, `got ${r.error && r.error.stack}`)
+      assert.match(r.error.message, /path/)
+      assert.equal(server.requests.length, 0)
+    })
+  })
+
   describe('shapes', function () {
     it('accepts an object, with array values sent as repeated headers', async function () {
       const req = await send({ headers: { 'X-One': '1', 'x-multi': ['a', 'b'], 'x-num': 42 } })

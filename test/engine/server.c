@@ -398,6 +398,11 @@ static int send_pattern(ts_conn *c, uint64_t offset, uint64_t n) {
 /* Returns 1 to keep the connection, 0 to close it, -1 if already closed. */
 static int handle(ts_conn *c, ts_req *rq) {
   const char *t = rq->target;
+  /* an absolute-form target (RFC 9112 3.2.2) is routed by its path */
+  if (strncmp(t, "http://", 7) == 0) {
+    const char *slash = strchr(t + 7, '/');
+    t = slash != NULL ? slash : "/";
+  }
 
   if (path_is(t, "/hello"))
     return send_simple(c, rq, 200, "OK", "Content-Type: text/plain\r\n",

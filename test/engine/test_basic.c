@@ -261,6 +261,29 @@ TEST_IMPL(empty_header_value) {
   return 0;
 }
 
+TEST_IMPL(request_target) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  /* The connection goes to the URL's origin; the request line carries the
+   * absolute-form target instead of the URL's path. */
+  char origin[64], url[96];
+  snprintf(origin, sizeof origin, "http://127.0.0.1:%u", ts_port(fx.srv));
+  snprintf(url, sizeof url, "%s/", origin);
+  cd_request_opts o;
+  memset(&o, 0, sizeof o);
+  o.url = url;
+  o.origin = origin;
+  o.method = "GET";
+  o.request_target = "http://example.test/head-echo?x=1";
+  th_req *r = th_submit_opts(fx.t, fx.cfg, &o);
+  r->keep_body = 1;
+  th_wait(fx.t, r, tu_slow_ms(5000));
+  th_expect_end(r, 200);
+  ASSERT_CONTAINS((const char *)r->body, r->body_len, "GET http://example.test/head-echo?x=1 HTTP/1.1\r\n");
+  th_fx_end(&fx, 1);
+  return 0;
+}
+
 TEST_IMPL(connect_to) {
   th_fx fx;
   th_fx_begin(&fx, 1);

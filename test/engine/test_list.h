@@ -15,6 +15,7 @@
   X(user_headers)                   \
   X(empty_header_value)             \
   X(connect_to)                     \
+  X(request_target)                 \
   /* test_raw.c */                  \
   X(raw_request_and_close)          \
   X(raw_bulk_echo_then_abort)       \
