@@ -58,6 +58,10 @@ export interface AgentOptions {
   useH2c?: boolean
   /** 0 closes the connection after each request; values above 1 behave as 1. */
   pipelining?: number
+  /** HTTP/1.x: a connection closes once it has carried this many requests. */
+  maxRequestsPerClient?: number
+  /** Streams per HTTP/2 session (with connections). Default 100. */
+  maxConcurrentStreams?: number
   /** Largest response body in bytes; -1 for no limit. */
   maxResponseSize?: number
   /** Local IP address to bind outgoing connections to. */

@@ -58,6 +58,7 @@ cd_config *cd_config_new(const cd_config_opts *o) {
   c->connect_timeout_ms = o->connect_timeout_ms;
   c->keepalive_timeout_ms = o->keepalive_timeout_ms;
   c->keepalive_threshold_ms = o->keepalive_threshold_ms;
+  c->max_requests_per_conn = o->max_requests_per_conn;
   c->connections = o->connections;
   c->max_streams = o->max_streams ? o->max_streams : CD__DEFAULT_MAX_STREAMS;
   c->max_header_size = o->max_header_size ? o->max_header_size : CD_DEFAULT_MAX_HEADER_SIZE;

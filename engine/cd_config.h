@@ -29,6 +29,7 @@ struct cd_config {
   long connect_timeout_ms;
   long keepalive_timeout_ms;
   long keepalive_threshold_ms;      /* subtracted from a server's Keep-Alive: timeout= */
+  unsigned max_requests_per_conn;   /* HTTP/1.x requests per connection; 0: no limit */
   unsigned connections;
   unsigned max_streams;             /* streams per HTTP/2 connection (never 0) */
   size_t max_header_size;

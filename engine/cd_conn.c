@@ -60,6 +60,7 @@ typedef struct cd__conn {
   bool raw;                  /* a CD_REQ_RAW pipe's: never idle while open */
   bool tracked;              /* TCP, in a `ports` chain: `users` is exact */
   unsigned users;            /* tracked: transfers sending on it now */
+  unsigned requests;         /* transfers that ended on it (max_requests_per_conn) */
   uint64_t idle_since_ms;    /* tracked: when `users` fell to 0 */
   uint16_t local_port, peer_port;
   curl_socket_t port_next;   /* next entry in its `ports` chain */
@@ -227,6 +228,7 @@ static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_so
   c->raw = (req->flags & CD_REQ_RAW) != 0;
   c->tracked = false;
   c->users = 0;
+  c->requests = 0;
   c->idle_since_ms = 0;
   c->serial = ++t->serial;
   memcpy(c->origin, req->origin, origin_len);
@@ -317,18 +319,27 @@ uint32_t cd__conn_transfer_done(cd__conn_table *t, cd_request *req) {
   return hinted > 0 ? hinted : due;
 }
 
-/* The server's keep-alive hint, for the connection the transfer used. */
+/* The server's keep-alive hint, and the agent's limit of requests per
+ * connection (maxRequestsPerClient), for the connection the transfer used. */
 static uint32_t hint(cd__conn_table *t, cd_request *req) {
-  if (req->keepalive_hint_ms < 0 || req->easy == NULL) return 0;
+  if (req->easy == NULL) return 0;
+  unsigned max_requests = req->config->max_requests_per_conn;
+  if (req->keepalive_hint_ms < 0 && max_requests == 0) return 0;
   curl_socket_t fd = CURL_SOCKET_BAD;
   /* the connection the transfer last used, while its handle is still in
    * the multi handle and the connection in the agent's cache */
   if (curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD) return 0;
   cd__conn *c = conn_at(t, (curl_socket_t)fd);
   if (c == NULL || c->shut) return 0;
-  int64_t ka = req->keepalive_hint_ms - req->config->keepalive_threshold_ms;
   long version = 0;
   curl_easy_getinfo(req->easy, CURLINFO_HTTP_VERSION, &version);
+  if (max_requests > 0 && version != CURL_HTTP_VERSION_2_0 && ++c->requests >= max_requests) {
+    /* its last request: closed now, as one that says `connection: close` */
+    shut(c, (curl_socket_t)fd);
+    return 0;
+  }
+  if (req->keepalive_hint_ms < 0) return 0;
+  int64_t ka = req->keepalive_hint_ms - req->config->keepalive_threshold_ms;
   if (ka <= 0) {
     /* No time left to reuse it safely (as undici): close it now, unless
      * other streams may still run on it. */

@@ -97,6 +97,8 @@ typedef struct cd_config_opts {
                                   * 0: libcurl's default, never closed early */
   long keepalive_threshold_ms;   /* a server's "Keep-Alive: timeout=N" shortens the
                                   * connection's keepalive to N s minus this */
+  unsigned max_requests_per_conn; /* HTTP/1.x: a connection is closed once it has
+                                  * carried this many requests; 0: no limit */
   unsigned connections;          /* max connections per origin (HTTP/1.1: transfers; once
                                   * the origin answers in HTTP/2: sessions of up to
                                   * max_streams streams each); 0: unlimited */

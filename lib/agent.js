@@ -222,6 +222,8 @@ class Agent extends Dispatcher {
       keepAliveTimeout: opts.keepAliveTimeout ?? DEFAULT_KEEPALIVE,
       keepAliveTimeoutThreshold: opts.keepAliveTimeoutThreshold ?? DEFAULT_KEEPALIVE_THRESHOLD,
       connections: opts.connections ?? 0,
+      // HTTP/1.x: a connection closes after carrying this many requests
+      maxRequestsPerClient: opts.maxRequestsPerClient ?? 0,
       maxConcurrentStreams: opts.maxConcurrentStreams ?? 0,
       maxHeaderSize: this._maxHeaderSize,
       rejectUnauthorized: connect.rejectUnauthorized ?? true,

@@ -241,11 +241,21 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   if (body.buffer !== null && body.length === 0) body.buffer = null
   if (collector.contentLength !== null && bodyLength !== null && bodyLength !== collector.contentLength &&
       (body.buffer !== null || body.source !== null || expectsPayload)) {
-    // Not strict: the body's own length frames the request.
+    // Not strict: the body's own length frames the request, with undici's warning.
     if (strictContentLength) throw new errors.RequestContentLengthMismatchError()
+    process.emitWarning(new errors.RequestContentLengthMismatchError())
     collector.contentLength = null
   }
-  if (bodyLength === null) bodyLength = collector.contentLength
+  // Not strict, a streamed body with a content-length: its length is known
+  // only at its end, so it goes chunked, and a mismatch is a warning then
+  // (lib/request.js pumpBody), never a request that desynchronises the
+  // connection.
+  let declaredLength = null
+  if (bodyLength === null && !strictContentLength && body.source !== null && collector.contentLength !== null) {
+    declaredLength = collector.contentLength
+  } else if (bodyLength === null) {
+    bodyLength = collector.contentLength
+  }
   const hasBody = body.buffer !== null || body.source !== null || (expectsPayload && bodyLength === 0)
   if (raw && (body.buffer !== null || body.source !== null)) {
     throw new NotSupportedError('a body on an upgrade or CONNECT request is not supported: write it to the socket')
@@ -292,6 +302,7 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
     bodyMode: hasBody && !raw ? BODY_STREAM : BODY_NONE,
     reset,
     resetOnBody,
+    declaredLength,
     idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
     headersTimeout: opts.headersTimeout,
     bodyTimeout: opts.bodyTimeout,

@@ -89,6 +89,8 @@ class CurlRequest {
     this.bodyWaiter = null
     this.diag = null         // DiagnosticsRequest while diagnostics are watched
     this.raw = null          // RawExchange, for upgrade and CONNECT
+    this.bodyStream = null   // a streamed body watched for 'error' until the end
+    this.onBodyStreamError = null
     this.maxResponseSize = agent._maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
@@ -243,6 +245,7 @@ class CurlRequest {
   async pumpBody (source, declared, start) {
     let sent = 0
     let started = false
+    this.watchBodyStream(source)
     try {
       for await (let chunk of source) {
         if (this.done || this.engineDone) return // leaving the loop destroys the stream
@@ -270,6 +273,8 @@ class CurlRequest {
       }
       if (this.done || this.engineDone) return
       if (declared >= 0 && sent !== declared) throw new RequestContentLengthMismatchError()
+      const loose = this.norm.declaredLength // lib/normalize.js
+      if (loose !== null && sent !== loose) process.emitWarning(new RequestContentLengthMismatchError())
       if (!started) {
         started = true
         start()
@@ -279,6 +284,24 @@ class CurlRequest {
     } catch (err) {
       this.abort(err)
     }
+  }
+
+  // As undici: a body stream that errors before the response has ended
+  // fails the request, even once all of it was read (an 'error' after
+  // 'end'). The listener goes with the request's end, so a later error of
+  // the user's stream is theirs again.
+  watchBodyStream (source) {
+    if (typeof source.on !== 'function' || typeof source.removeListener !== 'function') return
+    this.bodyStream = source
+    this.onBodyStreamError = (err) => this.abort(err)
+    source.on('error', this.onBodyStreamError)
+  }
+
+  releaseBodyStream () {
+    const source = this.bodyStream
+    if (source === null) return
+    this.bodyStream = null
+    source.removeListener('error', this.onBodyStreamError)
   }
 
   bodyChunkSent (chunk) {
@@ -426,6 +449,7 @@ class CurlRequest {
           controller.rawTrailers = fieldsToRaw(pairs)
           this.done = true
           this.queue = null
+          this.releaseBodyStream()
           if (this.timings !== null) publishTimings(this)
           if (this.diag !== null) {
             this.diag.completed = true
@@ -469,6 +493,7 @@ class CurlRequest {
   upgraded (statusCode, pairs, socket) {
     const { handler, controller } = this
     this.done = true
+    this.releaseBodyStream()
     controller[kSetResponseHeaders](pairs)
     try {
       const headers = wantsHeaderObjects(handler) ? fieldsToObject(pairs) : null
@@ -494,6 +519,7 @@ class CurlRequest {
     if (this.done) return
     this.done = true
     this.queue = null
+    this.releaseBodyStream()
     this.wakeBodyPump()
     if (this.timings !== null) publishTimings(this)
     if (this.diag !== null) {

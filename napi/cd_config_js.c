@@ -66,6 +66,7 @@ napi_value cd__js_create_config(napi_env env, napi_callback_info info) {
   o.connect_timeout_ms = (long)prop_i64(env, argv[0], "connectTimeout");
   o.keepalive_timeout_ms = (long)prop_i64(env, argv[0], "keepAliveTimeout");
   o.keepalive_threshold_ms = (long)prop_i64(env, argv[0], "keepAliveTimeoutThreshold");
+  o.max_requests_per_conn = (unsigned)prop_i64(env, argv[0], "maxRequestsPerClient");
   o.connections = (unsigned)prop_i64(env, argv[0], "connections");
   o.max_streams = (unsigned)prop_i64(env, argv[0], "maxConcurrentStreams");
   o.max_header_size = (size_t)prop_i64(env, argv[0], "maxHeaderSize");

@@ -279,6 +279,28 @@ describe('request body', function () {
       }
     })
 
+    it('a body stream that errors after its end, before the response: the request fails with that error', async function () {
+      const slow = await startServer((req, res) => {
+        req.resume()
+        req.on('end', () => setTimeout(() => res.end('late'), 300))
+      })
+      try {
+        const boom = new Error('after the end')
+        const body = new Readable({ read () {} })
+        body.push('abc')
+        body.push(null)
+        body.on('end', () => setTimeout(() => body.emit('error', boom), 50))
+        const r = await collect(agent, { origin: slow.origin, path: '/', method: 'POST', body })
+        assert.equal(r.error, boom)
+        // once the request has ended, the stream's errors are the user's
+        // again: the one listener left is node:stream's own, which its
+        // async iterator leaves behind (a for-await alone leaves it too)
+        assert.ok(body.listenerCount('error') <= 1, `${body.listenerCount('error')} error listeners left`)
+      } finally {
+        await slow.close()
+      }
+    })
+
     it('the agent still works after body errors', async function () {
       assertReceived(await upload({ body: 'fine' }), Buffer.from('fine'), 'length')
     })

@@ -127,6 +127,19 @@ describe('connection options', function () {
       assert.equal(server.stats.connections - before, 1)
     })
 
+    it('maxRequestsPerClient: 2 closes each connection after its second request', async function () {
+      if (kind === 'undici') this.skip() // undici closes after the third (its counter is checked before the increment)
+      const before = server.stats.connections
+      agent = createAgent({ maxRequestsPerClient: 2 })
+      const disconnects = []
+      agent.on('disconnect', () => disconnects.push(Date.now()))
+      for (let i = 0; i < 5; i++) assert.equal((await get(agent, `${server.origin}/`)).status, 200)
+      assert.equal(server.stats.connections - before, 3)
+      const until = Date.now() + 2000
+      while (disconnects.length < 2 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+      assert.equal(disconnects.length, 2, 'the two full connections were closed')
+    })
+
     it('refuses a negative or fractional value', function () {
       if (kind === 'undici') this.skip() // undici does not validate pipelining
       assert.throws(() => createAgent({ pipelining: -1 }), errors.InvalidArgumentError)
@@ -305,11 +318,43 @@ describe('connection options', function () {
     it('strictContentLength: false frames the request by the body itself', async function () {
       if (kind === 'undici') this.skip() // undici sends the mismatched header as given
       agent = createAgent({ strictContentLength: false })
-      const res = await get(agent, `${server.origin}/`, { method: 'POST', body: 'abc', headers: { 'content-length': '10' } })
-      assert.equal(res.body, 'abc')
-      assert.equal(res.headers['x-content-length'], '3')
+      const warnings = captureWarnings()
+      try {
+        const res = await get(agent, `${server.origin}/`, { method: 'POST', body: 'abc', headers: { 'content-length': '10' } })
+        assert.equal(res.body, 'abc')
+        assert.equal(res.headers['x-content-length'], '3')
+      } finally {
+        warnings.restore()
+      }
+      assert.deepEqual(warnings.names, ['RequestContentLengthMismatchError'], 'the mismatch is a warning, as undici')
+    })
+
+    it('strictContentLength: false, a streamed body longer or shorter than its content-length: sent whole, chunked, with a warning', async function () {
+      if (kind === 'undici') this.skip() // undici sends the mismatched header as given
+      agent = createAgent({ strictContentLength: false })
+      const { Readable } = require('node:stream')
+      for (const [declared, text] of [['2', 'abcd'], ['10', 'abc'], ['3', 'abc']]) {
+        const warnings = captureWarnings()
+        let res
+        try {
+          res = await get(agent, `${server.origin}/`, { method: 'PUT', body: Readable.from([Buffer.from(text)]), headers: { 'content-length': declared } })
+        } finally {
+          warnings.restore()
+        }
+        assert.equal(res.body, text)
+        assert.equal(res.headers['x-content-length'], 'none', 'sent chunked')
+        assert.equal(warnings.names.length, declared === String(text.length) ? 0 : 1, `${declared} for ${text}`)
+      }
     })
   })
+
+  // process.emitWarning calls while it runs (undici warns the same way).
+  function captureWarnings () {
+    const original = process.emitWarning
+    const names = []
+    process.emitWarning = (w) => { names.push(w && w.name) }
+    return { names, restore () { process.emitWarning = original } }
+  }
 
   describe('address families', function () {
     it('autoSelectFamily: a name with both families reaches a server on 127.0.0.1 only', async function () {
