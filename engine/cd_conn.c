@@ -191,6 +191,12 @@ static void count_use(cd__conn_table *t, cd_request *req, int local_port, int pe
   req->conn_serial = c->serial;
 }
 
+curl_socket_t cd__conn_transfer_fd(cd__conn_table *t, cd_request *req) {
+  curl_socket_t fd = req->conn_fd;
+  cd__conn *c = conn_at(t, fd);
+  return c != NULL && c->serial == req->conn_serial && !c->shut ? fd : CURL_SOCKET_BAD;
+}
+
 /* The connection no longer counts toward its `connections` limit. */
 static void forget_session(cd__conn *c) {
   if (c == NULL || c->limit == NULL) return;

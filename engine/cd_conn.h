@@ -66,4 +66,8 @@ void cd__conn_forget_share(cd__conn_table *table, cd__share *share);
 /* Frees the table, after every connection has closed. */
 void cd__conn_table_free(cd__conn_table *table);
 
+/* The TCP connection a running transfer sends on (counted since its
+ * prerequisite callback), or CURL_SOCKET_BAD when not known or closed. */
+curl_socket_t cd__conn_transfer_fd(cd__conn_table *t, cd_request *req);
+
 #endif /* CD_CONN_H */

@@ -196,7 +196,9 @@ static void park(cd__worker *w) {
     struct curl_waitfd fds[CD_POLL_MAX];
     size_t nraw = cds_list_empty(&w->raw) ? 0 : cd__raw_waitfds(w, fds, CD_RAW_POLL_MAX);
     size_t nidle = cd__conn_idle_waitfds(&w->conns, fds + nraw, CD_POLL_MAX - nraw);
-    curl_multi_poll(w->multi, fds, (unsigned)(nraw + nidle), (int)timeout, NULL);
+    size_t nup = cds_list_empty(&w->upload_waits)
+                     ? 0 : cd__transfer_upload_waitfds(w, fds + nraw + nidle, CD_POLL_MAX - nraw - nidle);
+    curl_multi_poll(w->multi, fds, (unsigned)(nraw + nidle + nup), (int)timeout, NULL);
     if (nidle > 0) cd__conn_idle_check(&w->conns, fds + nraw, nidle);
   }
   cd__waker_unpark(&w->waker);
@@ -222,6 +224,7 @@ static void *worker_main(void *arg) {
     read_results(w);
     if (!cds_list_empty(&w->limits.grown)) cd__transfer_fill_limits(w);
     w->early_next_ms = cds_list_empty(&w->early) ? UINT64_MAX : cd__transfer_end_early(w);
+    if (!cds_list_empty(&w->upload_waits)) cd__transfer_check_upload_waits(w);
     if (!cds_list_empty(&w->raw)) cd__raw_pump(w);
     w->now_ms = cd__now_ms();
     if (w->now_ms >= w->conn_sweep_ms) w->conn_sweep_ms = cd__conn_sweep(&w->conns, w->now_ms);
@@ -259,6 +262,7 @@ cd__worker *cd__loop_start(cd__registry *registry, unsigned index) {
   cd__timer_heap_init(&w->timers);
   CDS_INIT_LIST_HEAD(&w->stalled);
   CDS_INIT_LIST_HEAD(&w->early);
+  CDS_INIT_LIST_HEAD(&w->upload_waits);
   CDS_INIT_LIST_HEAD(&w->data_pending);
   cd__limits_init(&w->limits);
   CDS_INIT_LIST_HEAD(&w->raw);

@@ -114,6 +114,9 @@ struct cd_request {
   int64_t keepalive_hint_ms;        /* final response's Keep-Alive: timeout=, or -1 */
   int64_t resp_received;            /* body bytes received */
   struct cds_list_head early_node;  /* worker->early */
+  struct cds_list_head upwait_node; /* worker->upload_waits: read callback paused for the owner */
+  bool resp_coded;                  /* final response framed by a Transfer-Encoding */
+  int resp_version;                 /* final response's HTTP version (11, 20...), 0 before */
   uint64_t early_deadline_ms;       /* in worker->early: ended then if still uploading */
   int error;                        /* CD_ERR_* decided by the engine, or 0 */
   cd_event *data_pending;           /* DATA being filled this loop turn, or NULL */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <urcu/list.h>
 
@@ -59,6 +61,7 @@ static int owner_paused(cd_request *req) {
 static void unpause(cd_request *req) {
   req->recv_paused = false;
   req->send_paused = false;
+  cds_list_del_init(&req->upwait_node);
   curl_easy_pause(req->easy, CURLPAUSE_CONT);
 }
 
@@ -102,8 +105,9 @@ static int parse_version(const char *line) {
  * smuggling): Content-Length values that disagree, or Content-Length with
  * Transfer-Encoding. libcurl 7.88 takes the last length, or chunked, and
  * goes on; undici refuses both, and so do we. */
-/* Also stores an unambiguous Content-Length in *length_out. */
-static int ambiguous_length(const char *block, size_t len, int64_t *length_out) {
+/* Also stores an unambiguous Content-Length in *length_out, and whether
+ * a Transfer-Encoding frames the body in *coded_out. */
+static int ambiguous_length(const char *block, size_t len, int64_t *length_out, bool *coded_out) {
   const char *p = block, *end = block + len;
   const char *length = NULL;
   size_t length_len = 0;
@@ -126,6 +130,7 @@ static int ambiguous_length(const char *block, size_t len, int64_t *length_out) 
     p = eol ? eol + 1 : end;
   }
   if (length != NULL && !chunked) *length_out = strtoll(length, NULL, 10);
+  *coded_out = chunked != 0;
   return length != NULL && chunked;
 }
 
@@ -179,7 +184,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   long status = 0;
   const char *sp = req->hdr ? memchr(req->hdr, ' ', req->hdr_len) : NULL;
   if (sp != NULL) status = strtol(sp + 1, NULL, 10);
-  if (status >= 200 && req->hdr != NULL && ambiguous_length(req->hdr, req->hdr_len, &req->resp_length)) {
+  if (status >= 200 && req->hdr != NULL && ambiguous_length(req->hdr, req->hdr_len, &req->resp_length, &req->resp_coded)) {
     req->error = CD_ERR_AMBIGUOUS_LENGTH;
     return 0;
   }
@@ -190,6 +195,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   }
   ev->a = (int32_t)status;
   ev->b = req->hdr ? parse_version(req->hdr) : 0;
+  if (status >= 200) req->resp_version = ev->b;
   if (status >= 200 && req->hdr != NULL) req->keepalive_hint_ms = keepalive_hint(req->hdr, req->hdr_len);
   req->hdr_len = 0;
   if (status >= 200 && ev->b == 20) {
@@ -357,7 +363,65 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
     }
   }
   req->send_paused = true;
+  if (cds_list_empty(&req->upwait_node)) cds_list_add_tail(&req->upwait_node, &req->worker->upload_waits);
   return CURL_READFUNC_PAUSE;
+}
+
+/* ---- an upload waiting for the owner on a connection the server closed ----
+ *
+ * While the read callback is paused, libcurl goes on reading the response,
+ * but it finishes a transfer only once both directions are done: when the
+ * server closes the connection, libcurl reads the end of the stream, stops
+ * polling the socket and waits for a body that may never come (an owner
+ * streaming from a source that waits on the response, as a pipeline does).
+ * The worker watches the sockets of such transfers itself and ends them
+ * when the server has hung up: a body the close delimits is complete; any
+ * other is cut short, the same error a send on that socket would have
+ * met. */
+
+
+size_t cd__transfer_upload_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
+  size_t n = 0;
+  cd_request *req;
+  cds_list_for_each_entry(req, &w->upload_waits, upwait_node) {
+    if (n == max) break;
+    curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
+    if (fd == CURL_SOCKET_BAD) continue;
+    fds[n].fd = fd;
+    fds[n].events = CURL_WAIT_POLLIN;
+    fds[n].revents = 0;
+    n++;
+  }
+  return n;
+}
+
+#ifdef POLLRDHUP
+#define CD__POLL_RDHUP POLLRDHUP
+#else
+#define CD__POLL_RDHUP 0
+#endif
+
+static bool peer_hung_up(curl_socket_t fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN | CD__POLL_RDHUP};
+  if (poll(&p, 1, 0) != 1) return false;
+  if (p.revents & (POLLHUP | POLLERR | CD__POLL_RDHUP)) return true;
+  char b;
+  /* no RDHUP on this system: readable with nothing to read is the end */
+  return CD__POLL_RDHUP == 0 && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+void cd__transfer_check_upload_waits(cd__worker *w) {
+  cd_request *req, *tmp;
+  cds_list_for_each_entry_safe(req, tmp, &w->upload_waits, upwait_node) {
+    if (req->state != CD__T_RUNNING) continue;
+    curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
+    if (fd == CURL_SOCKET_BAD || !peer_hung_up(fd)) continue;
+    cds_list_del_init(&req->upwait_node);
+    bool complete = req->final_headers &&
+                    (req->resp_length >= 0 ? req->resp_received >= req->resp_length
+                                           : !req->resp_coded && req->resp_version < 20);
+    cd__transfer_end(w, req, complete ? CURLE_OK : req->final_headers ? CURLE_PARTIAL_FILE : CURLE_GOT_NOTHING);
+  }
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
@@ -556,6 +620,7 @@ static void transfer_release(cd__worker *w, cd_request *req) {
   }
   req->stalled = false;
   cds_list_del_init(&req->early_node);
+  cds_list_del_init(&req->upwait_node);
   if (req->easy != NULL) {
     uint32_t ka = cd__conn_transfer_done(&w->conns, req);
     if (ka > 0) schedule_sweep(w, ka);

@@ -29,6 +29,12 @@ void cd__transfer_start(cd__worker *w, cd_request *req);
  * An HTTP/2 connection failure may instead send the request again, once.
  * Nothing happens for a request that has already ended. */
 void cd__transfer_end(cd__worker *w, cd_request *req, int how);
+
+/* Uploads paused for the owner's body (worker->upload_waits): their
+ * sockets, for the worker's poll, and the check that ends those whose
+ * server has closed the connection (libcurl would wait for the body). */
+size_t cd__transfer_upload_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max);
+void cd__transfer_check_upload_waits(cd__worker *w);
 /* Gives the request's connection-limit slot to the next waiting request
  * (an upgraded connection leaves the origin's pool, as in undici). */
 void cd__transfer_release_slot(cd__worker *w, cd_request *req);

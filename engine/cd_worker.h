@@ -48,6 +48,7 @@ typedef struct cd__worker {
   uint64_t conn_sweep_ms;           /* [worker] next idle-connection sweep, or UINT64_MAX */
   struct cds_list_head stalled;     /* [worker] cd_transfer.c: paused on full rings */
   struct cds_list_head early;       /* [worker] cd_transfer.c: complete while still uploading */
+  struct cds_list_head upload_waits; /* [worker] cd_transfer.c: uploads paused for the owner's body */
   uint64_t early_next_ms;           /* [worker] when the first of `early` is ended, or UINT64_MAX */
   struct cds_list_head data_pending; /* [worker] cd_transfer.c: DATA events being filled */
   long max_streams;                 /* [worker] CURLMOPT_MAX_CONCURRENT_STREAMS set on `multi` */

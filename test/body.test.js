@@ -301,6 +301,31 @@ describe('request body', function () {
       }
     })
 
+    it('a streamed body still waiting for its source when the server answers and closes: the request ends with SocketError', async function () {
+      // libcurl finishes a transfer only once both directions are done, and
+      // waits for a paused upload even after the server has hung up
+      const { PassThrough } = require('node:stream')
+      const closing = await startServer((req, res) => {
+        req.once('data', () => {
+          res.writeHead(200)
+          res.write('partial')
+          setTimeout(() => res.destroy(), 50)
+        })
+      })
+      try {
+        const body = new PassThrough()
+        body.write('first chunk; the rest never comes')
+        const started = Date.now()
+        const r = await collect(agent, { origin: closing.origin, path: '/', method: 'PUT', body })
+        assert.equal(r.events[r.events.length - 1], 'error', r.events.join())
+        assert.ok(r.error instanceof undici.errors.SocketError, `got ${r.error && r.error.stack}`)
+        assert.equal(r.body.toString(), 'partial')
+        assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`)
+      } finally {
+        await closing.close()
+      }
+    })
+
     it('the agent still works after body errors', async function () {
       assertReceived(await upload({ body: 'fine' }), Buffer.from('fine'), 'length')
     })

@@ -603,7 +603,15 @@ static void *conn_main(void *arg) {
       note_busy(srv);
       if (rq.expect && (rq.chunked || (rq.has_clen && rq.clen > 0)))
         conn_writef(c, "HTTP/1.1 100 Continue\r\n\r\n");
-      if (path_is(rq.target, "/answer-first")) {
+      if (path_is(rq.target, "/answer-close")) {
+        /* answers on the head alone and closes without reading the body:
+         * a chunked response cut short, or (eof=1) one the close ends */
+        if (query_ull(rq.target, "eof", 0))
+          conn_writef(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-eof");
+        else
+          conn_writef(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n");
+        keep = 0;
+      } else if (path_is(rq.target, "/answer-first")) {
         /* answers on the head alone, then reads and discards the body
          * (nginx's `return`): the response is complete before the upload */
         keep = send_simple(c, &rq, 200, "OK", NULL, "ok", 2);

@@ -20,6 +20,9 @@
  *   /early-hints              103 (twice, different Link) then 200 "ok"
  *   /http10                   "HTTP/1.0 200 OK", body "v1.0", then closes
  *   /eof[?n=BYTES]            200 without length, body until close
+ *   /answer-close[?eof=1]     on the head alone, without reading the body:
+ *                             200 chunked "partial" cut short by a close (or,
+ *                             eof=1, "until-eof" ended by it)
  *   /bigheader?n=BYTES        200 with a header "X-Big: aaaa..." of n bytes
  *   /slow?ms=MS               waits ms, then like /hello
  *   /close-after?ms=MS        like /hello (keep-alive), then closes the

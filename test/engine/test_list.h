@@ -49,6 +49,7 @@
   X(many_writes_backlog)            \
   X(answered_before_body_end_keeps_connection) \
   X(answered_before_body_end_gives_up) \
+  X(server_closes_while_upload_waits) \
   /* test_pause.c */                \
   X(window_bounds_undrained)        \
   X(pause_resume)                   \

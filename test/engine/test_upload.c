@@ -6,6 +6,8 @@
 #include "cd_test.h"
 #include "harness.h"
 
+#include <curl/curl.h>
+
 /* Well within the engine's grace for an upload that outlives its
  * response (CD__EARLY_GRACE_MS, 50 ms). */
 #define CD__TEST_EARLY_WAIT_MS 10
@@ -265,6 +267,33 @@ TEST_IMPL(answered_before_body_end_gives_up) {
   th_wait(fx.t, next, tu_slow_ms(3000));
   th_expect_end(next, 200);
   ASSERT_EQ(ts_accepted(fx.srv), 2);
+  th_fx_end(&fx, 0);
+  return 0;
+}
+
+/* The server answers and closes while the upload waits for the owner's
+ * next chunk: libcurl would wait for the body; the worker ends the
+ * transfer, cut short (chunked) or complete (ended by the close). */
+TEST_IMPL(server_closes_while_upload_waits) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  for (int eof = 0; eof <= 1; eof++) {
+    cd_request_opts o;
+    memset(&o, 0, sizeof o);
+    o.body_mode = CD_BODY_STREAM;
+    o.body_length = -1;
+    th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "POST", eof ? "/answer-close?eof=1" : "/answer-close", &o);
+    r->keep_body = 1;
+    th_write(fx.t, r, "abc", 3, 0);  /* and never the end */
+    th_wait(fx.t, r, tu_slow_ms(3000));
+    if (eof) {
+      th_expect_end(r, 200);
+      th_expect_body(r, "until-eof", 9);
+    } else {
+      th_expect_error(r, CURLE_PARTIAL_FILE);
+      th_expect_body(r, "partial", 7);
+    }
+  }
   th_fx_end(&fx, 0);
   return 0;
 }
