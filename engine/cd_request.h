@@ -115,6 +115,8 @@ struct cd_request {
   int64_t resp_received;            /* body bytes received */
   struct cds_list_head early_node;  /* worker->early */
   struct cds_list_head upwait_node; /* worker->upload_waits: read callback paused for the owner */
+  int upwait_unread;                /* bytes left unread on its socket at the last check */
+  bool upwait_stale;                /* those bytes stayed unread, connection open: not polled */
   bool resp_coded;                  /* final response framed by a Transfer-Encoding */
   int resp_version;                 /* final response's HTTP version (11, 20...), 0 before */
   uint64_t early_deadline_ms;       /* in worker->early: ended then if still uploading */

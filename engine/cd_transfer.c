@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <urcu/list.h>
@@ -62,6 +63,8 @@ static void unpause(cd_request *req) {
   req->recv_paused = false;
   req->send_paused = false;
   cds_list_del_init(&req->upwait_node);
+  req->upwait_unread = 0;
+  req->upwait_stale = false;
   curl_easy_pause(req->easy, CURLPAUSE_CONT);
 }
 
@@ -385,6 +388,7 @@ size_t cd__transfer_upload_waitfds(cd__worker *w, struct curl_waitfd *fds, size_
   cd_request *req;
   cds_list_for_each_entry(req, &w->upload_waits, upwait_node) {
     if (n == max) break;
+    if (req->recv_paused || req->upwait_stale) continue;  /* readable until something changes */
     curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
     if (fd == CURL_SOCKET_BAD) continue;
     fds[n].fd = fd;
@@ -401,21 +405,38 @@ size_t cd__transfer_upload_waitfds(cd__worker *w, struct curl_waitfd *fds, size_
 #define CD__POLL_RDHUP 0
 #endif
 
-static bool peer_hung_up(curl_socket_t fd) {
+/* Whether the server has closed a transfer's connection and libcurl has
+ * read all it sent. Bytes still unread are libcurl's to read (at most a
+ * buffer per turn), unless they stay unread for a whole turn: then
+ * libcurl has stopped reading (a response already complete), and the
+ * socket must not keep the worker's poll awake. */
+static bool peer_hung_up(cd_request *req, curl_socket_t fd) {
   struct pollfd p = {.fd = fd, .events = POLLIN | CD__POLL_RDHUP};
   if (poll(&p, 1, 0) != 1) return false;
-  if (p.revents & (POLLHUP | POLLERR | CD__POLL_RDHUP)) return true;
-  char b;
-  /* no RDHUP on this system: readable with nothing to read is the end */
-  return CD__POLL_RDHUP == 0 && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  int unread = 0;
+  if (ioctl(fd, FIONREAD, &unread) != 0) return false;
+  bool hup = (p.revents & (POLLHUP | POLLERR | CD__POLL_RDHUP)) != 0;
+  if (CD__POLL_RDHUP == 0 && !hup && unread == 0) {
+    /* no RDHUP on this system: readable with nothing to read is the end */
+    char b;
+    hup = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  }
+  bool same = unread > 0 && unread == req->upwait_unread;
+  req->upwait_unread = unread;
+  /* bytes libcurl leaves unread on an open connection (sent after a
+   * complete response) would keep the poll awake: that socket is left to
+   * the loop's periodic turn until something changes */
+  req->upwait_stale = !hup && same;
+  return hup && (unread == 0 || same);
 }
 
 void cd__transfer_check_upload_waits(cd__worker *w) {
   cd_request *req, *tmp;
   cds_list_for_each_entry_safe(req, tmp, &w->upload_waits, upwait_node) {
-    if (req->state != CD__T_RUNNING) continue;
+    /* a response the owner holds back is libcurl's to read first */
+    if (req->state != CD__T_RUNNING || req->recv_paused) continue;
     curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
-    if (fd == CURL_SOCKET_BAD || !peer_hung_up(fd)) continue;
+    if (fd == CURL_SOCKET_BAD || !peer_hung_up(req, fd)) continue;
     cds_list_del_init(&req->upwait_node);
     bool complete = req->final_headers &&
                     (req->resp_length >= 0 ? req->resp_received >= req->resp_length
