@@ -33,7 +33,7 @@ const { timingsFlag, receiveTimings, publishTimings } = require('./timings')
 
 const {
   RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError,
-  ConnectTimeoutError
+  ConnectTimeoutError, SocketError
 } = errors
 
 function rethrowLater (err) {
@@ -419,6 +419,13 @@ class CurlRequest {
     try {
       switch (type) {
         case EV_HEADERS: {
+          if (a === 101) {
+            // a switch of protocols nobody asked for (upgrades are raw
+            // exchanges, lib/upgrade.js): libcurl would wait for another
+            // head; undici refuses it so
+            this.abort(new SocketError('bad upgrade'))
+            return
+          }
           // As undici (its parser's message begin): each response head,
           // 1xx ones too; fetch times responseStart with it.
           handler.onResponseStarted?.()

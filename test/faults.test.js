@@ -105,6 +105,10 @@ describe('faults', function () {
       for (let i = 0; i < 6000; i++) head += `X-N${i}: ${i}\r\n`
       socket.write(head + '\r\nok')
     },
+    // a 101 to a request that asked for no upgrade
+    '/unasked-101': (socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: example/1\r\nConnection: Upgrade\r\n\r\n')
+    },
     // a 400 KB block of 1 KB lines (libcurl takes at most 300 KB)
     '/big-block': (socket) => {
       let head = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n'
@@ -280,6 +284,14 @@ describe('faults', function () {
     await run({}, { path: '/http09' }, (r) => {
       assert.ok(!r.events.includes('responseStart'))
       assertError(r, errors.HTTPParserError)
+    })
+  })
+
+  it('a 101 to a request that asked for no upgrade: SocketError("bad upgrade"), as undici', async function () {
+    await run({}, { path: '/unasked-101' }, (r) => {
+      assert.ok(!r.events.includes('responseStart'))
+      assertError(r, errors.SocketError, 'UND_ERR_SOCKET')
+      assert.equal(r.error.message, 'bad upgrade')
     })
   })
 
