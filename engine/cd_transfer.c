@@ -157,6 +157,20 @@ static int64_t keepalive_hint(const char *block, size_t len) {
   return -1;
 }
 
+/* The whole response is here while the request body is still going out:
+ * a server that stopped reading it would hold the transfer until
+ * bodyTimeout. The worker ends it, dropping the connection, unless the
+ * upload finishes within a short grace: the rest of a body is often already
+ * queued or on its way from the owner (a chunked body's end follows its
+ * last chunk), and a finished upload keeps the connection. (undici drops it
+ * when its socket is still writing.) */
+static void arm_early(cd__worker *w, cd_request *req) {
+  if (req->body_mode != CD_BODY_STREAM || req->upload_done || req->early_done) return;
+  req->early_done = true;
+  req->early_deadline_ms = w->now_ms + CD__EARLY_GRACE_MS;
+  cds_list_add_tail(&req->early_node, &w->early);
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd_request *req = userdata;
   cd__worker *w = req->worker;
@@ -208,6 +222,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   if (status >= 200 || status == 101) {
     req->final_headers = true;
     arm_deadline(w, req, req->body_timeout_ms);
+    /* a response without a body is complete with its head */
+    if (status >= 200 && (req->resp_length == 0 || status == 204 || status == 304 || strcmp(req->method, "HEAD") == 0))
+      arm_early(w, req);
   }
   cd__channel_push_event(req->chan, ev);
   return n;
@@ -306,19 +323,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
   }
   if (req->body_timeout_ms) req->deadline_ms = w->now_ms + req->body_timeout_ms;
   req->resp_received += (int64_t)n;
-  if (req->body_mode == CD_BODY_STREAM && !req->upload_done && !req->early_done &&
-      req->resp_length >= 0 && req->resp_received >= req->resp_length) {
-    /* The whole response is here while the request body is still going
-     * out: a server that stopped reading it would hold the transfer until
-     * bodyTimeout. The worker ends it, dropping the connection, unless the
-     * upload finishes within a short grace: the rest of a body is often
-     * already queued or on its way from the owner (a chunked body's end
-     * follows its last chunk), and a finished upload keeps the connection.
-     * (undici drops it when its socket is still writing.) */
-    req->early_done = true;
-    req->early_deadline_ms = w->now_ms + CD__EARLY_GRACE_MS;
-    cds_list_add_tail(&req->early_node, &w->early);
-  }
+  if (req->resp_length >= 0 && req->resp_received >= req->resp_length) arm_early(w, req);
   return n;
 }
 
