@@ -326,6 +326,22 @@ describe('request body', function () {
       }
     })
 
+    it('an empty response (content-length: 0) while an endless streamed body goes out: delivered, the connection dropped', async function () {
+      const quick = await startServer((req, res) => res.end())
+      try {
+        const body = new Readable({ read () { setImmediate(() => this.push(Buffer.alloc(1024, 'a'))) } })
+        const started = Date.now()
+        const r = await collect(agent, { origin: quick.origin, path: '/', method: 'PUT', body })
+        assert.equal(r.error, null, `request failed: ${r.error && r.error.stack}`)
+        assert.equal(r.statusCode, 200)
+        assert.equal(r.body.length, 0)
+        assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`)
+        body.destroy()
+      } finally {
+        await quick.close()
+      }
+    })
+
     it('the agent still works after body errors', async function () {
       assertReceived(await upload({ body: 'fine' }), Buffer.from('fine'), 'length')
     })
