@@ -188,6 +188,7 @@ class Agent extends Dispatcher {
     this._closed = false
     this._destroyed = false
     this._onClosed = []
+    this._active = new Set()
     if (opts.factory != null) {
       // the user's own dispatcher per origin (lib/factory.js): nothing of
       // the engine is made for this agent
@@ -245,7 +246,6 @@ class Agent extends Dispatcher {
     this._maxOrigins = opts.maxOrigins ?? Infinity
     this._origins = new Map()  // origin -> { active, connected, needDrain, resets }
     agentsByConfig.set(this._configId, new WeakRef(this))
-    this._active = new Set()
     this._configReleased = false
     // An agent dropped without close(): its config (and the idle
     // connections cached for it) goes when the agent is collected.

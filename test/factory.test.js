@@ -141,6 +141,8 @@ describe('factory', function () {
       assert.ok(agent.destroyed)
       const after = await collect(agent, { origin: server.origin, path: '/', method: 'GET' })
       assert.ok(after.error instanceof errors.ClientDestroyedError)
+      await agent.destroy() // a second destroy resolves too
+      await assert.rejects(agent.close(), errors.ClientDestroyedError)
     } finally {
       await stall.close()
     }
