@@ -273,13 +273,13 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   let headers = collector.block
   if (!raw || method === 'CONNECT') headers = `connection: ${reset ? 'close' : 'keep-alive'}\n${headers}`
   // Body bytes on a method that defines no payload (GET, HEAD, DELETE...):
-  // as undici, the header still says keep-alive, but the connection is
-  // closed after the response unless `reset: false`, because a server that
-  // ignores such a body leaves it on the connection for the next request
-  // to be read as its response. A streamed body decides with its first
-  // chunk (lib/request.js pumpBody); an empty one changes nothing.
+  // as undici, the header still says keep-alive, but an HTTP/1.1
+  // connection is closed after the response unless `reset: false`, because
+  // a server that ignores such a body leaves it on the connection for the
+  // next request to be read as its response. Decided when the request is
+  // submitted (lib/request.js submitNow), a streamed body with its first
+  // chunk; an empty one changes nothing.
   const resetOnBody = !expectsPayload && opts.reset !== false && !raw
-  if (resetOnBody && body.buffer !== null) reset = true
   if (opts.expectContinue === true && hasBody) headers += 'expect: 100-continue\n'
 
   return {

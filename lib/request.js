@@ -19,7 +19,7 @@ const { errors } = require('undici')
 const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS,
-  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER
+  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER, HTTP_1_1
 } = require('./constants')
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./normalize')
@@ -89,6 +89,7 @@ class CurlRequest {
     this.bodyWaiter = null
     this.diag = null         // DiagnosticsRequest while diagnostics are watched
     this.raw = null          // RawExchange, for upgrade and CONNECT
+    this.bodyBytes = false   // a streamed body gave bytes before it was submitted
     this.bodyStream = null   // a streamed body watched for 'error' until the end
     this.onBodyStreamError = null
     this.maxResponseSize = agent._maxResponseSize
@@ -205,6 +206,9 @@ class CurlRequest {
   submitNow (norm, configId, threads, resolveEntry, connectTo) {
     const agent = this.agent
     const target = norm.target
+    if (norm.resetOnBody && norm.httpVersion === HTTP_1_1 && (norm.body.buffer !== null || this.bodyBytes)) {
+      norm.reset = true // lib/normalize.js
+    }
     if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
       channels.sendHeaders.publish({ request: this.diag, headers: requestHead(norm), socket: null })
     }
@@ -260,7 +264,7 @@ class CurlRequest {
         if (declared >= 0 && sent > declared) throw new RequestContentLengthMismatchError()
         if (!started) {
           started = true
-          if (this.norm.resetOnBody) this.norm.reset = true // lib/normalize.js
+          this.bodyBytes = true
           start()
         }
         binding.write(this.slot, chunk, false)
