@@ -19,6 +19,9 @@
 // Besides, lib/'s own flow-control policy (not shared with C):
 //   BODY_HIGH_WATER  request body bytes (or upgraded-socket bytes) handed to
 //                    the engine before waiting for EV_BODY_WANTED
+//   BODY_CHUNK_COST  what one body chunk counts toward it beyond its bytes:
+//                    the engine's command and chunk for it, so that a stream
+//                    of tiny chunks is bounded in memory too
 //   SPILL_IN_FLIGHT  requests of one origin in flight on its home worker
 //                    before the next ones go to the least busy worker
 
@@ -27,5 +30,6 @@ const { constants } = require('./binding')
 module.exports = Object.freeze({
   ...constants,
   BODY_HIGH_WATER: 1024 * 1024,
+  BODY_CHUNK_COST: 512,
   SPILL_IN_FLIGHT: 32
 })

@@ -19,7 +19,7 @@ const { errors } = require('undici')
 const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS,
-  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER, HTTP_1_1
+  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER, BODY_CHUNK_COST, HTTP_1_1
 } = require('./constants')
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./normalize')
@@ -269,7 +269,7 @@ class CurlRequest {
         }
         binding.write(this.slot, chunk, false)
         this.bodyChunkSent(chunk)
-        this.bodyInFlight += chunk.length
+        this.bodyInFlight += chunk.length + BODY_CHUNK_COST
         if (this.bodyInFlight >= BODY_HIGH_WATER) {
           await new Promise((resolve) => { this.bodyWaiter = resolve })
           if (this.done || this.engineDone) return

@@ -342,6 +342,24 @@ describe('request body', function () {
       }
     })
 
+    it('an endless body of 3-byte chunks pushed synchronously, the server reading it and answering at once: the response comes', async function () {
+      // each chunk costs the engine a command: counting bytes alone let
+      // hundreds of thousands of them queue up (349 MB, no response)
+      const reader = await startServer((req, res) => {
+        req.resume()
+        res.end()
+      })
+      try {
+        const body = new Readable({ read () { this.push('asd') } })
+        const r = await collect(agent, { origin: reader.origin, path: '/', method: 'PUT', body })
+        assert.equal(r.error, null, `request failed: ${r.error && r.error.stack}`)
+        assert.equal(r.statusCode, 200)
+        body.destroy()
+      } finally {
+        await reader.close()
+      }
+    })
+
     it('the agent still works after body errors', async function () {
       assertReceived(await upload({ body: 'fine' }), Buffer.from('fine'), 'length')
     })
