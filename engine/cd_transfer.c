@@ -387,7 +387,6 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
  * other is cut short, the same error a send on that socket would have
  * met. */
 
-
 size_t cd__transfer_upload_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
   size_t n = 0;
   cd_request *req;

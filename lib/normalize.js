@@ -224,13 +224,9 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
     if (typeof opts.query !== 'object') throw new InvalidArgumentError('query must be an object')
     path = serializeQuery(path, opts.query)
   }
-  // An absolute URL as path: sent as the request target (absolute form), as
-  // undici does; the connection is still the origin's.
-  let requestTarget = null
-  if (path[0] !== '/' && !raw) {
-    if (!/^https?:\/\//i.test(path)) throw new InvalidArgumentError('path must be an absolute URL or start with a slash')
-    requestTarget = path
-  }
+  // An absolute URL as path (checked above): sent as the request target
+  // (absolute form), as undici does; the connection is still the origin's.
+  const requestTarget = path[0] !== '/' && !raw ? path : null
 
   const collector = collectHeaders(opts.headers)
   const body = normalizeBody(opts.body, collector)
