@@ -56,8 +56,8 @@ export interface AgentOptions {
   allowH2?: boolean
   /** HTTP/2 with prior knowledge on http: origins (one connection per request). */
   useH2c?: boolean
-  /** 0 closes the connection after each request; values above 1 behave as 1. */
-  pipelining?: number
+  /** 0 (or false) closes the connection after each request; values above 1 behave as 1. */
+  pipelining?: number | boolean
   /** HTTP/1.x: a connection closes once it has carried this many requests. */
   maxRequestsPerClient?: number
   /** Streams per HTTP/2 session (with connections). Default 100. */

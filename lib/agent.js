@@ -84,8 +84,9 @@ function validateOptions (opts) {
   if (keepAliveTimeoutThreshold != null && !Number.isFinite(keepAliveTimeoutThreshold)) {
     throw new InvalidArgumentError('invalid keepAliveTimeoutThreshold')
   }
-  if (pipelining != null && (!Number.isInteger(pipelining) || pipelining < 0)) {
-    throw new InvalidArgumentError('pipelining must be an integer >= 0')
+  // A boolean is taken as undici's Client takes it: true as 1, false as 0.
+  if (pipelining != null && typeof pipelining !== 'boolean' && (!Number.isInteger(pipelining) || pipelining < 0)) {
+    throw new InvalidArgumentError('pipelining must be an integer >= 0 or a boolean')
   }
   if (maxResponseSize != null && (!Number.isInteger(maxResponseSize) || maxResponseSize < -1)) {
     throw new InvalidArgumentError('maxResponseSize must be a positive number')
@@ -207,7 +208,7 @@ class Agent extends Dispatcher {
     this._proxy = parseProxyOption(opts.proxy)
     // pipelining: 0 closes the connection after each request; libcurl has
     // no HTTP/1.1 pipelining, so values above 1 run as 1.
-    this._resetAll = opts.pipelining === 0
+    this._resetAll = opts.pipelining === 0 || opts.pipelining === false
     this._maxResponseSize = opts.maxResponseSize ?? -1
     this._strictContentLength = opts.strictContentLength ?? true
     this._maxHeaderSize = opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE

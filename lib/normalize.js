@@ -276,7 +276,8 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   // submitted (lib/request.js submitNow), a streamed body with its first
   // chunk; an empty one changes nothing.
   const resetOnBody = !expectsPayload && opts.reset !== false && !raw
-  if (opts.expectContinue === true && hasBody) headers += 'expect: 100-continue\n'
+  const expectContinue = opts.expectContinue === true && hasBody
+  if (expectContinue) headers += 'expect: 100-continue\n'
 
   return {
     target,
@@ -299,6 +300,7 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
     reset,
     resetOnBody,
     declaredLength,
+    expectContinue,
     idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
     headersTimeout: opts.headersTimeout,
     bodyTimeout: opts.bodyTimeout,

@@ -430,6 +430,13 @@ class CurlRequest {
             this.abort(new SocketError('bad upgrade'))
             return
           }
+          if (a === 100 && !this.norm.expectContinue) {
+            // a 100 Continue to a request that sent no Expect: the server
+            // is not answering this request; undici's parser refuses it
+            // the same way (libcurl would wait on for a final head)
+            this.abort(new SocketError('bad response'))
+            return
+          }
           // As undici (its parser's message begin): each response head,
           // 1xx ones too; fetch times responseStart with it.
           handler.onResponseStarted?.()

@@ -140,10 +140,23 @@ describe('connection options', function () {
       assert.equal(disconnects.length, 2, 'the two full connections were closed')
     })
 
+    it('a boolean is taken as undici takes it: true shares a connection, false closes each', async function () {
+      let before = server.stats.connections
+      agent = createAgent({ pipelining: true })
+      for (let i = 0; i < 3; i++) assert.equal((await get(agent, `${server.origin}/`)).status, 200)
+      assert.equal(server.stats.connections - before, 1)
+      await agent.close()
+      before = server.stats.connections
+      agent = createAgent({ pipelining: false })
+      for (let i = 0; i < 3; i++) assert.equal((await get(agent, `${server.origin}/`)).status, 200)
+      assert.equal(server.stats.connections - before, 3)
+    })
+
     it('refuses a negative or fractional value', function () {
       if (kind === 'undici') this.skip() // undici does not validate pipelining
       assert.throws(() => createAgent({ pipelining: -1 }), errors.InvalidArgumentError)
       assert.throws(() => createAgent({ pipelining: 1.5 }), errors.InvalidArgumentError)
+      assert.throws(() => createAgent({ pipelining: '1' }), errors.InvalidArgumentError)
     })
   })
 

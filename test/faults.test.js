@@ -109,6 +109,10 @@ describe('faults', function () {
     '/unasked-101': (socket) => {
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: example/1\r\nConnection: Upgrade\r\n\r\n')
     },
+    // a 100 Continue to a request that sent no Expect, then nothing
+    '/unasked-100': (socket) => {
+      socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+    },
     // a 400 KB block of 1 KB lines (libcurl takes at most 300 KB)
     '/big-block': (socket) => {
       let head = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n'
@@ -292,6 +296,14 @@ describe('faults', function () {
       assert.ok(!r.events.includes('responseStart'))
       assertError(r, errors.SocketError, 'UND_ERR_SOCKET')
       assert.equal(r.error.message, 'bad upgrade')
+    })
+  })
+
+  it('a 100 Continue to a request that sent no Expect: SocketError("bad response") at once, as undici', async function () {
+    await run({}, { path: '/unasked-100' }, (r) => {
+      assert.ok(!r.events.includes('responseStart'))
+      assertError(r, errors.SocketError, 'UND_ERR_SOCKET')
+      assert.equal(r.error.message, 'bad response')
     })
   })
 
