@@ -234,12 +234,14 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   const expectsPayload = PAYLOAD_METHODS.has(upperMethod)
 
   let bodyLength = body.length
+  let lengthMismatch = false
   if (body.buffer !== null && body.length === 0) body.buffer = null
   if (collector.contentLength !== null && bodyLength !== null && bodyLength !== collector.contentLength &&
       (body.buffer !== null || body.source !== null || expectsPayload)) {
-    // Not strict: the body's own length frames the request, with undici's warning.
+    // Not strict: the body's own length frames the request, with undici's
+    // warning, given when the request goes out (lib/request.js).
     if (strictContentLength) throw new errors.RequestContentLengthMismatchError()
-    process.emitWarning(new errors.RequestContentLengthMismatchError())
+    lengthMismatch = true
     collector.contentLength = null
   }
   // Not strict, a streamed body with a content-length: its length is known
@@ -300,6 +302,7 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
     reset,
     resetOnBody,
     declaredLength,
+    lengthMismatch,
     expectContinue,
     idempotent: opts.idempotent ?? (method === 'GET' || method === 'HEAD'),
     headersTimeout: opts.headersTimeout,

@@ -378,6 +378,14 @@ class CurlRequest {
   }
 
   onEngineEvent (type, a, b, c, d, payload) {
+    if (this.norm.lengthMismatch) {
+      // strictContentLength: false and a content-length the body does not
+      // match (lib/normalize.js): undici warns as it writes the request, so
+      // a request queued behind others warns in its turn, not at dispatch.
+      // The engine's first word about the request is the nearest moment.
+      this.norm.lengthMismatch = false
+      process.emitWarning(new RequestContentLengthMismatchError())
+    }
     if (type === EV_TIMINGS) return receiveTimings(this, payload) // not a handler event: never held
     if (type === EV_CONNECTED) {
       // The agent's business, not the handler's: reported even when paused.

@@ -342,6 +342,27 @@ describe('connection options', function () {
       assert.deepEqual(warnings.names, ['RequestContentLengthMismatchError'], 'the mismatch is a warning, as undici')
     })
 
+    it('strictContentLength: false, requests queued on one connection: each warns in its turn, before its own response', async function () {
+      agent = createAgent({ strictContentLength: false, connections: 1 })
+      const log = []
+      const original = process.emitWarning
+      process.emitWarning = (w) => { log.push(`warning ${w && w.name}`) }
+      try {
+        // the callback form: called as the response head is delivered
+        await Promise.all(['abc', 'abcdefghijklmn', 'abcdefghi'].map((body, i) => new Promise((resolve, reject) => {
+          agent.request({ origin: server.origin, path: `/${i}`, method: 'PUT', body, headers: { 'content-length': '10' } }, (err, res) => {
+            if (err) return reject(err)
+            log.push(`response ${i} ${res.statusCode}`)
+            res.body.text().then(resolve, reject)
+          })
+        })))
+      } finally {
+        process.emitWarning = original
+      }
+      const warning = 'warning RequestContentLengthMismatchError'
+      assert.deepEqual(log, [warning, 'response 0 200', warning, 'response 1 200', warning, 'response 2 200'])
+    })
+
     it('strictContentLength: false, a streamed body longer or shorter than its content-length: sent whole, chunked, with a warning', async function () {
       if (kind === 'undici') this.skip() // undici sends the mismatched header as given
       agent = createAgent({ strictContentLength: false })
