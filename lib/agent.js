@@ -312,7 +312,7 @@ class Agent extends Dispatcher {
     let entry = this._origins.get(origin)
     if (entry === undefined) {
       // workers: requests in flight per worker (_pickWorker), when spread
-      entry = { active: 0, connected: 0, needDrain: false, resets: 0, workers: undefined }
+      entry = { active: 0, connected: 0, needDrain: false, resets: 0, failures: [], workers: undefined }
       this._origins.set(origin, entry)
     }
     return entry
@@ -387,6 +387,17 @@ class Agent extends Dispatcher {
     if (entry !== undefined && entry.resets < entry.connected) entry.resets++
   }
 
+  // An HTTP/1.1 request failed on its connection, which libcurl closes
+  // with it: that close's 'disconnect' carries the request's error, as
+  // undici's (it destroys the socket with it), and replaces the reset the
+  // response head announced, if it did.
+  _connectionFailed (target, err, announcedReset) {
+    const entry = this._origins.get(target.origin)
+    if (entry === undefined) return
+    if (announcedReset && entry.resets > 0) entry.resets--
+    if (entry.failures.length < entry.connected) entry.failures.push(err)
+  }
+
   _onDisconnected (key) {
     // the engine names the origin by its key, default port included
     const origin = parseOrigin(key).origin
@@ -394,13 +405,16 @@ class Agent extends Dispatcher {
     if (entry === undefined) return
     entry.connected = Math.max(0, entry.connected - 1)
     let err
-    if (entry.resets > 0) {
+    if (entry.failures.length > 0) {
+      err = entry.failures.shift()
+    } else if (entry.resets > 0) {
       entry.resets--
       err = new InformationalError('reset')
     } else {
       err = new SocketError('closed')
     }
     entry.resets = Math.min(entry.resets, entry.connected)
+    if (entry.failures.length > entry.connected) entry.failures.length = entry.connected
     if (entry.active === 0 && entry.connected === 0) this._origins.delete(origin)
     this.emit('disconnect', new URL(origin), [this], err)
   }

@@ -57,6 +57,18 @@ function systemError (syscall, errno, host, port) {
   return err
 }
 
+const CONTENT_LENGTH = /^content-length:/im
+const CONNECTION_CLOSE = /^connection:[^\n]*\bclose\b/im
+const CONNECTION_KEEP_ALIVE = /^connection:[^\n]*\bkeep-alive\b/im
+
+// What a response head says of its connection (as llhttp's keep-alive
+// test): HTTP/1.1 stays open unless it says close, HTTP/1.0 closes unless
+// it says keep-alive.
+function keepsAlive (head) {
+  if (CONNECTION_CLOSE.test(head)) return false
+  return !head.startsWith('HTTP/1.0') || CONNECTION_KEEP_ALIVE.test(head)
+}
+
 function tag (err, curlCode, message) {
   Object.defineProperty(err, 'curlCode', { value: curlCode, enumerable: false, configurable: true })
   if (message && err.message !== message) {
@@ -72,8 +84,9 @@ function tag (err, curlCode, message) {
  * @param {number} flags ERRF_* | proxy CONNECT status << ERRF_CONNECT_STATUS_SHIFT
  * @param {string} message libcurl's message
  * @param {{hostname: string, port: string, connectTimeout: number}} target
+ * @param {string | null} head the final response head, when one came
  */
-function mapEngineError (code, osErrno, verify, flags, message, target) {
+function mapEngineError (code, osErrno, verify, flags, message, target, head = null) {
   switch (code) {
     case ERR_HEADERS_TIMEOUT:
       return new errors.HeadersTimeoutError()
@@ -116,8 +129,16 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
         : new errors.ConnectTimeoutError(`Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${target.connectTimeout}ms)`)
       break
     case CURLE.GOT_NOTHING:
-    case CURLE.PARTIAL_FILE:
       err = new errors.SocketError('other side closed')
+      break
+    case CURLE.PARTIAL_FILE:
+      // The connection ended inside a body of known length. As undici's
+      // parser: a response that closes its connection anyway ends with the
+      // length it promised unmet; on a keep-alive one the close itself is
+      // the fault.
+      err = head !== null && CONTENT_LENGTH.test(head) && !keepsAlive(head)
+        ? new errors.ResponseContentLengthMismatchError()
+        : new errors.SocketError('other side closed')
       break
     case CURLE.SEND_ERROR:
     case CURLE.RECV_ERROR:
@@ -174,4 +195,4 @@ function mapEngineError (code, osErrno, verify, flags, message, target) {
   return tag(err, code, message)
 }
 
-module.exports = { mapEngineError, errors }
+module.exports = { mapEngineError, keepsAlive, errors }

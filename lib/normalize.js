@@ -16,6 +16,19 @@ const { InvalidArgumentError, NotSupportedError } = errors
 const invalidPathRegExp = /[^\u0021-\u00ff]/
 
 const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
+// methods whose content-length header is not held against the body (undici's
+// shouldSendContentLength is false for them)
+const UNCHECKED_LENGTH_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT'])
+
+// The length of a Readable whose data is all buffered and whose end has been
+// read (after a read(0), which lets a synchronous source push it all, as
+// undici's writer does), else null.
+function bufferedLength (source) {
+  if (source === null || typeof source.read !== 'function' || !isStream(source)) return null
+  source.read(0)
+  const state = source._readableState
+  return state && state.objectMode === false && state.ended === true && Number.isFinite(state.length) ? state.length : null
+}
 
 // FNV-1a: spreads origins over workers. One origin always lands on the
 // same worker, so its connections are reused and its TLS sessions resumed;
@@ -233,27 +246,37 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   const upperMethod = method.toUpperCase()
   const expectsPayload = PAYLOAD_METHODS.has(upperMethod)
 
-  let bodyLength = body.length
-  let lengthMismatch = false
+  // Framing, as undici's client-h1 decides it. The body's own length wins
+  // when it is known (a Readable whose data is all buffered counts: undici
+  // reads it to its end first); a content-length header that disagrees is
+  // an error only for methods that define a payload length (not GET, HEAD,
+  // OPTIONS, TRACE, CONNECT), and never for an empty body. A length of 0
+  // on a method that expects no payload is not sent at all.
+  let bodyLength = body.length ?? bufferedLength(body.source)
+  if (bodyLength === 0 && body.source !== null) {
+    body.source.resume?.() // let the empty stream end, as undici's writer does
+    body.source = null
+  }
   if (body.buffer !== null && body.length === 0) body.buffer = null
-  if (collector.contentLength !== null && bodyLength !== null && bodyLength !== collector.contentLength &&
-      (body.buffer !== null || body.source !== null || expectsPayload)) {
+  let lengthMismatch = false
+  if (collector.contentLength !== null && bodyLength !== null && bodyLength > 0 &&
+      bodyLength !== collector.contentLength && !UNCHECKED_LENGTH_METHODS.has(upperMethod)) {
     // Not strict: the body's own length frames the request, with undici's
     // warning, given when the request goes out (lib/request.js).
     if (strictContentLength) throw new errors.RequestContentLengthMismatchError()
     lengthMismatch = true
-    collector.contentLength = null
   }
   // Not strict, a streamed body with a content-length: its length is known
   // only at its end, so it goes chunked, and a mismatch is a warning then
   // (lib/request.js pumpBody), never a request that desynchronises the
-  // connection.
+  // connection. Strict, the pump holds the stream to the header.
   let declaredLength = null
   if (bodyLength === null && !strictContentLength && body.source !== null && collector.contentLength !== null) {
     declaredLength = collector.contentLength
   } else if (bodyLength === null) {
     bodyLength = collector.contentLength
   }
+  if (bodyLength === 0 && !expectsPayload) bodyLength = null
   const hasBody = body.buffer !== null || body.source !== null || (expectsPayload && bodyLength === 0)
   if (raw && (body.buffer !== null || body.source !== null)) {
     throw new NotSupportedError('a body on an upgrade or CONNECT request is not supported: write it to the socket')

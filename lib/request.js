@@ -21,7 +21,7 @@ const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS,
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER, BODY_CHUNK_COST, HTTP_1_1
 } = require('./constants')
-const { mapEngineError } = require('./errors')
+const { mapEngineError, keepsAlive } = require('./errors')
 const { applyServername } = require('./normalize')
 const { channels, anySubscribers, DiagnosticsRequest } = require('./diagnostics')
 const { requestHead, parseResponseHead, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
@@ -45,14 +45,11 @@ function rethrowLater (err) {
 // close`, when the response does not keep the connection alive, or when
 // the server's `Keep-Alive: timeout=` hint leaves no time once
 // keepAliveTimeoutThreshold is taken off (the engine closes it then).
-const CONNECTION_CLOSE = /^connection:[^\n]*\bclose\b/im
-const CONNECTION_KEEP_ALIVE = /^connection:[^\n]*\bkeep-alive\b/im
 const KEEP_ALIVE_TIMEOUT = /^keep-alive:[^\n]*?timeout=(\d+)/im
 
 function closesConnection (req, head) {
   if (req.norm.reset) return true
-  if (CONNECTION_CLOSE.test(head)) return true
-  if (head.startsWith('HTTP/1.0') && !CONNECTION_KEEP_ALIVE.test(head)) return true
+  if (!keepsAlive(head)) return true
   const m = KEEP_ALIVE_TIMEOUT.exec(head)
   return m !== null && Number(m[1]) * 1000 - req.agent._keepAliveTimeoutThreshold <= 0
 }
@@ -95,6 +92,11 @@ class CurlRequest {
     this.maxResponseSize = agent._maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
+    this.finalHead = null    // the final response head, as received
+    this.expectsReset = false // lib/agent.js _expectReset was told
+    // HTTP/2: a stream's failure is not its connection's. Known from the
+    // response head, else taken as possible whenever h2 was offered.
+    this.multiplexed = false
   }
 
   // Immediate failure: onResponseError without onRequestStart (as undici).
@@ -206,6 +208,7 @@ class CurlRequest {
   submitNow (norm, configId, threads, resolveEntry, connectTo) {
     const agent = this.agent
     const target = norm.target
+    this.multiplexed = norm.httpVersion !== HTTP_1_1
     if (norm.resetOnBody && norm.httpVersion === HTTP_1_1 && (norm.body.buffer !== null || this.bodyBytes)) {
       norm.reset = true // lib/normalize.js
     }
@@ -393,10 +396,16 @@ class CurlRequest {
       if (this.raw !== null) this.raw.onConnected(payload)
       return
     }
-    if (type === EV_HEADERS && a >= 200 && b < 20 && this.raw === null && closesConnection(this, payload)) {
-      // Received, not yet delivered (it may wait while paused): the close
-      // that follows is the agent's own reset, as undici's (lib/agent.js).
-      this.agent._expectReset(this.norm.target)
+    if (type === EV_HEADERS && a >= 200 && this.raw === null) {
+      this.finalHead = payload // lib/errors.js: how a cut-short body fails
+      this.multiplexed = b >= 20
+      if (b < 20 && closesConnection(this, payload)) {
+        // Received, not yet delivered (it may wait while paused): the
+        // close that follows is the agent's own reset, as undici's
+        // (lib/agent.js).
+        this.expectsReset = true
+        this.agent._expectReset(this.norm.target)
+      }
     }
     if (this.raw !== null) {
       if (isTerminal(type)) this.engineDone = true
@@ -498,10 +507,17 @@ class CurlRequest {
           return
         }
         case EV_ERROR: {
-          const err = mapEngineError(a, b, c, d, payload, this.errorTarget())
-          // A libcurl failure before any connection was made: the agent
-          // reports it as undici's pools do.
-          if (a >= 0 && (d & ERRF_CONNECTED) === 0) this.agent._onConnectionError(this.norm.target, err)
+          const err = mapEngineError(a, b, c, d, payload, this.errorTarget(), this.finalHead)
+          if ((d & ERRF_CONNECTED) === 0) {
+            // A libcurl failure before any connection was made: the agent
+            // reports it as undici's pools do.
+            if (a >= 0) this.agent._onConnectionError(this.norm.target, err)
+          } else if (!this.multiplexed) {
+            // The connection dies with the request: its 'disconnect'
+            // carries this error, as undici's (the socket is destroyed
+            // with it).
+            this.agent._connectionFailed(this.norm.target, err, this.expectsReset)
+          }
           this.finishWithError(err)
           return
         }

@@ -246,6 +246,57 @@ describe('request body', function () {
     })
   })
 
+  // What goes on the wire for a content-length header and a body, as
+  // undici's client-h1 writes it (each row checked against undici's Agent).
+  // [method, content-length header, body kind, content-length sent,
+  // transfer-encoding sent, bytes] or [..., 'mismatch'].
+  describe('framing with a content-length header, as undici', function () {
+    const bodies = {
+      none: () => undefined,
+      empty: () => '',
+      buffer: () => 'abc',
+      // all of its data pushed at the first read: its length is known
+      buffered: () => new Readable({ read () { this.push('abc'); this.push(null) } }),
+      bufferedEmpty: () => new Readable({ read () { this.push(null) } }),
+      // its data comes later: its length is not known
+      later: () => new Readable({ read () { setTimeout(() => { this.push('abc'); this.push(null) }, 5) } })
+    }
+    const rows = [
+      ['GET', null, 'buffered', '3', null, 3],
+      ['GET', null, 'bufferedEmpty', null, null, 0],
+      ['GET', '10', 'buffer', '3', null, 3], // not held against a GET body
+      ['GET', '4', 'buffered', '3', null, 3],
+      ['GET', '0', 'later', null, 'chunked', 3], // a 0 on GET is not sent
+      ['GET', '0', 'bufferedEmpty', null, null, 0],
+      ['HEAD', '10', 'buffer', '3', null, null],
+      ['PUT', null, 'buffered', '3', null, 3],
+      ['PUT', null, 'bufferedEmpty', '0', null, 0],
+      ['PUT', '10', 'none', '0', null, 0], // an empty body is never a mismatch
+      ['PUT', '10', 'empty', '0', null, 0],
+      ['PUT', '10', 'bufferedEmpty', '0', null, 0],
+      ['PUT', '10', 'buffer', 'mismatch'],
+      ['PUT', '4', 'later', 'mismatch'],
+      ['DELETE', '0', 'later', null, 'chunked', 3],
+      ['DELETE', '10', 'buffer', 'mismatch'],
+      ['DELETE', '10', 'bufferedEmpty', null, null, 0]
+    ]
+    for (const [method, declared, body, sentLength, sentCoding, bytes] of rows) {
+      const what = `${method}, content-length ${declared ?? 'none'}, ${body} body`
+      it(sentLength === 'mismatch' ? `${what}: RequestContentLengthMismatchError` : `${what}: sent as ${sentLength ?? '-'}/${sentCoding ?? '-'}`, async function () {
+        const headers = declared === null ? {} : { 'content-length': declared }
+        const r = await collect(agent, { origin: server.origin, path: '/upload', method, headers, body: bodies[body]() })
+        if (sentLength === 'mismatch') {
+          assert.ok(r.error instanceof undici.errors.RequestContentLengthMismatchError, `got ${r.error && r.error.stack}`)
+          return
+        }
+        assert.equal(r.error, null, `request failed: ${r.error && r.error.stack}`)
+        if (method === 'HEAD') return
+        const got = JSON.parse(r.body.toString())
+        assert.deepEqual([got.contentLength, got.transferEncoding, got.length], [sentLength, sentCoding, bytes])
+      })
+    }
+  })
+
   describe('body errors', function () {
     it('a stream that errors fails the request with that error', async function () {
       const boom = new Error('stream broke')

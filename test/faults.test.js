@@ -83,6 +83,10 @@ describe('faults', function () {
     '/short': (socket) => {
       socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this')
     },
+    // the same, in a response that says its connection closes
+    '/short-close': (socket) => {
+      socket.end('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100\r\n\r\nonly this')
+    },
     // a chunk size that is not hex
     '/bad-chunk': (socket) => {
       socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n')
@@ -261,6 +265,24 @@ describe('faults', function () {
       assert.equal(r.body.toString(), 'only this')
       assertError(r, errors.SocketError, 'UND_ERR_SOCKET')
     })
+  })
+
+  it('content-length longer than the body of a connection: close response: ResponseContentLengthMismatchError, in the disconnect too', async function () {
+    const agent = createAgent({ ...BASE_OPTS })
+    try {
+      const disconnects = []
+      agent.on('disconnect', (origin, targets, err) => disconnects.push(err))
+      const r = await collect(agent, { origin: raw.origin, method: 'GET', path: '/short-close' }, {}, { grace: 100 })
+      assert.deepEqual(compact(r.events), ['requestStart', 'responseStart', 'data', 'error'])
+      assertError(r, errors.ResponseContentLengthMismatchError, 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
+      const until = Date.now() + 2000
+      while (disconnects.length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+      assert.equal(disconnects.length, 1)
+      assert.equal(disconnects[0].code, 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'the disconnect carries the error the connection died of, as undici')
+      await assertStillWorks(agent)
+    } finally {
+      await agent.close()
+    }
   })
 
   // BUG (ours): SocketError 'other side closed' (UND_ERR_SOCKET; curlCode 56,
