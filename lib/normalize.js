@@ -254,7 +254,9 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   // on a method that expects no payload is not sent at all.
   let bodyLength = body.length ?? bufferedLength(body.source)
   if (bodyLength === 0 && body.source !== null) {
-    body.source.resume?.() // let the empty stream end, as undici's writer does
+    // nothing to send: lib/request.js still reads the empty stream to its
+    // end, fails the request on its error and destroys it, as undici does
+    body.emptySource = body.source
     body.source = null
   }
   if (body.buffer !== null && body.length === 0) body.buffer = null

@@ -23,6 +23,7 @@ const {
 } = require('./constants')
 const { mapEngineError, keepsAlive } = require('./errors')
 const { applyServername } = require('./normalize')
+const { destroyBodyStream } = require('./body-stream')
 const { channels, anySubscribers, DiagnosticsRequest } = require('./diagnostics')
 const { requestHead, parseResponseHead, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
 const { DispatchController } = require('./controller')
@@ -202,6 +203,11 @@ class CurlRequest {
       this.pumpBody(norm.body.source, norm.bodyLength, () => this.submitNow(norm, configId, threads, resolveEntry, connectTo))
       return
     }
+    const empty = norm.body.emptySource
+    if (empty !== undefined) {
+      this.watchBodyStream(empty) // lib/normalize.js: nothing of it is sent
+      empty.resume()
+    }
     this.submitNow(norm, configId, threads, resolveEntry, connectTo)
   }
 
@@ -309,6 +315,7 @@ class CurlRequest {
     if (source === null) return
     this.bodyStream = null
     source.removeListener('error', this.onBodyStreamError)
+    destroyBodyStream(source)
   }
 
   bodyChunkSent (chunk) {

@@ -297,6 +297,57 @@ describe('request body', function () {
     }
   })
 
+  describe('the body stream after the request, as undici', function () {
+    // autoDestroy: false, so only the agent can destroy them
+    function stream (data, { later = false } = {}) {
+      const s = new Readable({ autoDestroy: false, read () { if (later) setTimeout(() => { this.push(data); this.push(null) }, 5) } })
+      if (!later) {
+        if (data !== null) s.push(data)
+        s.push(null)
+      }
+      return s
+    }
+
+    for (const [what, make] of [['an empty stream', () => stream(null)], ['a buffered stream', () => stream('abc')], ['a stream read as it comes', () => stream('abc', { later: true })]]) {
+      it(`${what} is destroyed once the request is over`, async function () {
+        const body = make()
+        const r = await collect(agent, { origin: server.origin, path: '/upload', method: 'POST', body })
+        assert.equal(r.error, null)
+        await sleep(20)
+        assert.equal(body.destroyed, true)
+      })
+    }
+
+    it('an empty stream that errors once the request is on its way fails it with that error', async function () {
+      const slow = await startServer((req, res) => setTimeout(() => res.end('late'), 300))
+      const body = new Readable({ read () {} })
+      body.push(null)
+      const fresh = createAgent()
+      try {
+        fresh.once('connect', () => process.nextTick(() => body.emit('error', new Error('empty, then broken'))))
+        const r = await collect(fresh, { origin: slow.origin, path: '/', method: 'POST', body })
+        assert.equal(r.error && r.error.message, 'empty, then broken')
+      } finally {
+        await fresh.close()
+        await slow.close()
+      }
+    })
+
+    it('a stream still waited on is destroyed when the request is aborted, without an error of its own', async function () {
+      const body = new Readable({ autoDestroy: false, read () {} })
+      body.push('first')
+      const errors = []
+      body.on('error', (err) => errors.push(err))
+      const r = await collect(agent, { origin: server.origin, path: '/upload', method: 'POST', body }, {
+        onRequestStart (controller) { setTimeout(() => controller.abort(new Error('stop')), 50) }
+      })
+      assert.equal(r.error.message, 'stop')
+      await sleep(20)
+      assert.equal(body.destroyed, true)
+      assert.deepEqual(errors, [])
+    })
+  })
+
   describe('body errors', function () {
     it('a stream that errors fails the request with that error', async function () {
       const boom = new Error('stream broke')
