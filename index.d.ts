@@ -83,7 +83,7 @@ export interface AgentOptions {
   proxy?: 'none' | 'env' | string | URL | AgentProxyOptions
   /** undici's older name for connect's TLS settings; connect's own win. */
   tls?: AgentConnectOptions
-  /** TLS and socket settings; a connector function only with `factory`, which gets it. */
+  /** TLS and socket settings; a connector function makes the agent serve each origin with undici's Pool around it. */
   connect?: AgentConnectOptions | ((options: object, callback: (err: Error | null, socket: unknown) => void) => unknown)
 }
 

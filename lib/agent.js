@@ -8,7 +8,8 @@
 
 const os = require('node:os')
 const net = require('node:net')
-const { Dispatcher, errors } = require('undici')
+const undici = require('undici')
+const { Dispatcher, errors } = undici
 const { binding, agentsByConfig } = require('./native')
 const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE, SPILL_IN_FLIGHT } = require('./constants')
 const { publishConnected, publishConnectError } = require('./diagnostics')
@@ -19,7 +20,7 @@ const { parseProxyOption } = require('./proxy')
 const { timingsOption } = require('./timings')
 const { FactoryRouter } = require('./factory')
 
-const { InvalidArgumentError, NotSupportedError, ClientClosedError, ClientDestroyedError, SocketError, InformationalError } = errors
+const { InvalidArgumentError, ClientClosedError, ClientDestroyedError, SocketError, InformationalError } = errors
 
 // The user's undici's MaxOriginsReachedError; a look-alike if it has none.
 const MaxOriginsReachedError = errors.MaxOriginsReachedError ?? class MaxOriginsReachedError extends errors.UndiciError {
@@ -139,10 +140,6 @@ function validateOptions (opts) {
     throw new InvalidArgumentError('factory must be a function.')
   }
   if (connect != null) {
-    // a factory gets the options, connect included, and makes the connections itself
-    if (typeof connect === 'function' && opts.factory == null) {
-      throw new NotSupportedError('connect as a function is not supported: libcurl makes the connections')
-    }
     if (typeof connect !== 'object' && typeof connect !== 'function') throw new InvalidArgumentError('connect must be a function or an object')
     checkTimeout(connect.timeout, 'connect.timeout')
     if (connect.rejectUnauthorized != null && typeof connect.rejectUnauthorized !== 'boolean') {
@@ -181,6 +178,12 @@ const configRegistry = new FinalizationRegistry((configId) => {
   binding.releaseConfig(configId)
 })
 
+
+// undici's Agent's own default factory (a connector function, lib/factory.js)
+function undiciPool (origin, options) {
+  return options.connections === 1 ? new undici.Client(origin, options) : new undici.Pool(origin, options)
+}
+
 class Agent extends Dispatcher {
   constructor (opts = {}) {
     super()
@@ -190,10 +193,13 @@ class Agent extends Dispatcher {
     this._destroyed = false
     this._onClosed = []
     this._active = new Set()
-    if (opts.factory != null) {
+    if (opts.factory != null || typeof opts.connect === 'function') {
       // the user's own dispatcher per origin (lib/factory.js): nothing of
-      // the engine is made for this agent
-      const { factory, threads, ...options } = opts
+      // the engine is made for this agent. A connector function makes
+      // sockets in JS, which libcurl cannot use: such an agent serves each
+      // origin with undici's own Pool around that connector, as undici's
+      // Agent would.
+      const { factory = undiciPool, threads, ...options } = opts
       this._router = new FactoryRouter(this, factory, options)
       return
     }

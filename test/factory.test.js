@@ -188,9 +188,35 @@ describe('factory', function () {
     }
   })
 
-  it('without a factory, connect as a function is NotSupportedError (ours only)', function () {
-    if (kind === 'undici') this.skip()
-    const { Agent } = require('./support/agent')
-    assert.throws(() => new Agent({ connect: () => {} }), { name: 'NotSupportedError' })
+  it('without a factory, connect as a function serves each origin with its sockets (undici\'s Pool), socketPath passed to it', async function () {
+    const net = require('node:net')
+    const seen = []
+    const connect = (opts, cb) => {
+      seen.push(opts.socketPath ?? null)
+      const socket = net.connect(Number(opts.port), opts.hostname)
+      socket.once('connect', () => cb(null, socket)).once('error', cb)
+      return socket
+    }
+    const agent = createAgent({ connect })
+    try {
+      const connects = []
+      agent.on('connect', (origin, targets) => connects.push(targets[0] === agent))
+      for (const p of ['/a', '/b']) {
+        const r = await collect(agent, { origin: server.origin, path: p, method: 'GET' })
+        assert.equal(r.body.toString(), `ok ${p}`)
+      }
+      assert.deepEqual(seen, [null], 'one connection, made by the connector, kept alive')
+      assert.deepEqual(connects, [true])
+    } finally {
+      await agent.close()
+    }
+    const failing = createAgent({ socketPath: '/nonexistent.sock', connect: (opts, cb) => cb(Object.assign(new Error('refused by the connector'), { path: opts.socketPath }), null) })
+    try {
+      const r = await collect(failing, { origin: 'http://localhost', path: '/', method: 'GET' })
+      assert.equal(r.error && r.error.message, 'refused by the connector')
+      assert.equal(r.error.path, '/nonexistent.sock')
+    } finally {
+      await failing.close()
+    }
   })
 })
