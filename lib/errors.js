@@ -58,6 +58,7 @@ function systemError (syscall, errno, host, port) {
 }
 
 const CONTENT_LENGTH = /^content-length:/im
+const CHUNKED = /^transfer-encoding:[^\n]*\bchunked\b/im
 const CONNECTION_CLOSE = /^connection:[^\n]*\bclose\b/im
 const CONNECTION_KEEP_ALIVE = /^connection:[^\n]*\bkeep-alive\b/im
 
@@ -132,13 +133,18 @@ function mapEngineError (code, osErrno, verify, flags, message, target, head = n
       err = new errors.SocketError('other side closed')
       break
     case CURLE.PARTIAL_FILE:
-      // The connection ended inside a body of known length. As undici's
-      // parser: a response that closes its connection anyway ends with the
-      // length it promised unmet; on a keep-alive one the close itself is
-      // the fault.
-      err = head !== null && CONTENT_LENGTH.test(head) && !keepsAlive(head)
-        ? new errors.ResponseContentLengthMismatchError()
-        : new errors.SocketError('other side closed')
+      // The connection ended inside a body of known length, or inside a
+      // chunked one. As undici's parser: on a keep-alive response the close
+      // itself is the fault; a response that closes its connection anyway
+      // ends with its framing unfinished.
+      if (head === null || keepsAlive(head)) {
+        err = new errors.SocketError('other side closed')
+      } else if (CHUNKED.test(head)) {
+        // the close came inside a chunked body: llhttp's finish() fails so
+        err = new errors.HTTPParserError('Response does not match the HTTP/1.1 protocol (Invalid EOF state)', 'INVALID_EOF_STATE')
+      } else {
+        err = CONTENT_LENGTH.test(head) ? new errors.ResponseContentLengthMismatchError() : new errors.SocketError('other side closed')
+      }
       break
     case CURLE.SEND_ERROR:
     case CURLE.RECV_ERROR:

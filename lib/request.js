@@ -12,7 +12,7 @@
 //     `queue` and are replayed, in order, after resume();
 //   - a handler that throws gets onResponseError with what it threw.
 
-const { clearTimeout, setTimeout } = require('./timers')
+const { clearTimeout, setTimeout, setImmediate } = require('./timers')
 const dns = require('node:dns')
 const { isIP } = require('node:net')
 const { errors } = require('undici')
@@ -95,6 +95,7 @@ class CurlRequest {
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
     this.finalHead = null    // the final response head, as received
     this.expectsReset = false // lib/agent.js _expectReset was told
+    this.errorDeferred = false // deferError
     // HTTP/2: a stream's failure is not its connection's. Known from the
     // response head, else taken as possible whenever h2 was offered.
     this.multiplexed = false
@@ -374,6 +375,25 @@ class CurlRequest {
     if (this.slot >= 0 && !this.engineDone) binding.resume(this.slot)
   }
 
+  // An error after the response head is delivered a turn of the event
+  // loop later, never in the same run of JS as the head: undici's fetch
+  // listens for its own termination only once the promise its onHeaders
+  // resolved has been taken up, so an onError in the same run (one batch
+  // of engine events can carry head, data and error) left res.text()
+  // waiting forever. undici's own sockets never deliver them together.
+  deferError (type, a, b, c, d, payload) {
+    this.errorDeferred = true
+    setImmediate(() => {
+      if (this.done) return
+      if (this.paused || this.queue !== null) {
+        if (this.queue === null) this.queue = []
+        this.queue.push([type, a, b, c, d, payload])
+        return
+      }
+      this.deliver(type, a, b, c, d, payload)
+    })
+  }
+
   flushQueue () {
     this.flushScheduled = false
     const queue = this.queue
@@ -514,6 +534,10 @@ class CurlRequest {
           return
         }
         case EV_ERROR: {
+          if (this.finalHead !== null && !this.errorDeferred) {
+            this.deferError(type, a, b, c, d, payload)
+            return
+          }
           const err = mapEngineError(a, b, c, d, payload, this.errorTarget(), this.finalHead)
           if ((d & ERRF_CONNECTED) === 0) {
             // A libcurl failure before any connection was made: the agent

@@ -9,7 +9,7 @@ const { once } = require('node:events')
 const zlib = require('node:zlib')
 const undici = require('undici')
 const { createAgent } = require('./support/agent')
-const { startServer } = require('./support/servers')
+const { startServer, startRawServer } = require('./support/servers')
 const { sha256, sleep } = require('./support/collect')
 
 describe('undici APIs on the agent', function () {
@@ -211,6 +211,31 @@ describe('undici APIs on the agent', function () {
       const res = await undici.fetch(`${server.origin}/gzip`, { dispatcher: agent })
       assert.equal(await res.text(), 'decompressed by fetch')
     })
+
+    // Head, a part of the body and the close in one write: the engine
+    // reports them in one batch. fetch listens for its termination only a
+    // promise turn after its onHeaders, so an error delivered with the head
+    // left res.text() waiting forever.
+    for (const [what, response, cause] of [
+      ['a keep-alive response cut short by the close', 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this', 'other side closed'],
+      ['a chunked connection: close response cut short', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nhel\r\n', 'Response does not match the HTTP/1.1 protocol (Invalid EOF state)']
+    ]) {
+      it(`${what}: res.text() rejects with TypeError('terminated'), no wait`, async function () {
+        const raw = await startRawServer((socket) => socket.end(response))
+        try {
+          const res = await undici.fetch(`${raw.origin}/`, { dispatcher: agent })
+          assert.equal(res.status, 200)
+          await assert.rejects(res.text(), (err) => {
+            assert.equal(err.name, 'TypeError')
+            assert.equal(err.message, 'terminated')
+            assert.equal(err.cause && err.cause.message, cause)
+            return true
+          })
+        } finally {
+          await raw.close()
+        }
+      })
+    }
 
     it('streams a request body from a ReadableStream', async function () {
       const payload = { streamed: true, list: [1, 2, 3] }

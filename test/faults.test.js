@@ -87,6 +87,10 @@ describe('faults', function () {
     '/short-close': (socket) => {
       socket.end('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100\r\n\r\nonly this')
     },
+    // a chunked body cut by the close of a connection: close response
+    '/chunked-cut-close': (socket) => {
+      socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nhel\r\n')
+    },
     // a chunk size that is not hex
     '/bad-chunk': (socket) => {
       socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n')
@@ -283,6 +287,16 @@ describe('faults', function () {
     } finally {
       await agent.close()
     }
+  })
+
+  it('a chunked body cut by the close of a connection: close response: HTTPParserError (Invalid EOF state), as undici', async function () {
+    await run({}, { path: '/chunked-cut-close' }, (r) => {
+      assert.deepEqual(compact(r.events), ['requestStart', 'responseStart', 'data', 'error'])
+      assert.equal(r.body.toString(), 'hel')
+      // undici leaves this one's code undefined; ours names llhttp's error
+      assertError(r, errors.HTTPParserError, kind === 'undici' ? undefined : 'HPE_INVALID_EOF_STATE')
+      assert.equal(r.error.message, 'Response does not match the HTTP/1.1 protocol (Invalid EOF state)')
+    })
   })
 
   // BUG (ours): SocketError 'other side closed' (UND_ERR_SOCKET; curlCode 56,
