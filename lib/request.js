@@ -95,7 +95,8 @@ class CurlRequest {
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
     this.finalHead = null    // the final response head, as received
     this.expectsReset = false // lib/agent.js _expectReset was told
-    this.errorDeferred = false // deferError
+    this.headDelivered = false // a final response head reached the handler
+    this.reportPending = false // finishWithError: the handler's error is on its way
     // HTTP/2: a stream's failure is not its connection's. Known from the
     // response head, else taken as possible whenever h2 was offered.
     this.multiplexed = false
@@ -339,13 +340,15 @@ class CurlRequest {
     }
   }
 
-  abort (reason) {
+  // fault: the agent's own finding (maxResponseSize), not the user's abort:
+  // reported as the engine's errors are (finishWithError).
+  abort (reason, fault = false) {
     if (this.done || this.aborted) return
     this.aborted = true
     this.reason = reason ?? new RequestAbortedError()
     this.queue = null
     if (this.slot >= 0 && !this.engineDone) binding.abort(this.slot)
-    this.finishWithError(this.reason)
+    this.finishWithError(this.reason, fault)
   }
 
   pause () {
@@ -373,25 +376,6 @@ class CurlRequest {
   // replay delivers one chunk, and the queue would grow without bound.
   resumeEngine () {
     if (this.slot >= 0 && !this.engineDone) binding.resume(this.slot)
-  }
-
-  // An error after the response head is delivered a turn of the event
-  // loop later, never in the same run of JS as the head: undici's fetch
-  // listens for its own termination only once the promise its onHeaders
-  // resolved has been taken up, so an onError in the same run (one batch
-  // of engine events can carry head, data and error) left res.text()
-  // waiting forever. undici's own sockets never deliver them together.
-  deferError (type, a, b, c, d, payload) {
-    this.errorDeferred = true
-    setImmediate(() => {
-      if (this.done) return
-      if (this.paused || this.queue !== null) {
-        if (this.queue === null) this.queue = []
-        this.queue.push([type, a, b, c, d, payload])
-        return
-      }
-      this.deliver(type, a, b, c, d, payload)
-    })
   }
 
   flushQueue () {
@@ -444,7 +428,7 @@ class CurlRequest {
       this.engineDone = true
       this.wakeBodyPump()
       if (this.done) {
-        this.agent._requestFinished(this)
+        if (!this.reportPending) this.agent._requestFinished(this) // else reportError does
         return
       }
     }
@@ -493,12 +477,13 @@ class CurlRequest {
             })
           }
           const headers = wantsHeaderObjects(handler) ? fieldsToObject(head.pairs) : null
+          if (a >= 200) this.headDelivered = true
           handler.onResponseStart?.(controller, a, headers, head.statusMessage)
           return
         }
         case EV_DATA:
           if (this.maxResponseSize >= 0 && (this.received += payload.length) > this.maxResponseSize) {
-            this.abort(new ResponseExceededMaxSizeError())
+            this.abort(new ResponseExceededMaxSizeError(), true)
             return
           }
           if (this.diag !== null && channels.bodyChunkReceived.hasSubscribers) {
@@ -534,10 +519,6 @@ class CurlRequest {
           return
         }
         case EV_ERROR: {
-          if (this.finalHead !== null && !this.errorDeferred) {
-            this.deferError(type, a, b, c, d, payload)
-            return
-          }
           const err = mapEngineError(a, b, c, d, payload, this.errorTarget(), this.finalHead)
           if ((d & ERRF_CONNECTED) === 0) {
             // A libcurl failure before any connection was made: the agent
@@ -549,7 +530,7 @@ class CurlRequest {
             // with it).
             this.agent._connectionFailed(this.norm.target, err, this.expectsReset)
           }
-          this.finishWithError(err)
+          this.finishWithError(err, true)
           return
         }
         case EV_ABORTED:
@@ -588,10 +569,28 @@ class CurlRequest {
     return { hostname: target.hostname, port: target.port, connectTimeout: this.agent._connectTimeout }
   }
 
-  finishWithError (err) {
+  // A fault (an engine error, or one the agent finds in the response)
+  // after the response head reaches the handler a turn of the event loop
+  // later, never in the same run of JS as the head: undici's fetch listens
+  // for its own termination only once the promise its onHeaders resolved
+  // has been taken up, so an onError in the same run (one batch of engine
+  // events can carry head, data and error) left res.text() waiting
+  // forever. undici's own sockets never deliver them together. The request
+  // is over at once all the same: nothing else reaches the handler.
+  finishWithError (err, fault = false) {
     if (this.done) return
     this.done = true
     this.queue = null
+    if (fault && this.headDelivered) {
+      this.reportPending = true
+      setImmediate(() => this.reportError(err))
+      return
+    }
+    this.reportError(err)
+  }
+
+  reportError (err) {
+    this.reportPending = false
     this.releaseBodyStream()
     this.wakeBodyPump()
     if (this.timings !== null) publishTimings(this)

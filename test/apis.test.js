@@ -237,6 +237,21 @@ describe('undici APIs on the agent', function () {
       })
     }
 
+    it('a body over maxResponseSize, head and body in one read: res.text() rejects, no wait', async function () {
+      const small = createAgent({ maxResponseSize: 5 })
+      try {
+        const res = await undici.fetch(`${server.origin}/text`, { dispatcher: small })
+        assert.equal(res.status, 200)
+        await assert.rejects(res.text(), (err) => {
+          assert.equal(err.name, 'TypeError')
+          assert.ok(err.cause instanceof undici.errors.ResponseExceededMaxSizeError, `cause: ${err.cause && err.cause.stack}`)
+          return true
+        })
+      } finally {
+        await small.close()
+      }
+    })
+
     it('streams a request body from a ReadableStream', async function () {
       const payload = { streamed: true, list: [1, 2, 3] }
       const res = await undici.fetch(`${server.origin}/echo-json`, {
