@@ -341,9 +341,16 @@ uint64_t cd__transfer_end_early(cd__worker *w) {
   return UINT64_MAX;
 }
 
+/* The body goes to libcurl as the owner wrote it. A body of known length
+ * has no framing of its own, so the writes queued are packed into each
+ * read; a chunked one gets at most one write per read, because libcurl
+ * frames each read as one chunk and the owner's writes are the chunks
+ * undici and node:http would send (a server sees them as its `data`
+ * events). */
 static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
   cd_request *req = userdata;
   size_t max = size * nitems, copied = 0;
+  int chunked = req->body_length < 0;
 
   while (copied < max && req->body_head != NULL) {
     cd__chunk *c = req->body_head;
@@ -356,6 +363,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
       req->body_head = c->next;
       if (req->body_head == NULL) req->body_tail = NULL;
       cd__chunk_free(c);
+      if (chunked) break;
     }
   }
   if (copied > 0) return copied;

@@ -297,6 +297,22 @@ describe('request body', function () {
     }
   })
 
+  it('a chunked body goes out as it was written: each write is one chunk, as undici and node:http send it', async function () {
+    const seen = await startServer((req, res) => {
+      const chunks = []
+      req.on('data', (c) => chunks.push(c.toString()))
+      req.on('end', () => res.end(JSON.stringify({ chunks, coding: req.headers['transfer-encoding'] ?? null })))
+    })
+    try {
+      // written at once, before the connection is even open
+      const body = (async function * () { yield 'hello'; yield ''; yield 'world'; yield 'a'; yield 'b' })()
+      const r = await collect(agent, { origin: seen.origin, path: '/', method: 'POST', body })
+      assert.deepEqual(JSON.parse(r.body.toString()), { chunks: ['hello', 'world', 'a', 'b'], coding: 'chunked' })
+    } finally {
+      await seen.close()
+    }
+  })
+
   describe('the body stream after the request, as undici', function () {
     // autoDestroy: false, so only the agent can destroy them
     function stream (data, { later = false } = {}) {
