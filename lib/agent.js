@@ -15,7 +15,7 @@ const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_
 const { publishConnected, publishConnectError } = require('./diagnostics')
 const { normalizeRequest, parseOrigin } = require('./normalize')
 const { CurlRequest } = require('./request')
-const { adaptHandler, checkUpgradeHandler } = require('./handler')
+const { adaptHandler, checkHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
 const { timingsOption } = require('./timings')
 const { FactoryRouter } = require('./factory')
@@ -269,7 +269,16 @@ class Agent extends Dispatcher {
 
   dispatch (opts, handler) {
     if (this._router !== null) return this._routeDispatch(opts, handler)
-    handler = adaptHandler(handler)
+    try {
+      handler = adaptHandler(handler)
+    } catch (err) {
+      // No callback to report to, so it throws; as undici's Request, what
+      // is wrong with the options is said first.
+      if (handler !== null && typeof handler === 'object' && opts !== null && typeof opts === 'object') {
+        normalizeRequest(opts, this._strictContentLength, this._resetAll)
+      }
+      throw err
+    }
     const req = new CurlRequest(this, handler)
     let norm
     try {
@@ -282,7 +291,7 @@ class Agent extends Dispatcher {
       if (this._origins.size >= this._maxOrigins && !this._origins.has(norm.target.origin)) {
         throw new MaxOriginsReachedError()
       }
-      if (norm.raw) checkUpgradeHandler(handler)
+      checkHandler(handler, norm.raw)
       norm.timings = timingsOption(opts.timings)
       norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
       norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)

@@ -62,12 +62,24 @@ function isV2Handler (h) {
     typeof h.onResponseError === 'function'
 }
 
-// Upgrade and CONNECT requests need the callback that takes the socket.
-function checkUpgradeHandler (handler) {
-  const ok = handler instanceof LegacyHandler
-    ? typeof handler.handler.onUpgrade === 'function'
-    : typeof handler.onRequestUpgrade === 'function'
-  if (!ok) throw new InvalidArgumentError('invalid onUpgrade method')
+// The callbacks a request needs, checked as undici's assertRequestHandler
+// does before anything is sent: upgrade and CONNECT requests the one that
+// takes the socket, and a legacy handler every callback it will be given.
+function checkHandler (handler, raw) {
+  if (!(handler instanceof LegacyHandler)) {
+    if (raw && typeof handler.onRequestUpgrade !== 'function') throw new InvalidArgumentError('invalid onUpgrade method')
+    return
+  }
+  const h = handler.handler
+  if (typeof h.onConnect !== 'function') throw new InvalidArgumentError('invalid onConnect method')
+  if (h.onBodySent !== undefined && typeof h.onBodySent !== 'function') throw new InvalidArgumentError('invalid onBodySent method')
+  if (raw) {
+    if (typeof h.onUpgrade !== 'function') throw new InvalidArgumentError('invalid onUpgrade method')
+    return
+  }
+  for (const name of ['onHeaders', 'onData', 'onComplete']) {
+    if (typeof h[name] !== 'function') throw new InvalidArgumentError(`invalid ${name} method`)
+  }
 }
 
 function adaptHandler (handler) {
@@ -88,4 +100,4 @@ function wantsHeaderObjects (handler) {
   return !(handler instanceof LegacyHandler)
 }
 
-module.exports = { adaptHandler, checkUpgradeHandler, wantsHeaderObjects }
+module.exports = { adaptHandler, checkHandler, wantsHeaderObjects }

@@ -262,8 +262,9 @@ class CurlRequest {
     let started = false
     this.watchBodyStream(source)
     try {
-      for await (let chunk of source) {
+      for await (const given of source) {
         if (this.done || this.engineDone) return // leaving the loop destroys the stream
+        let chunk = given
         if (typeof chunk === 'string') {
           chunk = Buffer.from(chunk)
         } else if (!(chunk instanceof Uint8Array)) {
@@ -279,7 +280,7 @@ class CurlRequest {
           start()
         }
         binding.write(this.slot, chunk, false)
-        this.bodyChunkSent(chunk)
+        this.bodyChunkSent(given) // as undici: the chunk as the source gave it
         this.bodyInFlight += chunk.length + BODY_CHUNK_COST
         if (this.bodyInFlight >= BODY_HIGH_WATER) {
           await new Promise((resolve) => { this.bodyWaiter = resolve })
@@ -297,7 +298,9 @@ class CurlRequest {
       binding.write(this.slot, null, true)
       this.bodySent()
     } catch (err) {
-      this.abort(err)
+      // a stream destroyed before its end, without an error: the request
+      // was called off, as undici reports it
+      this.abort(err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? new RequestAbortedError() : err)
     }
   }
 

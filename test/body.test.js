@@ -375,6 +375,13 @@ describe('request body', function () {
       assert.equal(r.error, boom)
     })
 
+    it('a stream destroyed before its end without an error: RequestAbortedError, as undici', async function () {
+      const stream = new Readable({ read () { setImmediate(() => this.destroy()) } })
+      const r = await collect(agent, { origin: server.origin, path: '/upload', method: 'POST', body: stream })
+      assert.equal(r.events[r.events.length - 1], 'error')
+      assert.ok(r.error instanceof undici.errors.RequestAbortedError, `got ${r.error && r.error.stack}`)
+    })
+
     it('an async iterable that throws fails the request with that error', async function () {
       const boom = new Error('generator broke')
       async function * gen () {

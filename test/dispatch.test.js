@@ -385,6 +385,46 @@ describe('dispatch', function () {
       assert.equal(r.events[r.events.length - 1], 'complete')
     })
 
+    it('a callback missing: onError(InvalidArgumentError) naming it, and nothing sent, as undici', async function () {
+      const full = { onConnect () {}, onHeaders () {}, onData () {}, onComplete () {} }
+      for (const missing of ['onConnect', 'onHeaders', 'onData', 'onComplete']) {
+        const before = server.stats.requests
+        const events = []
+        const handler = { ...full, onError (err) { events.push(err) } }
+        delete handler[missing]
+        for (const name of Object.keys(handler)) {
+          if (name !== 'onError') handler[name] = () => { events.push(name) }
+        }
+        agent.dispatch({ origin: server.origin, path: '/hello', method: 'GET' }, handler)
+        await sleep(50)
+        assert.equal(events.length, 1, `${missing}: ${events}`)
+        assert.ok(events[0] instanceof undici.errors.InvalidArgumentError, `${missing}: ${events[0]}`)
+        assert.equal(events[0].message, `invalid ${missing} method`)
+        assert.equal(server.stats.requests, before, 'nothing was sent')
+      }
+    })
+
+    it('no onError at all: dispatch() throws, and what is wrong with the options is said first', function () {
+      assert.throws(() => agent.dispatch({ origin: server.origin, path: '/', method: 'GET', upgrade: 1 }, {}), /upgrade must be a string/)
+      assert.throws(() => agent.dispatch({ origin: server.origin, path: '/', method: 'GET' }, {}), /invalid on(Connect|Error) method/) // undici names onConnect first
+    })
+
+    it('onBodySent gets each chunk as the body source gave it, strings included', async function () {
+      const { Readable } = require('node:stream')
+      const sent = []
+      await new Promise((resolve, reject) => {
+        agent.dispatch({ origin: server.origin, path: '/hello', method: 'POST', body: Readable.from(['he', 'llo', Buffer.from('!')]) }, {
+          onConnect () {},
+          onBodySent (chunk) { sent.push(chunk) },
+          onHeaders () {},
+          onData () {},
+          onComplete: resolve,
+          onError: reject
+        })
+      })
+      assert.deepEqual(sent, ['he', 'llo', Buffer.from('!')])
+    })
+
     it('calls onError(err) on failure', async function () {
       const port = await closedPort()
       const r = await legacy({ origin: `http://127.0.0.1:${port}`, path: '/', method: 'GET' })
