@@ -7,12 +7,14 @@
 // loopback nginx (bench/servers.js), in the same run.
 //
 //   node bench/load.js [--quick] [--duration S] [--rounds N] [--threads 1,2,4]
-//                      [--connections N] [--only NAME[,NAME]] [--record]
+//                      [--connections N] [--rate R] [--only NAME[,NAME]] [--record]
 //
 // Scenarios: GET 12 B over HTTP/1.1, HTTPS and HTTP/2 (64 connections; on
 // HTTP/2 64 streams: h2load -c 1 -m 64, ours one connection per thread), and the
-// latency check: the same connections and duration as wrk, p50 and p99 side
-// by side. Rows: ours once per --threads value (the sweep: on a machine
+// latency check at the same offered load (`h1-rate`, --rate R req/s, 10 000 by
+// default: ours with --rate, so latency counts from each request's intended
+// start; autocannon with -R; wrk pacing each connection with its delay() hook),
+// p50 and p99 side by side. Rows: ours once per --threads value (the sweep: on a machine
 // with more cores than 2 it shows the scaling), autocannon (HTTP/1.1 and
 // HTTPS only: it has no HTTP/2), wrk -t 1 / h2load -t 1, libcurl multi (C).
 // Each row runs in its own process, rounds alternate the order; the
@@ -37,12 +39,12 @@ const GNU_TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : null
 
 function usage (msg) {
   if (msg) process.stderr.write(`bench/load.js: ${msg}\n`)
-  process.stderr.write('usage: node bench/load.js [--quick] [--duration S] [--rounds N] [--threads 1,2,4] [--connections N] [--only NAME,...] [--record]\n')
+  process.stderr.write('usage: node bench/load.js [--quick] [--duration S] [--rounds N] [--threads 1,2,4] [--connections N] [--rate R] [--only NAME,...] [--record]\n')
   process.exit(2)
 }
 
 function parseArgs (argv) {
-  const o = { duration: 5, rounds: 3, threads: [1, 2], connections: 64, only: null, record: false }
+  const o = { duration: 5, rounds: 3, threads: [1, 2], connections: 64, rate: 10000, only: null, record: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const next = () => { if (i + 1 >= argv.length) usage(`${a} needs a value`); return argv[++i] }
@@ -50,11 +52,12 @@ function parseArgs (argv) {
     else if (a === '--rounds') o.rounds = Number(next())
     else if (a === '--threads') o.threads = next().split(',').map(Number)
     else if (a === '--connections') o.connections = Number(next())
+    else if (a === '--rate') o.rate = Number(next())
     else if (a === '--only') o.only = next().split(',')
     else if (a === '--record') o.record = true
     else usage(`unknown option ${a}`)
   }
-  if (!(o.duration > 0) || !(o.rounds >= 1) || o.threads.some((t) => !Number.isInteger(t) || t < 1)) usage('bad value')
+  if (!(o.duration > 0) || !(o.rounds >= 1) || !(o.rate > 0) || o.threads.some((t) => !Number.isInteger(t) || t < 1)) usage('bad value')
   return o
 }
 
@@ -102,6 +105,7 @@ async function runOurs (s, threads, o, caFile) {
   // for one thread; a connection cannot be shared by two workers).
   if (s.h2) args.push('--h2', '-c', String(threads), '-p', String(Math.max(1, Math.round(o.connections / threads))))
   else args.push('-c', String(o.connections))
+  if (s.rate) args.push('-R', String(s.rate))
   if (s.url.startsWith('https:')) args.push('--ca', caFile)
   args.push('--allow-errors', s.url)
   const r = await runTimed([process.execPath, BIN, ...args], o.duration * 1000 + 30000)
@@ -112,7 +116,7 @@ async function runOurs (s, threads, o, caFile) {
 
 async function runAutocannon (s, o, caFile) {
   if (!fs.existsSync(AUTOCANNON)) return { status: 'unavailable', reason: 'autocannon not installed (npm install)' }
-  const args = ['--json', '-d', String(o.duration), '-c', String(o.connections), s.url]
+  const args = ['--json', '-d', String(o.duration), '-c', String(o.connections), ...(s.rate ? ['-R', String(s.rate)] : []), s.url]
   const env = { ...process.env }
   if (s.url.startsWith('https:')) env.NODE_EXTRA_CA_CERTS = caFile
   const r = await new Promise((resolve) => {
@@ -134,19 +138,28 @@ async function runAutocannon (s, o, caFile) {
     })
   })
   if (r.code !== 0) return { status: 'error', reason: `autocannon exited with ${r.code}: ${r.stderr.trim().split('\n').pop()}` }
-  return fromAutocannonShape(JSON.parse(r.stdout.trim().split('\n').pop()), r, `-c ${o.connections}`)
+  return fromAutocannonShape(JSON.parse(r.stdout.trim().split('\n').pop()), r, `-c ${o.connections}${s.rate ? ` -R ${s.rate}` : ''}`)
 }
 
 function scenarios (servers, o) {
   const all = [
     { name: 'h1-get-12b', title: `GET 12 B, HTTP/1.1, ${o.connections} connections`, url: `${servers.http}/12b` },
     { name: 'https-get-12b', title: `GET 12 B, HTTPS, ${o.connections} connections`, url: `${servers.https}/12b` },
-    { name: 'h2-get-12b', title: `GET 12 B, HTTP/2, ${o.connections} streams (ours: one connection per thread)`, url: `${servers.h2}/12b`, h2: true }
+    { name: 'h2-get-12b', title: `GET 12 B, HTTP/2, ${o.connections} streams (ours: one connection per thread)`, url: `${servers.h2}/12b`, h2: true },
+    { name: 'h1-rate', title: `GET 12 B, HTTP/1.1, ${o.connections} connections, ${fmt(o.rate)} req/s offered`, url: `${servers.http}/12b`, rate: o.rate }
   ]
   return o.only ? all.filter((s) => o.only.includes(s.name)) : all
 }
 
 function rowsFor (s, o) {
+  if (s.rate) {
+    // the latency check: one thread each, no ceiling at a fixed load
+    return [
+      { id: 'ours-1', label: `curl-dispatcher load --threads 1 -R ${s.rate}`, threads: 1 },
+      { id: 'autocannon', label: `autocannon (1 thread) -R ${s.rate}` },
+      { id: 'tool', label: `wrk -t 1, paced to ${s.rate} req/s` }
+    ]
+  }
   const rows = o.threads.map((t) => ({ id: `ours-${t}`, label: `curl-dispatcher load --threads ${t}`, threads: t }))
   if (!s.h2) rows.push({ id: 'autocannon', label: 'autocannon (1 thread)' })
   rows.push({ id: 'tool', label: s.h2 ? 'h2load -t 1 (ceiling)' : 'wrk -t 1 (ceiling)' })
@@ -160,7 +173,7 @@ async function runRow (row, s, o, ctx) {
     case 'autocannon': return runAutocannon(s, o, ctx.caFile)
     case 'tool':
       if (s.h2) return tools.available('h2load') ? tools.runH2load({ url: s.url, concurrency: o.connections, durationMs, tmpdir: ctx.dir }) : { status: 'unavailable', reason: 'h2load not installed' }
-      return tools.available('wrk') ? tools.runWrk({ url: s.url, method: 'GET', concurrency: o.connections, durationMs, tmpdir: ctx.dir }) : { status: 'unavailable', reason: 'wrk not installed' }
+      return tools.available('wrk') ? tools.runWrk({ url: s.url, method: 'GET', concurrency: o.connections, durationMs, tmpdir: ctx.dir, rate: s.rate }) : { status: 'unavailable', reason: 'wrk not installed' }
     case 'curl-multi':
       if (!ctx.curlMulti.binary) return { status: 'unavailable', reason: ctx.curlMulti.reason }
       return curlMulti.run({ binary: ctx.curlMulti.binary, url: s.url, method: 'GET', expectBytes: 12, concurrency: o.connections, h2: s.h2, caFile: ctx.caFile, warmupMs: 500, durationMs })
@@ -204,7 +217,8 @@ function table (s, rows, results) {
   if (ac && two) notes.push(`--threads 2: ${fmt(two / ac, 2)}x autocannon`)
   const tool = rows.find((r) => r.id === 'tool')
   if (!s.h2 && lat('ours-1', 'p50') && lat('tool', 'p50')) {
-    notes.push(`--threads 1 vs wrk, same connections and duration: p50 ${fmt(100 * lat('ours-1', 'p50') / lat('tool', 'p50'), 0)} %, ` +
+    const how = s.rate ? `same offered load (${fmt(s.rate)} req/s; ours corrected for coordinated omission)` : 'same connections and duration'
+    notes.push(`--threads 1 vs wrk, ${how}: p50 ${fmt(100 * lat('ours-1', 'p50') / lat('tool', 'p50'), 0)} %, ` +
       `p99 ${fmt(100 * lat('ours-1', 'p99') / lat('tool', 'p99'), 0)} % of wrk's`)
   }
   if (s.h2 && rps('ours-1') && rps('tool')) notes.push(`--threads 1: ${fmt(100 * rps('ours-1') / rps('tool'), 0)} % of ${tool.label}`)

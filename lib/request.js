@@ -55,6 +55,10 @@ function closesConnection (req, head) {
   return m !== null && Number(m[1]) * 1000 - req.agent._keepAliveTimeoutThreshold <= 0
 }
 
+function onBodyStreamEnd () {
+  destroyBodyStream(this)
+}
+
 // A chunk of a streamed body that is neither a string nor bytes: a
 // TypeError with Node's code, as a stream's write() (and so undici) gives.
 function invalidChunk (chunk) {
@@ -313,6 +317,8 @@ class CurlRequest {
     this.bodyStream = source
     this.onBodyStreamError = (err) => this.abort(err)
     source.on('error', this.onBodyStreamError)
+    // as undici: destroyed as soon as it has ended, not only with the request
+    source.once('end', onBodyStreamEnd)
   }
 
   releaseBodyStream () {
@@ -320,6 +326,7 @@ class CurlRequest {
     if (source === null) return
     this.bodyStream = null
     source.removeListener('error', this.onBodyStreamError)
+    source.removeListener('end', onBodyStreamEnd)
     destroyBodyStream(source)
   }
 
