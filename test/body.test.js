@@ -350,6 +350,28 @@ describe('request body', function () {
       }
     })
 
+    it('a server\'s request streamed on (a proxy) and aborted: the socket it came on is left to its server', async function () {
+      const upstream = await startServer((req, res) => { req.resume() }) // never answers
+      const ac = new AbortController()
+      const proxy = await startServer((req, res) => {
+        agent.request({ origin: upstream.origin, path: '/', method: 'POST', body: req, signal: ac.signal })
+          .catch((err) => res.end(`proxy says: ${err.name}`))
+        setTimeout(() => ac.abort(), 100)
+      })
+      try {
+        const { Readable } = require('node:stream')
+        // the client's body is still coming when the proxy's request is aborted
+        const body = new Readable({ read () {} })
+        body.push('first part')
+        setTimeout(() => body.push(null), 400)
+        const res = await undici.request(`${proxy.origin}/`, { method: 'POST', body })
+        assert.equal(await res.body.text(), 'proxy says: AbortError')
+      } finally {
+        await proxy.close()
+        await upstream.close()
+      }
+    })
+
     it('a stream still waited on is destroyed when the request is aborted, without an error of its own', async function () {
       const body = new Readable({ autoDestroy: false, read () {} })
       body.push('first')
