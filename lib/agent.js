@@ -178,7 +178,6 @@ const configRegistry = new FinalizationRegistry((configId) => {
   binding.releaseConfig(configId)
 })
 
-
 // undici's Agent's own default factory (a connector function, lib/factory.js)
 function undiciPool (origin, options) {
   return options.connections === 1 ? new undici.Client(origin, options) : new undici.Pool(origin, options)

@@ -6,6 +6,7 @@
 
 const { errors } = require('undici')
 const os = require('node:os')
+const { keepsAlive } = require('./headers')
 const util = require('node:util')
 
 const {
@@ -59,16 +60,6 @@ function systemError (syscall, errno, host, port) {
 
 const CONTENT_LENGTH = /^content-length:/im
 const CHUNKED = /^transfer-encoding:[^\n]*\bchunked\b/im
-const CONNECTION_CLOSE = /^connection:[^\n]*\bclose\b/im
-const CONNECTION_KEEP_ALIVE = /^connection:[^\n]*\bkeep-alive\b/im
-
-// What a response head says of its connection (as llhttp's keep-alive
-// test): HTTP/1.1 stays open unless it says close, HTTP/1.0 closes unless
-// it says keep-alive.
-function keepsAlive (head) {
-  if (CONNECTION_CLOSE.test(head)) return false
-  return !head.startsWith('HTTP/1.0') || CONNECTION_KEEP_ALIVE.test(head)
-}
 
 function tag (err, curlCode, message) {
   Object.defineProperty(err, 'curlCode', { value: curlCode, enumerable: false, configurable: true })
@@ -201,4 +192,4 @@ function mapEngineError (code, osErrno, verify, flags, message, target, head = n
   return tag(err, code, message)
 }
 
-module.exports = { mapEngineError, keepsAlive, errors }
+module.exports = { mapEngineError, errors }

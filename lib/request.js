@@ -21,11 +21,11 @@ const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS,
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER, BODY_CHUNK_COST, HTTP_1_1
 } = require('./constants')
-const { mapEngineError, keepsAlive } = require('./errors')
+const { mapEngineError } = require('./errors')
 const { applyServername } = require('./normalize')
 const { destroyBodyStream } = require('./body-stream')
 const { channels, anySubscribers, DiagnosticsRequest } = require('./diagnostics')
-const { requestHead, parseResponseHead, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
+const { requestHead, parseResponseHead, keepsAlive, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
 const { DispatchController } = require('./controller')
 const { wantsHeaderObjects } = require('./handler')
 const { kSetResponseHeaders } = require('./symbols')
@@ -616,6 +616,5 @@ class CurlRequest {
     if (this.engineDone || this.slot < 0) this.agent._requestFinished(this)
   }
 }
-
 
 module.exports = { CurlRequest }
