@@ -266,16 +266,10 @@ TEST_IMPL(request_target) {
   th_fx_begin(&fx, 1);
   /* The connection goes to the URL's origin; the request line carries the
    * absolute-form target instead of the URL's path. */
-  char origin[64], url[96];
-  snprintf(origin, sizeof origin, "http://127.0.0.1:%u", ts_port(fx.srv));
-  snprintf(url, sizeof url, "%s/", origin);
   cd_request_opts o;
   memset(&o, 0, sizeof o);
-  o.url = url;
-  o.origin = origin;
-  o.method = "GET";
   o.request_target = "http://example.test/head-echo?x=1";
-  th_req *r = th_submit_opts(fx.t, fx.cfg, &o);
+  th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", "/", &o);
   r->keep_body = 1;
   th_wait(fx.t, r, tu_slow_ms(5000));
   th_expect_end(r, 200);
