@@ -140,18 +140,32 @@ describe('load command', function () {
   })
 
   it('Ctrl-C stops the run and prints what was done', async () => {
+    // The signal goes when the run is under way (the server has seen a
+    // request), not after a fixed delay: under ASan or valgrind the child
+    // can take longer than any fixed delay to start.
     const { spawn } = require('node:child_process')
-    const child = spawn(process.execPath, [BIN, 'load', '-d', '60', '-c', '2', '-j', server.url], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    child.stdout.on('data', (d) => { stdout += d })
-    const t0 = Date.now()
-    setTimeout(() => child.kill('SIGINT'), 1500)
-    const [code] = await require('node:events').once(child, 'close')
-    assert.equal(code, 0)
-    assert.ok(Date.now() - t0 < 10000)
-    const result = JSON.parse(stdout)
-    assert.ok(result.requests.total > 0)
-    assert.ok(result.duration >= 1 && result.duration < 10, `duration ${result.duration}`)
+    const { once } = require('node:events')
+    let firstRequest
+    const started = new Promise((resolve) => { firstRequest = resolve })
+    const busy = await startServer((req, res) => { firstRequest(); res.end('hello world!') })
+    try {
+      const child = spawn(process.execPath, [BIN, 'load', '-d', '60', '-c', '2', '-j', busy.url], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      child.stdout.on('data', (d) => { stdout += d })
+      const closed = once(child, 'close')
+      await started
+      const t0 = Date.now()
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      child.kill('SIGINT')
+      const [code] = await closed
+      assert.equal(code, 0)
+      assert.ok(Date.now() - t0 < 10000, 'the run stops soon after the signal')
+      const result = JSON.parse(stdout)
+      assert.ok(result.requests.total > 0)
+      assert.ok(result.duration >= 0.45 && result.duration < 10, `duration ${result.duration}`)
+    } finally {
+      await busy.close()
+    }
   })
 
   it('--h2 on http: (h2c): works with libcurl 8, a clear exit 2 with libcurl 7', async () => {
