@@ -69,6 +69,35 @@ describe('http2 sessions', function () {
     assert.ok(sessions <= 4, `${sessions} sessions`)
   })
 
+  it('an HTTPS origin that speaks HTTP/1.1 only (ALPN http/1.1) keeps allowH2 agents at `connections` requests', async function () {
+    const https = require('node:https')
+    const certs = getCerts()
+    let open = 0
+    let most = 0
+    let sockets = 0
+    const h1 = https.createServer({ key: certs.serverKey, cert: certs.serverCert }, (req, res) => {
+      open++
+      most = Math.max(most, open)
+      setTimeout(() => { open--; res.end('ok') }, 100)
+    })
+    h1.on('secureConnection', () => sockets++)
+    h1.listen(0, '127.0.0.1')
+    await once(h1, 'listening')
+    const agent = createAgent({ allowH2: true, connect: { ca: certs.ca }, connections: 2 })
+    try {
+      const url = `https://localhost:${h1.address().port}/`
+      const rs = await Promise.all(Array.from({ length: 20 }, () =>
+        undici.request(url, { dispatcher: agent }).then(async (r) => { await r.body.text(); return r.statusCode })))
+      assert.ok(rs.every((c) => c === 200))
+      assert.ok(most <= 2, `${most} requests at once`)
+      assert.equal(most, 2)
+      assert.ok(sockets <= 2, `${sockets} connections`)
+    } finally {
+      await agent.close()
+      h1.close()
+    }
+  })
+
   it('3000 requests at once, connections: 20, 100 streams, sessions slow to connect: at most 20 sessions', async function () {
     // undici's test/issue-4880.js at a CI size. Its shape: sessions whose TLS
     // handshakes are still going on (RSA keys, a loaded machine) when the
