@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/timerfd.h>
+#endif
 
 #include <urcu/list.h>
 
@@ -47,6 +51,8 @@ void cd__load_worker_init(cd__load_worker *lw) {
   atomic_init(&lw->inbox, NULL);
   CDS_INIT_LIST_HEAD(&lw->parts);
   lw->next_us = UINT64_MAX;
+  lw->timer_fd = -1;
+  lw->timer_armed_us = 0;
 }
 
 int cd__load_pending(cd__worker *w) { return atomic_load(&w->load.inbox) != NULL; }
@@ -417,8 +423,48 @@ long cd__load_park_ms(cd__worker *w, long timeout_ms) {
   return (long)ms < timeout_ms ? (long)ms : timeout_ms;
 }
 
+size_t cd__load_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
+#ifdef __linux__
+  cd__load_worker *lw = &w->load;
+  if (lw->next_us == UINT64_MAX || max == 0) return 0;
+  if (lw->timer_fd < 0) {
+    lw->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    /* No timer: the rounded-up poll timeout still sends, a little late. */
+    if (lw->timer_fd < 0) return 0;
+  }
+  uint64_t due = lw->next_us;
+  if (lw->timer_armed_us != due) {
+    /* the same clock as cd__load_now_us; absolute, so a late arm fires at once */
+    struct itimerspec at = { .it_interval = { 0, 0 },
+                             .it_value = { .tv_sec = (time_t)(due / 1000000u),
+                                           .tv_nsec = (long)(due % 1000000u) * 1000L } };
+    if (timerfd_settime(lw->timer_fd, TFD_TIMER_ABSTIME, &at, NULL) != 0) return 0;
+    lw->timer_armed_us = due;
+  }
+  fds[0].fd = lw->timer_fd;
+  fds[0].events = CURL_WAIT_POLLIN;
+  fds[0].revents = 0;
+  return 1;
+#else
+  (void)w;
+  (void)fds;
+  (void)max;
+  return 0;
+#endif
+}
+
+void cd__load_waitfds_done(cd__worker *w, const struct curl_waitfd *fd) {
+  if (!(fd->revents & CURL_WAIT_POLLIN)) return;
+  uint64_t expirations;
+  /* Drained, or it stays readable; fired once, so disarmed until re-armed. */
+  if (read(w->load.timer_fd, &expirations, sizeof(expirations)) < 0) { /* EAGAIN: nothing to drain */ }
+  w->load.timer_armed_us = 0;
+}
+
 void cd__load_worker_stop(cd__worker *w) {
   cd__load_run(w);  /* adopts what was posted */
   cd__load_part *p, *tmp;
   cds_list_for_each_entry_safe(p, tmp, &w->load.parts, node) end_part(w, p);
+  if (w->load.timer_fd >= 0) close(w->load.timer_fd);
+  w->load.timer_fd = -1;
 }

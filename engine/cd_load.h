@@ -122,6 +122,12 @@ typedef struct cd__load_worker {
   _Atomic(cd__load_part *) inbox; /* [atomic] parts posted, not adopted yet */
   struct cds_list_head parts;     /* [worker] running parts */
   uint64_t next_us;               /* [worker] when cd__load_run must run next; UINT64_MAX: idle */
+  /* [worker] A timerfd armed at next_us (Linux; -1 elsewhere, or before
+   * the first rate): curl_multi_poll's timeout is whole milliseconds, so
+   * parking on it alone sent paced requests up to 2 ms late (latency,
+   * counted from the due instant, was spread evenly over 0-2 ms). */
+  int timer_fd;
+  uint64_t timer_armed_us;        /* [worker] what timer_fd is armed at; 0: disarmed */
 } cd__load_worker;
 
 /* Monotonic microseconds (CLOCK_MONOTONIC). Any thread. */
@@ -144,8 +150,14 @@ void cd__load_run(struct cd__worker *w);
 static inline int cd__load_owns(const void *priv) { return ((uintptr_t)priv & 1u) != 0; }
 /* A run's request ended (from curl_multi_info_read). */
 void cd__load_done(struct cd__worker *w, void *priv, int result);
-/* The park timeout, lowered to when cd__load_run must run next. */
+/* The park timeout, lowered to when cd__load_run must run next (rounded
+ * up: never early; the timer below wakes the loop on time). */
 long cd__load_park_ms(struct cd__worker *w, long timeout_ms);
+/* The descriptor to poll beside libcurl's (0 or 1 entries in `fds`): the
+ * timer, armed at the next due send. */
+size_t cd__load_waitfds(struct cd__worker *w, struct curl_waitfd *fds, size_t max);
+/* After the poll: `fd`, as cd__load_waitfds gave it, is read if it fired. */
+void cd__load_waitfds_done(struct cd__worker *w, const struct curl_waitfd *fd);
 /* Engine shutdown: ends every part the worker holds or was posted. */
 void cd__load_worker_stop(struct cd__worker *w);
 

@@ -193,13 +193,16 @@ static void park(cd__worker *w) {
   if (!has_commands(w) && !atomic_load(&w->stop)) {
     /* Raw connections are ours to watch: libcurl no longer polls them; so
      * are idle ones, which libcurl does not read (cd_conn.h). */
-    struct curl_waitfd fds[CD_POLL_MAX];
+    struct curl_waitfd fds[CD_POLL_MAX + 1];  /* + the load timer */
     size_t nraw = cds_list_empty(&w->raw) ? 0 : cd__raw_waitfds(w, fds, CD_RAW_POLL_MAX);
     size_t nidle = cd__conn_idle_waitfds(&w->conns, fds + nraw, CD_POLL_MAX - nraw);
     size_t nup = cds_list_empty(&w->upload_waits)
                      ? 0 : cd__transfer_upload_waitfds(w, fds + nraw + nidle, CD_POLL_MAX - nraw - nidle);
-    curl_multi_poll(w->multi, fds, (unsigned)(nraw + nidle + nup), (int)timeout, NULL);
+    size_t used = nraw + nidle + nup;
+    size_t nload = cd__load_waitfds(w, fds + used, CD_POLL_MAX + 1 - used);
+    curl_multi_poll(w->multi, fds, (unsigned)(used + nload), (int)timeout, NULL);
     if (nidle > 0) cd__conn_idle_check(&w->conns, fds + nraw, nidle);
+    if (nload > 0) cd__load_waitfds_done(w, fds + used);
   }
   cd__waker_unpark(&w->waker);
 }
