@@ -112,7 +112,6 @@
   X(load_refused_ends_at_once)      \
   X(load_duration_and_stop)         \
   X(load_rate_and_correction)       \
-  X(load_rate_on_time)              \
   X(load_bad_options)               \
   X(load_two_runs_at_once)          \
   /* test_stress.c */               \
