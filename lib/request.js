@@ -552,6 +552,18 @@ class CurlRequest {
     }
   }
 
+  // A raw exchange's answer that is an ordinary response (lib/upgrade.js):
+  // its events take the engine's path to the handler, pauses included.
+  plainEvent (type, a, b, c, d, payload) {
+    if (this.done) return
+    if (this.paused || this.queue !== null) {
+      if (this.queue === null) this.queue = []
+      this.queue.push([type, a, b, c, d, payload])
+      return
+    }
+    this.deliver(type, a, b, c, d, payload)
+  }
+
   // The raw exchange got its answer: the handler gets the socket, and the
   // agent stops counting the request (the connection left its pool).
   upgraded (statusCode, pairs, socket) {

@@ -8,14 +8,19 @@
 // head out of it, and then hands the connection to the handler as a Node
 // Duplex (`onRequestUpgrade(controller, statusCode, headers, socket)`, or
 // the legacy `onUpgrade(statusCode, rawHeaders, socket)`), as undici's
-// client does: for CONNECT whatever the status, for an upgrade only on
-// 101 (anything else is SocketError('bad upgrade')).
+// client does: for CONNECT whatever the status, for an upgrade on a 101
+// with an `upgrade` field. Any other final answer to an upgrade is an
+// ordinary response, as undici's parser takes it: its head, body and end
+// go to the handler (a redirect interceptor follows a 301; the handler of
+// undici.upgrade() refuses it with SocketError('bad upgrade')), framed here
+// by content-length, chunked coding or the close, and the connection is
+// closed after it (libcurl cannot reuse a raw one).
 
 const { clearTimeout, setTimeout } = require('./timers')
 const { Duplex } = require('node:stream')
 const { errors } = require('undici')
 const { binding } = require('./native')
-const { EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, BODY_HIGH_WATER } = require('./constants')
+const { EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, BODY_HIGH_WATER } = require('./constants')
 const { mapEngineError } = require('./errors')
 const { requestHead, parseResponseHead } = require('./headers')
 
@@ -24,9 +29,65 @@ const { SocketError, HeadersTimeoutError, HeadersOverflowError } = errors
 // The status line of a raw connection's answer: always HTTP/1.x.
 const statusLineRegExp = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/
 
+function fieldValue (pairs, name) {
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i].toLowerCase() === name) return pairs[i + 1]
+  return null
+}
+
 function hasField (pairs, name) {
-  for (let i = 0; i < pairs.length; i += 2) if (pairs[i].toLowerCase() === name) return true
-  return false
+  return fieldValue(pairs, name) !== null
+}
+
+const chunkSizeRegExp = /^([0-9a-fA-F]+)[ \t]*(?:;.*)?$/
+
+/**
+ * Chunked transfer coding, decoded (RFC 9112 §7.1): onData(bytes) for the
+ * chunks' data, onEnd() after the last chunk and its trailer section.
+ * push() returns an error message for a malformed stream, else null.
+ */
+class ChunkedDecoder {
+  constructor (onData, onEnd) {
+    this.onData = onData
+    this.onEnd = onEnd
+    this.state = 'size'   // size | data | data-end | trailer | done
+    this.left = 0
+    this.line = ''
+  }
+
+  push (chunk) {
+    let i = 0
+    while (i < chunk.length && this.state !== 'done') {
+      if (this.state === 'data') {
+        const n = Math.min(this.left, chunk.length - i)
+        this.onData(chunk.subarray(i, i + n))
+        i += n
+        this.left -= n
+        if (this.left === 0) this.state = 'data-end'
+        continue
+      }
+      const nl = chunk.indexOf(10, i)
+      const end = nl < 0 ? chunk.length : nl
+      this.line += chunk.toString('latin1', i, end)
+      if (this.line.length > 8192) return 'chunk line too long'
+      i = nl < 0 ? chunk.length : nl + 1
+      if (nl < 0) break
+      const line = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line
+      this.line = ''
+      if (this.state === 'data-end') {
+        if (line !== '') return 'no CRLF after chunk data'
+        this.state = 'size'
+      } else if (this.state === 'size') {
+        const m = chunkSizeRegExp.exec(line)
+        if (m === null) return 'invalid chunk size'
+        this.left = parseInt(m[1], 16)
+        this.state = this.left === 0 ? 'trailer' : 'data'
+      } else if (line === '') { // the trailer section's end
+        this.state = 'done'
+        this.onEnd()
+      }
+    }
+    return null
+  }
 }
 
 /**
@@ -115,6 +176,8 @@ class RawExchange {
     this.socket = null
     this.address = {}
     this.closed = false
+    this.plain = null       // framing of an answer that is not an upgrade
+    this.plainDone = false
     this.timer = headersTimeout > 0
       ? setTimeout(() => request.abort(new HeadersTimeoutError()), headersTimeout).unref()
       : null
@@ -189,11 +252,17 @@ class RawExchange {
     if (request.done) return
     switch (type) {
       case EV_DATA:
+        if (this.plain !== null) {
+          this.plainData(payload)
+          return
+        }
         this.head = this.head.length ? Buffer.concat([this.head, payload]) : payload
         this.parseHead()
         return
       case EV_END:
-        this.fail(new SocketError('other side closed'))
+        // a body that runs to the close ends with it
+        if (this.plain !== null && this.plain.left === -1) this.plainEnd()
+        else this.fail(new SocketError('other side closed'))
         return
       case EV_ERROR:
         request.deliver(type, a, b, c, d, payload)
@@ -225,13 +294,77 @@ class RawExchange {
         continue
       }
       // As undici (llhttp): a 101 is an upgrade only with an `upgrade` header
-      if (!isConnect && (statusCode !== 101 || !hasField(head.pairs, 'upgrade'))) {
+      if (!isConnect && statusCode === 101 && !hasField(head.pairs, 'upgrade')) {
         this.fail(new SocketError('bad upgrade'))
+        return
+      }
+      if (!isConnect && statusCode !== 101) {
+        this.plainResponse(statusCode, head.pairs, this.head.toString('latin1', 0, end), rest)
         return
       }
       this.upgrade(statusCode, head.pairs, rest)
       return
     }
+  }
+
+  // An answer that does not switch protocols: an ordinary response.
+  plainResponse (statusCode, pairs, headText, rest) {
+    this.clearTimer()
+    this.head = null
+    const request = this.request
+    const te = fieldValue(pairs, 'transfer-encoding')
+    const cl = fieldValue(pairs, 'content-length')
+    if (statusCode === 204 || statusCode === 304 || this.norm.method === 'HEAD') {
+      this.plain = { left: 0, chunked: null }
+    } else if (te !== null) {
+      if (!/(?:^|,)\s*chunked\s*$/i.test(te)) {
+        // not chunked last: the body runs to the close (RFC 9112 §6.3)
+        this.plain = { left: -1, chunked: null }
+      } else {
+        this.plain = { left: -2, chunked: new ChunkedDecoder((bytes) => this.plainEvent(EV_DATA, bytes), () => this.plainEnd()) }
+      }
+    } else if (cl !== null) {
+      if (!/^\d+$/.test(cl.trim())) {
+        this.fail(new errors.HTTPParserError('invalid content-length', 'HPE_INVALID_CONTENT_LENGTH'))
+        return
+      }
+      this.plain = { left: Number(cl.trim()), chunked: null }
+    } else {
+      this.plain = { left: -1, chunked: null }
+    }
+    request.plainEvent(EV_HEADERS, statusCode, 11, 0, 0, headText)
+    if (this.plain.left === 0) this.plainEnd()
+    else if (rest.length) this.plainData(rest)
+  }
+
+  plainData (chunk) {
+    const plain = this.plain
+    if (this.plainDone || chunk.length === 0) return
+    if (plain.chunked !== null) {
+      const bad = plain.chunked.push(chunk)
+      if (bad !== null) this.fail(new errors.HTTPParserError(bad, 'HPE_INVALID_CHUNK_SIZE'))
+      return
+    }
+    if (plain.left === -1) {
+      this.plainEvent(EV_DATA, chunk)
+      return
+    }
+    // bytes past the content-length: nothing more reads this connection
+    const n = Math.min(plain.left, chunk.length)
+    plain.left -= n
+    this.plainEvent(EV_DATA, chunk.subarray(0, n))
+    if (plain.left === 0) this.plainEnd()
+  }
+
+  plainEvent (type, payload) {
+    if (!this.plainDone) this.request.plainEvent(type, 0, 0, 0, 0, payload)
+  }
+
+  plainEnd () {
+    if (this.plainDone) return
+    this.request.plainEvent(EV_END, 0, 0, 0, 0, '')
+    this.plainDone = true
+    this.close()
   }
 
   upgrade (statusCode, pairs, rest) {

@@ -204,6 +204,94 @@ describe('upgrade, CONNECT and WebSocket', function () {
     })
   })
 
+  // As undici's parser: any final answer but a 101 to an upgrade request is
+  // an ordinary response, handed to the handler (undici.upgrade's handler
+  // refuses it; a redirect interceptor follows it).
+  describe('an answer that is not an upgrade', function () {
+    // A v2 handler's view of one upgrade request to a raw server that
+    // answers `answer` and then does `after` ('close' or 'keep').
+    async function plainAnswer (answer, after = 'keep') {
+      const raw = await startRawServer((socket) => {
+        socket.on('error', () => {})
+        socket.once('data', () => {
+          socket.write(answer)
+          if (after === 'close') socket.end()
+        })
+      })
+      try {
+        return await new Promise((resolve, reject) => {
+          const calls = []
+          const chunks = []
+          agent.dispatch({ origin: raw.origin, path: '/', method: 'GET', upgrade: 'x' }, {
+            onRequestStart () {},
+            onRequestUpgrade () { reject(new Error('upgraded')) },
+            onResponseStart (controller, statusCode, headers) { calls.push(`start ${statusCode} ${headers.location ?? ''}`) },
+            onResponseData (controller, chunk) { chunks.push(Buffer.from(chunk)) },
+            onResponseEnd () { calls.push('end'); resolve({ calls, body: Buffer.concat(chunks).toString() }) },
+            onResponseError (controller, err) { calls.push(`error ${err.message}`); resolve({ calls, body: Buffer.concat(chunks).toString(), err }) }
+          })
+        })
+      } finally {
+        await raw.close()
+      }
+    }
+
+    it('a 403 with a content-length: head, body and end reach a v2 handler', async function () {
+      const r = await plainAnswer('HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnopeEXTRA')
+      assert.deepEqual(r.calls, ['start 403 ', 'end'])
+      assert.equal(r.body, 'nope')
+    })
+
+    it('a chunked body is decoded', async function () {
+      const r = await plainAnswer('HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nTransfer-Encoding: chunked\r\n\r\n' +
+        '5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n')
+      assert.deepEqual(r.calls, ['start 302 /elsewhere', 'end'])
+      assert.equal(r.body, 'hello, world')
+    })
+
+    it('a body without framing runs to the close', async function () {
+      const r = await plainAnswer('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nuntil the end', 'close')
+      assert.deepEqual(r.calls, ['start 400 ', 'end'])
+      assert.equal(r.body, 'until the end')
+    })
+
+    it('a content-length body cut by the close is an error, after the head', async function () {
+      const r = await plainAnswer('HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nshort', 'close')
+      assert.equal(r.calls[0], 'start 403 ')
+      assert.equal(r.calls.length, 2)
+      assert.match(r.calls[1], /^error /)
+      assert.ok(r.err instanceof errors.SocketError, `got ${r.err}`)
+      assert.equal(r.err.message, 'other side closed') // as undici
+    })
+
+    it('a redirect interceptor follows a 301 to the upgrade (undici test/interceptors/redirect.js)', async function () {
+      const target = await startServer((req, res) => {
+        res.statusCode = 301
+        res.setHeader('Location', `${target.origin}/end`)
+        res.end('REDIRECT')
+      })
+      target.server.on('upgrade', (req, socket) => {
+        socket.on('error', () => {})
+        if (req.url !== '/end') {
+          socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${target.origin}/end\r\nContent-Length: 8\r\n\r\nREDIRECT`)
+          return
+        }
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: ${req.headers.upgrade}\r\n\r\n`)
+      })
+      try {
+        const { headers, socket } = await undici.upgrade(`${target.origin}/`, {
+          protocol: 'foo/1',
+          dispatcher: agent.compose(undici.interceptors.redirect({ maxRedirections: 10 }))
+        })
+        socket.destroy()
+        assert.equal(headers.connection, 'upgrade')
+        assert.equal(headers.upgrade, 'foo/1')
+      } finally {
+        await target.close()
+      }
+    })
+  })
+
   describe('connect (CONNECT)', function () {
     let proxy
     let tlsOrigin
