@@ -19,6 +19,8 @@
  */
 #include "cd_loop.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -215,8 +217,22 @@ static void sweep_shares(cd__worker *w, int all) {
   cd__shares_sweep(&w->shares, all);
 }
 
+/* Named for top -H, perf and gdb ("cd-worker-N", at most 15 characters):
+ * otherwise every worker shows as its process's name. Linux and glibc
+ * only; a name is a help, not a need. */
+static void name_thread(const cd__worker *w) {
+#if defined(__linux__) && defined(__GLIBC__)
+  char name[16];
+  snprintf(name, sizeof(name), "cd-worker-%u", w->index % 10000u);
+  pthread_setname_np(pthread_self(), name);
+#else
+  (void)w;
+#endif
+}
+
 static void *worker_main(void *arg) {
   cd__worker *w = arg;
+  name_thread(w);
   urcu_memb_register_thread();
   while (!atomic_load(&w->stop)) {
     int running;

@@ -58,6 +58,22 @@ describe('workers', function () {
     return after.map((v, i) => v - (before[i] ?? 0))
   }
 
+  it('the worker threads are named cd-worker-N (top -H, perf, gdb)', async function () {
+    if (process.platform !== 'linux') this.skip()
+    const fs = require('node:fs')
+    const agent = createAgent({ threads: 2 })
+    try {
+      const res = await agent.request({ origin: server.origin, path: '/', method: 'GET' })
+      await res.body.text()
+      const names = fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim())
+      const workers = names.filter((n) => /^cd-worker-\d+$/.test(n))
+      assert.ok(workers.length >= 2, `threads: ${names.join(', ')}`)
+      assert.equal(new Set(workers).size, workers.length, 'one name each')
+    } finally {
+      await agent.close()
+    }
+  })
+
   it('an origin with more requests in flight than one worker takes uses more workers', async function () {
     const agent = createAgent({ threads: 2 })
     try {
