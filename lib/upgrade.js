@@ -24,7 +24,7 @@ const { EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, BODY_
 const { mapEngineError } = require('./errors')
 const { requestHead, parseResponseHead } = require('./headers')
 
-const { SocketError, HeadersTimeoutError, HeadersOverflowError } = errors
+const { SocketError, HeadersTimeoutError, HeadersOverflowError, BodyTimeoutError } = errors
 
 // The status line of a raw connection's answer: always HTTP/1.x.
 const statusLineRegExp = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/
@@ -249,7 +249,12 @@ class RawExchange {
 
   beforeUpgrade (type, a, b, c, d, payload) {
     const request = this.request
-    if (request.done) return
+    // an ordinary answer, complete: its end may still wait in the request's
+    // queue (paused), and the close that follows is our own
+    if (request.done || this.plainDone) {
+      this.clearTimer()
+      return
+    }
     switch (type) {
       case EV_DATA:
         if (this.plain !== null) {
@@ -312,6 +317,7 @@ class RawExchange {
     this.clearTimer()
     this.head = null
     const request = this.request
+    this.armBodyTimer()
     const te = fieldValue(pairs, 'transfer-encoding')
     const cl = fieldValue(pairs, 'content-length')
     if (statusCode === 204 || statusCode === 304 || this.norm.method === 'HEAD') {
@@ -340,6 +346,7 @@ class RawExchange {
   plainData (chunk) {
     const plain = this.plain
     if (this.plainDone || chunk.length === 0) return
+    this.armBodyTimer()
     if (plain.chunked !== null) {
       const bad = plain.chunked.push(chunk)
       if (bad !== null) this.fail(new errors.HTTPParserError(bad, 'HPE_INVALID_CHUNK_SIZE'))
@@ -362,9 +369,24 @@ class RawExchange {
 
   plainEnd () {
     if (this.plainDone) return
+    this.clearTimer()
     this.request.plainEvent(EV_END, 0, 0, 0, 0, '')
     this.plainDone = true
     this.close()
+  }
+
+  // bodyTimeout between the chunks of an ordinary answer, as the engine's
+  // for other requests; time the handler keeps it paused does not count
+  armBodyTimer () {
+    const request = this.request
+    const ms = this.norm.bodyTimeout ?? request.agent._bodyTimeout
+    this.clearTimer()
+    if (!(ms > 0)) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      if (request.paused) this.armBodyTimer()
+      else request.abort(new BodyTimeoutError())
+    }, ms).unref()
   }
 
   upgrade (statusCode, pairs, rest) {

@@ -264,6 +264,62 @@ describe('upgrade, CONNECT and WebSocket', function () {
       assert.equal(r.err.message, 'other side closed') // as undici
     })
 
+    it('paused at the head: no data until resumed, then all of it and the end', async function () {
+      const raw = await startRawServer((socket) => {
+        socket.on('error', () => {})
+        socket.once('data', () => socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nab'))
+        setTimeout(() => socket.write('cdef'), 100)
+      })
+      try {
+        const calls = await new Promise((resolve, reject) => {
+          const calls = []
+          let paused = false
+          agent.dispatch({ origin: raw.origin, path: '/', method: 'GET', upgrade: 'x' }, {
+            onRequestStart () {},
+            onRequestUpgrade () { reject(new Error('upgraded')) },
+            onResponseStart (controller, statusCode) {
+              calls.push(`start ${statusCode}`)
+              controller.pause()
+              paused = true
+              setTimeout(() => { paused = false; controller.resume() }, 300)
+            },
+            onResponseData (controller, chunk) { calls.push(paused ? 'DATA WHILE PAUSED' : `data ${chunk}`) },
+            onResponseEnd () { calls.push('end'); resolve(calls) },
+            onResponseError (controller, err) { reject(err) }
+          })
+        })
+        assert.equal(calls[0], 'start 403')
+        assert.equal(calls.at(-1), 'end')
+        assert.equal(calls.slice(1, -1).map((c) => c.replace(/^data /, '')).join(''), 'abcdef')
+      } finally {
+        await raw.close()
+      }
+    })
+
+    it('a body that stalls ends in BodyTimeoutError after bodyTimeout', async function () {
+      const raw = await startRawServer((socket) => {
+        socket.on('error', () => {})
+        socket.once('data', () => socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nabc'))
+      })
+      const slow = createAgent({ bodyTimeout: 200 })
+      try {
+        const err = await new Promise((resolve, reject) => {
+          slow.dispatch({ origin: raw.origin, path: '/', method: 'GET', upgrade: 'x' }, {
+            onRequestStart () {},
+            onRequestUpgrade () { reject(new Error('upgraded')) },
+            onResponseStart () {},
+            onResponseData () {},
+            onResponseEnd () { reject(new Error('ended')) },
+            onResponseError (controller, err) { resolve(err) }
+          })
+        })
+        assert.ok(err instanceof errors.BodyTimeoutError, `got ${err}`)
+      } finally {
+        await slow.close()
+        await raw.close()
+      }
+    })
+
     it('a redirect interceptor follows a 301 to the upgrade (undici test/interceptors/redirect.js)', async function () {
       const target = await startServer((req, res) => {
         res.statusCode = 301
