@@ -176,7 +176,12 @@ class RawExchange {
     this.socket = null
     this.address = {}
     this.closed = false
-    this.plain = null       // framing of an answer that is not an upgrade
+    // An answer that is not an upgrade: how its body ends ('length',
+    // 'close' or 'chunked'; null before such an answer), what is left of a
+    // 'length' body, the decoder of a 'chunked' one.
+    this.framing = null
+    this.bodyLeft = 0
+    this.decoder = null
     this.plainDone = false
     this.timer = headersTimeout > 0
       ? setTimeout(() => request.abort(new HeadersTimeoutError()), headersTimeout).unref()
@@ -257,7 +262,7 @@ class RawExchange {
     }
     switch (type) {
       case EV_DATA:
-        if (this.plain !== null) {
+        if (this.framing !== null) {
           this.plainData(payload)
           return
         }
@@ -266,7 +271,7 @@ class RawExchange {
         return
       case EV_END:
         // a body that runs to the close ends with it
-        if (this.plain !== null && this.plain.left === -1) this.plainEnd()
+        if (this.framing === 'close') this.plainEnd()
         else this.fail(new SocketError('other side closed'))
         return
       case EV_ERROR:
@@ -321,46 +326,42 @@ class RawExchange {
     const te = fieldValue(pairs, 'transfer-encoding')
     const cl = fieldValue(pairs, 'content-length')
     if (statusCode === 204 || statusCode === 304 || this.norm.method === 'HEAD') {
-      this.plain = { left: 0, chunked: null }
+      this.framing = 'length' // and bodyLeft 0
     } else if (te !== null) {
-      if (!/(?:^|,)\s*chunked\s*$/i.test(te)) {
-        // not chunked last: the body runs to the close (RFC 9112 §6.3)
-        this.plain = { left: -1, chunked: null }
-      } else {
-        this.plain = { left: -2, chunked: new ChunkedDecoder((bytes) => this.plainEvent(EV_DATA, bytes), () => this.plainEnd()) }
-      }
+      // chunked only when it is the last coding; else the body runs to the
+      // close (RFC 9112 §6.3)
+      this.framing = /(?:^|,)\s*chunked\s*$/i.test(te) ? 'chunked' : 'close'
+      if (this.framing === 'chunked') this.decoder = new ChunkedDecoder((bytes) => this.plainEvent(EV_DATA, bytes), () => this.plainEnd())
     } else if (cl !== null) {
       if (!/^\d+$/.test(cl.trim())) {
         this.fail(new errors.HTTPParserError('invalid content-length', 'HPE_INVALID_CONTENT_LENGTH'))
         return
       }
-      this.plain = { left: Number(cl.trim()), chunked: null }
+      this.framing = 'length'
+      this.bodyLeft = Number(cl.trim())
     } else {
-      this.plain = { left: -1, chunked: null }
+      this.framing = 'close'
     }
     request.plainEvent(EV_HEADERS, statusCode, 11, 0, 0, headText)
-    if (this.plain.left === 0) this.plainEnd()
+    if (this.framing === 'length' && this.bodyLeft === 0) this.plainEnd()
     else if (rest.length) this.plainData(rest)
   }
 
   plainData (chunk) {
-    const plain = this.plain
     if (this.plainDone || chunk.length === 0) return
     this.armBodyTimer()
-    if (plain.chunked !== null) {
-      const bad = plain.chunked.push(chunk)
+    if (this.framing === 'chunked') {
+      const bad = this.decoder.push(chunk)
       if (bad !== null) this.fail(new errors.HTTPParserError(bad, 'HPE_INVALID_CHUNK_SIZE'))
-      return
-    }
-    if (plain.left === -1) {
+    } else if (this.framing === 'close') {
       this.plainEvent(EV_DATA, chunk)
-      return
+    } else {
+      // bytes past the content-length: nothing more reads this connection
+      const n = Math.min(this.bodyLeft, chunk.length)
+      this.bodyLeft -= n
+      this.plainEvent(EV_DATA, chunk.subarray(0, n))
+      if (this.bodyLeft === 0) this.plainEnd()
     }
-    // bytes past the content-length: nothing more reads this connection
-    const n = Math.min(plain.left, chunk.length)
-    plain.left -= n
-    this.plainEvent(EV_DATA, chunk.subarray(0, n))
-    if (plain.left === 0) this.plainEnd()
   }
 
   plainEvent (type, payload) {

@@ -249,6 +249,14 @@ describe('upgrade, CONNECT and WebSocket', function () {
       assert.equal(r.body, 'hello, world')
     })
 
+    it('a malformed chunk size ends the request in HTTPParserError, after the head', async function () {
+      const r = await plainAnswer('HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n')
+      assert.equal(r.calls[0], 'start 403 ')
+      assert.equal(r.calls.length, 2)
+      assert.ok(r.err instanceof errors.HTTPParserError, `got ${r.err}`)
+      assert.equal(r.body, 'abc')
+    })
+
     it('a body without framing runs to the close', async function () {
       const r = await plainAnswer('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nuntil the end', 'close')
       assert.deepEqual(r.calls, ['start 400 ', 'end'])
