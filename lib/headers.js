@@ -156,35 +156,58 @@ function requestHead (norm, upgrade = null) {
  * checked by libcurl, the raw exchange (lib/upgrade.js) checks its own.
  */
 function parseResponseHead (block) {
-  const lines = block.split('\r\n')
-  const statusLine = lines[0]
+  let eol = block.indexOf('\r\n')
+  if (eol === -1) eol = block.length
+  const statusLine = block.slice(0, eol)
   const sp1 = statusLine.indexOf(' ')
   const sp2 = sp1 === -1 ? -1 : statusLine.indexOf(' ', sp1 + 1)
   const statusMessage = sp2 === -1 ? '' : statusLine.slice(sp2 + 1)
   const pairs = []
-  const malformed = !addFields(lines, 1, pairs)
+  const malformed = !addFields(block, eol + 2, pairs)
   return { statusLine, statusMessage, pairs, malformed }
 }
 
-// Appends the fields of lines[from..] to `pairs` as name, value, ...
-// (strings). Returns false when some line was neither a field nor an
-// obs-fold continuation (it is skipped).
-function addFields (lines, from, pairs) {
+// What String.prototype.trim takes off a latin1 string: TAB, LF, VT, FF,
+// CR, SP and NBSP (a head is latin1: one char per byte).
+function isTrimmed (code) {
+  return code === 32 || (code >= 9 && code <= 13) || code === 160
+}
+
+// The field of block[start..end) (one line) as name, value, appended to
+// `pairs`, the value trimmed as String.prototype.trim would; an obs-fold
+// line continues the previous value. Returns false when the line is
+// neither (it is skipped). One pass, no intermediate strings: a response
+// head is parsed once per response, on the JS thread.
+function addLine (block, start, end, pairs) {
+  const first = block.charCodeAt(start)
+  if ((first === 32 || first === 9) && pairs.length) {
+    // obs-fold: continuation of the previous value
+    pairs[pairs.length - 1] += ' ' + trimmedSlice(block, start, end)
+    return true
+  }
+  const colon = block.indexOf(':', start)
+  if (colon <= start || colon >= end) return false
+  pairs.push(block.slice(start, colon), trimmedSlice(block, colon + 1, end))
+  return true
+}
+
+function trimmedSlice (block, start, end) {
+  while (start < end && isTrimmed(block.charCodeAt(start))) start++
+  while (end > start && isTrimmed(block.charCodeAt(end - 1))) end--
+  return block.slice(start, end)
+}
+
+// Appends the fields of the CRLF-separated lines of block[from..] to
+// `pairs` as name, value, ... (strings). Returns false when some line was
+// neither a field nor an obs-fold continuation (it is skipped).
+function addFields (block, from, pairs) {
   let ok = true
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i]
-    if (line === '') continue
-    if ((line[0] === ' ' || line[0] === '\t') && pairs.length) {
-      // obs-fold: continuation of the previous value
-      pairs[pairs.length - 1] += ' ' + line.trim()
-      continue
-    }
-    const colon = line.indexOf(':')
-    if (colon <= 0) {
-      ok = false
-      continue
-    }
-    pairs.push(line.slice(0, colon), line.slice(colon + 1).trim())
+  let start = from
+  while (start < block.length) {
+    let end = block.indexOf('\r\n', start)
+    if (end === -1) end = block.length
+    if (end > start && !addLine(block, start, end, pairs)) ok = false
+    start = end + 2
   }
   return ok
 }
@@ -192,14 +215,31 @@ function addFields (lines, from, pairs) {
 // The raw trailer lines of CD_EV_END -> [name, value, ...].
 function parseTrailers (block) {
   const pairs = []
-  if (block.length) addFields(block.split('\r\n'), 0, pairs)
+  if (block.length) addFields(block, 0, pairs)
   return pairs
+}
+
+// Lower-cased field names by the name as received: a response's names are
+// new strings each time, and lowering each one cost more than the rest of
+// the header object (toLowerCase allocates, and the new key has to be
+// looked up in V8's string table). Bounded, since names come from servers.
+const lowerNames = new Map()
+const LOWER_NAMES_MAX = 512
+
+function lowerName (name) {
+  let lower = lowerNames.get(name)
+  if (lower === undefined) {
+    lower = name.toLowerCase()
+    if (lowerNames.size >= LOWER_NAMES_MAX) lowerNames.clear()
+    lowerNames.set(name, lower)
+  }
+  return lower
 }
 
 function fieldsToObject (pairs) {
   const obj = {}
   for (let i = 0; i < pairs.length; i += 2) {
-    const key = pairs[i].toLowerCase()
+    const key = lowerName(pairs[i])
     const val = pairs[i + 1]
     const cur = obj[key]
     if (cur === undefined) {
