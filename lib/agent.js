@@ -291,7 +291,7 @@ class Agent extends Dispatcher {
         throw new MaxOriginsReachedError()
       }
       checkHandler(handler, norm.raw)
-      norm.timings = timingsOption(opts.timings)
+      norm.timings = timingsOption(norm.timings)
       norm.httpVersion = this._useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this._httpVersion
       norm.proxied = this._proxy !== null && this._proxy.uses(norm.target)
       norm.connectAddress = norm.proxied ? this._proxy.connectAddress(norm.target) : null

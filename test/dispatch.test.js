@@ -59,6 +59,9 @@ describe('dispatch', function () {
           res.setHeader('location', '/hello')
           res.end('moved')
           return
+        case '/echo-request':
+          res.end(JSON.stringify({ url: req.url, connection: req.headers.connection }))
+          return
         case '/reset':
           res.writeHead(200, { 'content-length': '1000' })
           res.write('partial')
@@ -566,6 +569,67 @@ describe('dispatch', function () {
       } finally {
         await a.close()
         await Promise.all(servers.map((srv) => srv.close()))
+      }
+    })
+  })
+
+  // lib/normalize.js lists a plain object's own names before reading its
+  // seldom-given options (on Node 20); every other shape is read in full.
+  // Whatever the shape, an option given is an option honoured.
+  describe('options, however the object is built', function () {
+    const given = { reset: true, query: { a: '1' }, headersTimeout: 5000 }
+    const base = () => ({ origin: server.origin, path: '/echo-request', method: 'GET' })
+    const shapes = {
+      'a literal': () => ({ ...base(), ...given }),
+      'a spread, as undici.request() builds it': () => {
+        const user = { dispatcher: agent, ...given, headers: undefined }
+        return { ...user, ...base() }
+      },
+      'options inherited from a prototype': () => Object.assign(Object.create(given), base()),
+      'options that are not enumerable': () => {
+        const opts = base()
+        for (const [k, v] of Object.entries(given)) Object.defineProperty(opts, k, { value: v, enumerable: false, configurable: true })
+        return opts
+      },
+      'a null-prototype object': () => Object.assign(Object.create(null), base(), given),
+      'a class instance': () => new (class Opts { constructor () { Object.assign(this, base(), given) } })(),
+      'a Proxy that answers for names it does not list': () => {
+        const target = base()
+        return new Proxy(target, { get: (t, k) => (k in t ? t[k] : given[k]) })
+      },
+      'getters': () => {
+        const opts = base()
+        for (const [k, v] of Object.entries(given)) Object.defineProperty(opts, k, { get: () => v, enumerable: true, configurable: true })
+        return opts
+      }
+    }
+    for (const [name, make] of Object.entries(shapes)) {
+      it(`${name}: reset and query reach the wire`, async function () {
+        const r = await collect(agent, make())
+        assert.equal(r.error, null)
+        const seen = JSON.parse(Buffer.concat(r.chunks).toString())
+        assert.deepEqual(seen, { url: '/echo-request?a=1', connection: 'close' })
+      })
+    }
+    it('a bad seldom-given option is refused in every shape', async function () {
+      for (const [name, make] of Object.entries(shapes)) {
+        for (const [key, bad, message] of [['headersTimeout', -1, 'invalid headersTimeout'], ['reset', 'yes', 'invalid reset'],
+          ['throwOnError', true, 'invalid throwOnError'], ['upgrade', 1, 'upgrade must be a string']]) {
+          const opts = make()
+          if (name.startsWith('a Proxy')) given[key] = bad // answered by the trap
+          else if (name.startsWith('options inherited')) Object.setPrototypeOf(opts, { ...given, [key]: bad })
+          else Object.defineProperty(opts, key, { value: bad, enumerable: !name.includes('not enumerable'), configurable: true })
+          try {
+            const r = await collect(agent, opts)
+            assert.ok(r.error instanceof undici.errors.InvalidArgumentError, `${name}, ${key}: ${r.error}`)
+            assert.equal(r.error.message, message, `${name}, ${key}`)
+          } finally {
+            delete given.throwOnError
+            delete given.upgrade
+            given.reset = true
+            given.headersTimeout = 5000
+          }
+        }
       }
     })
   })
