@@ -70,6 +70,7 @@ struct cd_request {
   atomic_int window_blocked;        /* [atomic] the worker waits for credit (cd_channel.c) */
 
   /* [const] */
+  size_t alloc_size;                /* bytes of its allocation (cd_request.c's pool) */
   cd_env *env;
   struct cd_channel *chan;
   cd_config *config;                /* holds a config ref */

@@ -306,3 +306,46 @@ TEST_IMPL(connect_to) {
   th_fx_end(&fx, 0);
   return 0;
 }
+
+/* Request blocks are pooled (engine/cd_request.c): a block freed by one
+ * request is reused by a later one when it fits, and replaced when it does
+ * not. Rounds of requests whose URLs grow and shrink past the pool's slack
+ * each see their own request line, byte for byte. */
+TEST_IMPL(request_blocks_reused) {
+  th_fx fx;
+  th_fx_begin(&fx, 2);
+  static const size_t lengths[] = {1, 300, 40, 2000, 5, 700, 1};
+  enum { NLEN = sizeof lengths / sizeof lengths[0], PER_ROUND = 24 };
+  char path[2100], line[2200];
+  for (unsigned round = 0; round < 3; round++) {
+    th_req *reqs[NLEN * PER_ROUND];
+    unsigned n = 0;
+    for (unsigned i = 0; i < NLEN; i++) {
+      for (unsigned k = 0; k < PER_ROUND; k++) {
+        size_t len = lengths[(i + round) % NLEN] + k;
+        int head = snprintf(path, sizeof path, "/head-echo?r=%u&", round);
+        memset(path + head, 'a' + (char)(k % 26), len);
+        path[head + len] = '\0';
+        reqs[n++] = get(&fx, "GET", path, NULL);
+      }
+    }
+    th_wait_all(fx.t, tu_slow_ms(10000));
+    n = 0;
+    for (unsigned i = 0; i < NLEN; i++) {
+      for (unsigned k = 0; k < PER_ROUND; k++) {
+        th_req *r = reqs[n++];
+        th_expect_end(r, 200);
+        size_t len = lengths[(i + round) % NLEN] + k;
+        int head = snprintf(line, sizeof line, "GET /head-echo?r=%u&", round);
+        memset(line + head, 'a' + (char)(k % 26), len);
+        memcpy(line + head + len, " HTTP/1.1\r\n", 12);
+        size_t want = strlen(line);
+        ASSERT_MSG(r->body_len > want && memcmp(r->body, line, want) == 0,
+                   "round %u, length %zu: \"%.*s\"", round, len, (int)(want < r->body_len ? want : r->body_len),
+                   (const char *)r->body);
+      }
+    }
+  }
+  th_fx_end(&fx, 0);
+  return 0;
+}

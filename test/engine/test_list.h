@@ -6,6 +6,7 @@
   /* test_basic.c */                \
   X(hello)                          \
   X(head_echo_headers)              \
+  X(request_blocks_reused)          \
   X(methods)                        \
   X(head_method)                    \
   X(http_versions)                  \
