@@ -271,7 +271,7 @@ typedef struct cd_timings {
  * that reaches it stops reading until the owner has freed half of it, so a
  * slow or paused consumer holds a bounded amount of memory whatever the
  * response's size. */
-#define CD_RESPONSE_WINDOW (1024 * 1024)
+#define CD_RESPONSE_WINDOW (256 * 1024)
 
 /* Error codes of CD_EV_ERROR: a CURLcode (>= 0), or one of the engine's own. */
 enum cd_error {
