@@ -50,7 +50,7 @@ function spreadPct (values) {
 }
 
 // Medians over rounds of every numeric figure a round reports.
-const FIGURES = ['rps', 'p50', 'p99', 'cpuPerReqUs', 'jsPerReqUs', 'otherPerReqUs', 'jsCeilingRps', 'reqPerCpuSec', 'maxRssMB', 'conns']
+const FIGURES = ['rps', 'p50', 'p99', 'cpuPerReqUs', 'jsPerReqUs', 'otherPerReqUs', 'workerPerReqUs', 'jsCeilingRps', 'reqPerCpuSec', 'maxRssMB', 'conns']
 
 function summarize (rounds) {
   const out = {}

@@ -167,10 +167,15 @@ describe('timings', function () {
       })
       assert.equal(sessions, 1)
       assert.equal(seen.length, 4)
-      for (const { timings: t } of seen) {
+      for (const [i, { timings: t }] of seen.entries()) {
         assertOrdered(t)
         assert.equal(t.httpVersion, '2')
-        assert.ok(t.firstByte - t.sent >= 19)
+        // The server answers 20 ms after it has the stream. A stream that
+        // shares its session may have its HEADERS frame written by another
+        // transfer before libcurl stamps its own PRETRANSFER (seen once
+        // under ASan: less than 19 ms from `sent`), so those are held to
+        // the moment they were handed over instead.
+        assert.ok(t.firstByte - (i === 0 ? t.sent : t.queued) >= 19, `stream ${i}: ${JSON.stringify(t)}`)
       }
       assert.deepEqual(seen.map((m) => m.timings.reused), [false, true, true, true])
       assert.ok(seen[0].timings.tls > seen[0].timings.connect)

@@ -221,6 +221,7 @@ function runClosedLoop (start) {
         reqPerCpuSec: cpuUs ? completed / (cpuUs / 1e6) : null,
         jsPerReqUs,
         otherPerReqUs: split && completed ? split.otherUs / completed : null,
+        workerPerReqUs: split && completed ? split.workerUs / completed : null,
         jsCeilingRps: jsPerReqUs ? 1e6 / jsPerReqUs : null,
         errors,
         firstError,
