@@ -40,16 +40,20 @@
 #define CD__POOL_SLACK 256
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static cd_request *pool[CD__POOL_MAX];
+static size_t pool_sizes[CD__POOL_MAX]; /* pool[i]'s alloc_size: its memory stays poisoned */
 static size_t pool_len;
 
 static cd_request *pool_take(size_t need) {
   cd_request *req = NULL;
+  size_t size = 0;
   pthread_mutex_lock(&pool_mu);
-  if (pool_len > 0) req = pool[--pool_len];
+  if (pool_len > 0) {
+    pool_len--;
+    req = pool[pool_len];
+    size = pool_sizes[pool_len];
+  }
   pthread_mutex_unlock(&pool_mu);
   if (req == NULL) return NULL;
-  CD__UNPOISON(req, sizeof(*req));
-  size_t size = req->alloc_size;
   if (size < need) {
     free(req);
     return NULL;
@@ -61,9 +65,11 @@ static cd_request *pool_take(size_t need) {
 }
 
 static void pool_give(cd_request *req) {
+  size_t size = req->alloc_size;
   pthread_mutex_lock(&pool_mu);
   if (pool_len < CD__POOL_MAX) {
-    CD__POISON(req, req->alloc_size);
+    CD__POISON(req, size);
+    pool_sizes[pool_len] = size;
     pool[pool_len++] = req;
     req = NULL;
   }
