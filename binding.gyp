@@ -16,6 +16,7 @@
         "engine/cd_request.c",
         "engine/cd_registry.c",
         "engine/cd_channel.c",
+        "engine/cd_alpn.c",
         "engine/cd_conn.c",
         "engine/cd_limit.c",
         "engine/cd_pool.c",

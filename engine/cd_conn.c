@@ -1,6 +1,8 @@
 /* cd_conn.c - which agent and origin each open connection belongs to, so
  * that owners learn when connections open (CD_EV_CONNECTED, on the request
- * that opened it) and close (CD_EV_DISCONNECTED, an environment-level event).
+ * that opened it) and close (CD_EV_DISCONNECTED, an environment-level event),
+ * and, for requests that ask (CD_REQ_SENDING), when one opens a connection
+ * (CD_EV_CONNECTING) and which connection it goes out on (CD_EV_SENDING).
  *
  * libcurl has no connection events of its own. Its socket callbacks do:
  * every socket a transfer opens goes through on_open (recorded, not yet a
@@ -32,6 +34,7 @@
  */
 #include "cd_conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -39,6 +42,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "cd_alpn.h"
 #include "cd_config.h"
 #include "cd_limit.h"
 #include "cd_grow.h"
@@ -210,6 +214,11 @@ static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_so
   if (refuse_resend(req)) return CURL_SOCKET_BAD;
   curl_socket_t fd = socket(addr->family, addr->socktype, addr->protocol);
   if (fd == CURL_SOCKET_BAD || purpose != CURLSOCKTYPE_IPCXN) return fd;
+  if ((req->flags & CD_REQ_SENDING) && !req->connecting_told) {
+    req->connecting_told = true;
+    /* out of memory: the owner learns of the connection with CONNECTED alone */
+    (void)cd__emit(req, CD_EV_CONNECTING, NULL, 0);
+  }
   cd__conn_table *t = req->conn_table;
   size_t origin_len = strlen(req->origin) + 1;
   cd__conn *c = malloc(sizeof(*c) + origin_len);
@@ -274,12 +283,40 @@ static int on_close(void *clientp, curl_socket_t fd) {
   return close(fd);
 }
 
+/* What CONNECTED and SENDING say of a connection: "ip port local-ip
+ * local-port", then " protocol" when TLS agreed one by ALPN. */
+typedef struct cd__conn_info {
+  char text[2 * 64 + 32 + 32];
+  size_t len;
+  int tls;                     /* enum cd__alpn_result */
+} cd__conn_info;
+
+static void describe(cd__conn_info *info, CURL *easy, const char *ip, int port,
+                     const char *local_ip, int local_port) {
+  char alpn[32];
+  info->tls = cd__alpn_read(easy, alpn, sizeof(alpn));
+  int n = snprintf(info->text, sizeof(info->text), "%s %d %s %d%s%s", ip, port, local_ip,
+                   local_port, info->tls == CD__ALPN_AGREED ? " " : "", alpn);
+  info->len = n > 0 && (size_t)n < sizeof(info->text) ? (size_t)n : 0;
+}
+
+static int tell(cd_request *req, int type, const cd__conn_info *info) {
+  cd_event *ev = cd__event_new(req->chan, req, type, info->text, info->len);
+  if (ev == NULL) return -1;
+  ev->a = info->tls != CD__ALPN_PLAIN;
+  cd__channel_push_event(req->chan, ev);
+  return 0;
+}
+
 /* The transfer is about to send: if it opened the connection it sends on,
- * the owner hears of the new connection (payload "ip port local-ip local-port"). */
+ * the owner hears of the new connection (CONNECTED); with CD_REQ_SENDING,
+ * of the connection it sends on (SENDING), each time. */
 static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int local_port) {
   cd_request *req = clientp;
   if (refuse_resend(req)) return CURL_PREREQFUNC_ABORT;
   req->sent = true;
+  cd__conn_info info;
+  bool described = false;
   for (unsigned i = 0; i < req->opened_len; i++) {
     curl_socket_t fd = req->opened[i];
     cd__conn *c = conn_at(req->conn_table, fd);
@@ -289,9 +326,9 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     c->connected = true;
     track(req->conn_table, c, fd);
     if (c->limit != NULL) cd__limit_session_ready(c->limit);
-    char info[2 * 64 + 32];
-    int n = snprintf(info, sizeof(info), "%s %d %s %d", ip, port, local_ip, local_port);
-    if (cd__emit(req, CD_EV_CONNECTED, info, n > 0 && (size_t)n < sizeof(info) ? (size_t)n : 0) != 0) {
+    describe(&info, req->easy, ip, port, local_ip, local_port);
+    described = true;
+    if (tell(req, CD_EV_CONNECTED, &info) != 0) {
       req->error = CD_ERR_NO_MEMORY;
       return CURL_PREREQFUNC_ABORT;
     }
@@ -299,6 +336,13 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
   }
   req->opened_len = 0;
   count_use(req->conn_table, req, local_port, port);
+  if (req->flags & CD_REQ_SENDING) {
+    if (!described) describe(&info, req->easy, ip, port, local_ip, local_port);
+    if (tell(req, CD_EV_SENDING, &info) != 0) {
+      req->error = CD_ERR_NO_MEMORY;
+      return CURL_PREREQFUNC_ABORT;
+    }
+  }
   return CURL_PREREQFUNC_OK;
 }
 
@@ -306,6 +350,7 @@ void cd__conn_setup(cd__conn_table *table, cd_request *req, CURL *easy) {
   req->conn_table = table;
   req->opened_len = 0;
   req->sent = false;
+  req->connecting_told = false;
   req->conn_fd = CURL_SOCKET_BAD;
   req->conn_lost = false;
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open);

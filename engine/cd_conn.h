@@ -1,6 +1,8 @@
 /* cd_conn.h - which agent and origin each open connection belongs to, so
  * that owners learn when connections open (CD_EV_CONNECTED, on the request
- * that opened it) and close (CD_EV_DISCONNECTED, an environment-level event).
+ * that opened it) and close (CD_EV_DISCONNECTED, an environment-level event),
+ * and, with CD_REQ_SENDING, when a request opens one (CD_EV_CONNECTING) and
+ * which one it goes out on (CD_EV_SENDING, with TLS's ALPN from cd_alpn).
  *
  * Above cd_channel (it queues events), below cd_transfer (which installs
  * its callbacks on every easy handle). Threading: one worker only.

@@ -139,6 +139,7 @@ struct cd_request {
   curl_socket_t opened[CD__MAX_OPENED]; /* sockets this transfer opened */
   unsigned opened_len;
   bool sent;                        /* the request went out at least once */
+  bool connecting_told;             /* CD_REQ_SENDING: CD_EV_CONNECTING sent */
   curl_socket_t conn_fd;            /* the connection it sends on (counted there), or bad */
   uint32_t conn_serial;             /* that entry's serial (descriptors are reused) */
   bool conn_lost;                   /* sends on a connection cd_conn.c could not tell */

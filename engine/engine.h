@@ -159,6 +159,10 @@ enum cd_http_version {
 #define CD_REQ_RESOLVE 32        /* connect_to is a CURLOPT_RESOLVE entry instead,
                                   * "HOST:PORT:ADDR[,ADDR]...": the addresses the
                                   * owner resolved the URL's host to */
+#define CD_REQ_SENDING 64        /* say which connection the request goes out on:
+                                  * CD_EV_CONNECTING when it opens one of its own,
+                                  * CD_EV_SENDING each time libcurl is about to send
+                                  * it; without the flag neither is sent */
 
 typedef struct cd_request_opts {
   const char *url;         /* absolute http(s) URL, already validated */
@@ -222,13 +226,22 @@ enum cd_event_type {
                           * << CD_ERRF_CONNECT_STATUS_SHIFT; data: message */
   CD_EV_ABORTED = 6,     /* terminal; answer to cd_request_abort */
   CD_EV_CONNECTED = 8,   /* this request opened the connection it is about to use;
-                          * data: "ip port local-ip local-port" */
+                          * a and data as CD_EV_SENDING's */
   CD_EV_DISCONNECTED = 9, /* environment-level (slot CD_SLOT_NONE, no request): a
                           * connection that was reported CONNECTED closed;
                           * a: the config's tag; data: the origin */
-  CD_EV_TIMINGS = 10     /* CD_REQ_TIMINGS: immediately before the terminal event
+  CD_EV_TIMINGS = 10,    /* CD_REQ_TIMINGS: immediately before the terminal event
                           * (END, ERROR or ABORTED; none after detach, none when
                           * it cannot be allocated); data: one cd_timings */
+  CD_EV_CONNECTING = 11, /* CD_REQ_SENDING: the request opens a connection of its
+                          * own (its first socket; once per request); no data */
+  CD_EV_SENDING = 12     /* CD_REQ_SENDING: the connection is ready (TLS and proxy
+                          * tunnel done) and the request is about to go out on it;
+                          * again if libcurl sends it again on another one.
+                          * a: 1 over TLS, else 0; data: "ip port local-ip
+                          * local-port", then " protocol" when TLS agreed one by
+                          * ALPN ("h2", "http/1.1"); empty addresses for a Unix
+                          * socket */
 };
 
 /* CD_EV_TIMINGS payload: where the request was when it passed each phase.

@@ -12,7 +12,6 @@ const undici = require('undici')
 const { Dispatcher, errors } = undici
 const { binding, agentsByConfig } = require('./native')
 const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE, SPILL_IN_FLIGHT } = require('./constants')
-const { publishConnected, publishConnectError } = require('./diagnostics')
 const { normalizeRequest, parseOrigin } = require('./normalize')
 const { CurlRequest } = require('./request')
 const { adaptHandler, checkHandler } = require('./handler')
@@ -380,9 +379,8 @@ class Agent extends Dispatcher {
 
   // Engine connection reports. undici's Agent emits these with
   // (origin URL, [agent, pool, client]); here the targets are [agent].
-  _onConnected (target, info) {
+  _onConnected (target) {
     this._origin(target.origin).connected++
-    publishConnected(target, this, info)
     this.emit('connect', new URL(target.origin), [this])
   }
 
@@ -434,7 +432,6 @@ class Agent extends Dispatcher {
   }
 
   _onConnectionError (target, err) {
-    publishConnectError(target, this, err)
     this.emit('connectionError', new URL(target.origin), [this], err)
   }
 

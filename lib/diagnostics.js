@@ -10,16 +10,22 @@
 // undici:request:bodyChunkReceived, undici:request:trailers,
 // undici:request:error (and our own curl-dispatcher:request:timings,
 // lib/timings.js), and for connections undici:client:beforeConnect,
-// undici:client:connected (both once the new connection is ready: libcurl
-// connects in a worker thread and reports it then) and
-// undici:client:connectError. libcurl owns the sockets: request payloads
-// carry `socket: null`, connection payloads a plain object with the
-// addresses and ports, and `connector` is null.
+// undici:client:connected and undici:client:connectError.
+//
+// At undici's moments: libcurl connects and writes in a worker thread, and
+// a request that any of these channels watches at dispatch is submitted
+// with REQ_SENDING, so that the engine says when it opens a connection
+// (EV_CONNECTING: beforeConnect) and which connection it goes out on
+// (EV_SENDING: sendHeaders, then the body messages, which wait for it).
+// A request that never gets a connection publishes no sendHeaders, as
+// undici's. libcurl owns the sockets: `socket` is a plain object with what
+// instrumentations read of undici's (addresses, ports, family, ALPN).
 //
 // Nothing is built unless a channel has subscribers.
 
 const dc = require('node:diagnostics_channel')
-const { HTTP_1_1 } = require('./constants')
+const { isIP } = require('node:net')
+const { REQ_SENDING, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -40,39 +46,88 @@ const connectChannels = {
   connectError: dc.channel('undici:client:connectError')
 }
 
-function connectParams (target, agent) {
+// undici passes its Client's connector, a function (options, callback);
+// libcurl connects here, so this one only refuses, should anyone call it.
+function curlConnector (options, callback) {
+  const err = new Error('curl-dispatcher: connections are made by libcurl, not by a connector')
+  err.code = 'ERR_NOT_SUPPORTED'
+  process.nextTick(callback, err, null)
+}
+
+// undici's Client#connect: `version` is its HTTP context's, which exists
+// only once connected ('h1' or 'h2'); servername is the TLS name of the
+// request that made an https client connect: its `servername` option, else
+// the name in its Host header, else null (undici's core Request).
+function connectParams (norm, agent, version) {
+  const { target } = norm
+  let { hostname } = target
+  if (hostname[0] === '[') hostname = hostname.slice(1, -1)
   return {
     host: target.host,
-    hostname: target.hostname,
+    hostname,
     protocol: target.protocol,
     port: target.port,
-    version: agent._httpVersion === HTTP_1_1 ? 1.1 : 2,
-    servername: agent._servername ?? undefined,
+    version,
+    servername: target.protocol === 'https:' ? serverName(norm) : null,
     localAddress: agent._localAddress ?? null
   }
 }
 
-// info: "ip port local-ip local-port" from the engine.
-function publishConnected (target, agent, info) {
-  const { beforeConnect, connected } = connectChannels
-  if (!beforeConnect.hasSubscribers && !connected.hasSubscribers) return
-  const params = connectParams(target, agent)
-  if (beforeConnect.hasSubscribers) beforeConnect.publish({ connectParams: params, connector: null })
-  if (connected.hasSubscribers) {
-    const [remoteAddress, remotePort, localAddress, localPort] = (info ?? '').split(' ')
-    const socket = {
-      remoteAddress: remoteAddress || undefined,
-      remotePort: Number(remotePort) || undefined,
-      localAddress: localAddress || undefined,
-      localPort: Number(localPort) || undefined
-    }
-    connected.publish({ connectParams: params, connector: null, socket })
-  }
+function serverName (norm) {
+  if (norm.servername) return norm.servername
+  const host = norm.hostHeader
+  if (!host) return null
+  const name = host[0] === '[' ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '')
+  return isIP(name) === 0 && name !== '' ? name : null
 }
 
-function publishConnectError (target, agent, error) {
+/**
+ * The socket-shaped object of a connection, from the engine's
+ * "ip port local-ip local-port[ alpn]" (EV_CONNECTED, EV_SENDING) and
+ * whether it is TLS. As a net.Socket: no alpnProtocol over plain TCP
+ * ('h2' with HTTP/2 prior knowledge, as undici's h2c sockets); a
+ * TLSSocket's is the protocol agreed, or false. A Unix socket has no
+ * addresses.
+ */
+function connectionSocket (info, tls, norm) {
+  const [remoteAddress, remotePort, localAddress, localPort, alpn] = (info ?? '').split(' ')
+  const socket = {
+    remoteAddress: remoteAddress || undefined,
+    remotePort: Number(remotePort) || undefined,
+    remoteFamily: remoteAddress ? (isIP(remoteAddress) === 6 ? 'IPv6' : 'IPv4') : undefined,
+    localAddress: localAddress || undefined,
+    localPort: Number(localPort) || undefined
+  }
+  if (tls) {
+    socket.encrypted = true
+    socket.alpnProtocol = alpn || false
+  } else if (norm.httpVersion === HTTP_2_PRIOR_KNOWLEDGE) socket.alpnProtocol = 'h2'
+  return socket
+}
+
+// The request asks the engine for EV_CONNECTING and EV_SENDING when a
+// request channel (lib/request.js made its DiagnosticsRequest) or a
+// connection channel is watched.
+function sendingFlag (diag) {
+  if (diag !== null) return REQ_SENDING
+  const { beforeConnect, connected, connectError } = connectChannels
+  return beforeConnect.hasSubscribers || connected.hasSubscribers || connectError.hasSubscribers ? REQ_SENDING : 0
+}
+
+function publishBeforeConnect (norm, agent) {
+  if (!connectChannels.beforeConnect.hasSubscribers) return
+  connectChannels.beforeConnect.publish({ connectParams: connectParams(norm, agent, undefined), connector: curlConnector })
+}
+
+function publishConnected (norm, agent, socket) {
+  if (!connectChannels.connected.hasSubscribers) return
+  const version = socket.alpnProtocol === 'h2' ? 'h2' : 'h1'
+  connectChannels.connected.publish({ connectParams: connectParams(norm, agent, version), connector: curlConnector, socket })
+}
+
+function publishConnectError (norm, agent, error) {
   if (!connectChannels.connectError.hasSubscribers) return
-  connectChannels.connectError.publish({ connectParams: connectParams(target, agent), connector: null, error, socket: null })
+  connectChannels.connectError.publish({ connectParams: connectParams(norm, agent, undefined), connector: curlConnector, error })
 }
 
 function anySubscribers () {
@@ -112,4 +167,13 @@ class DiagnosticsRequest {
   }
 }
 
-module.exports = { channels, anySubscribers, DiagnosticsRequest, publishConnected, publishConnectError }
+module.exports = {
+  channels,
+  anySubscribers,
+  DiagnosticsRequest,
+  sendingFlag,
+  connectionSocket,
+  publishBeforeConnect,
+  publishConnected,
+  publishConnectError
+}

@@ -146,6 +146,25 @@ function requestHead (norm, upgrade = null) {
   return head + norm.headers.replace(/\n/g, '\r\n') + '\r\n'
 }
 
+/**
+ * The same request as undici's HTTP/2 client lists it in `sendHeaders`:
+ * the fields (Host becomes :authority), then the pseudo-headers.
+ */
+function requestHeadH2 (norm) {
+  let head = ''
+  let authority = norm.hostHeader ?? norm.target.host
+  for (const line of norm.headers.split('\n')) {
+    if (line === '') continue
+    if (line.slice(0, 5).toLowerCase() === 'host:') {
+      authority = line.slice(5).trim()
+      continue
+    }
+    head += line + '\r\n'
+  }
+  const scheme = norm.target.protocol === 'https:' ? 'https' : 'http'
+  return `${head}:authority: ${authority}\r\n:method: ${norm.method}\r\n:path: ${norm.path}\r\n:scheme: ${scheme}\r\n`
+}
+
 // ---- response headers --------------------------------------------------
 
 /**
@@ -284,6 +303,7 @@ module.exports = {
   headerValueRegExp,
   collectHeaders,
   requestHead,
+  requestHeadH2,
   parseResponseHead,
   keepsAlive,
   parseTrailers,

@@ -15,7 +15,7 @@
 const { setImmediate, setTimeout } = require('./timers')
 const binding = require('./binding')
 const {
-  EV_DATA, EV_DATA_SLAB, EV_DATA_LANDED, LANDINGS, LANDING_MIN, LANDING_CAP, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_DISCONNECTED, SLOT_NONE,
+  EV_DATA, EV_DATA_SLAB, EV_DATA_LANDED, LANDINGS, LANDING_MIN, LANDING_CAP, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTING, EV_DISCONNECTED, SLOT_NONE,
   META_FIELDS, META_TYPE, META_SLOT, META_A, META_B, META_C, META_D, BATCH_MAX, SLAB_SIZE,
   SUBMIT_FIELDS, SUBMIT_CONFIG, SUBMIT_BODY_MODE, SUBMIT_BODY_LENGTH, SUBMIT_HEADERS_TIMEOUT,
   SUBMIT_BODY_TIMEOUT, SUBMIT_WORKER, SUBMIT_FLAGS, SUBMIT_HTTP_VERSION
@@ -94,7 +94,7 @@ function onEvents (count) {
       payload = Buffer.allocUnsafe(length)
       slab.copy(payload, 0, offset, offset + length)
       type = EV_DATA
-    } else if (type !== EV_BODY_WANTED && type !== EV_ABORTED) {
+    } else if (type !== EV_BODY_WANTED && type !== EV_ABORTED && type !== EV_CONNECTING) { // those carry nothing
       payload = values[vi]
       values[vi++] = undefined
     }

@@ -18,14 +18,17 @@ const { isIP } = require('node:net')
 const { errors } = require('undici')
 const { binding, submit, requests, isTerminal } = require('./native')
 const {
-  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS,
+  EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS, EV_CONNECTING, EV_SENDING,
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER, BODY_CHUNK_COST, HTTP_1_1
 } = require('./constants')
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./normalize')
 const { destroyBodyStream } = require('./body-stream')
-const { channels, anySubscribers, DiagnosticsRequest } = require('./diagnostics')
-const { requestHead, parseResponseHead, keepsAlive, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
+const {
+  channels, anySubscribers, DiagnosticsRequest, sendingFlag, connectionSocket,
+  publishBeforeConnect, publishConnected, publishConnectError
+} = require('./diagnostics')
+const { requestHead, requestHeadH2, parseResponseHead, keepsAlive, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
 const { DispatchController } = require('./controller')
 const { wantsHeaderObjects } = require('./handler')
 const { kSetResponseHeaders } = require('./symbols')
@@ -36,6 +39,9 @@ const {
   RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError,
   ConnectTimeoutError, SocketError
 } = errors
+
+// lib/request.js publishBody: the bodySent message, among body chunks
+const BODY_SENT_MESSAGE = Symbol('bodySent')
 
 function rethrowLater (err) {
   process.nextTick(() => { throw err })
@@ -90,6 +96,9 @@ class CurlRequest {
     this.bodyInFlight = 0
     this.bodyWaiter = null
     this.diag = null         // DiagnosticsRequest while diagnostics are watched
+    this.diagBody = null     // body messages waiting for sendHeaders (BODY_SENT_MESSAGE: bodySent)
+    this.headSent = false    // sendHeaders was published (EV_SENDING)
+    this.connectTold = false // beforeConnect published for the connection it is opening
     this.raw = null          // RawExchange, for upgrade and CONNECT
     this.bodyBytes = false   // a streamed body gave bytes before it was submitted
     this.bodyStream = null   // a streamed body watched for 'error' until the end
@@ -180,7 +189,7 @@ class CurlRequest {
           return
         }
       }
-      agent._onConnectionError(norm.target, err)
+      this.connectFailed(err)
       this.finishWithError(err)
     }
     if (timeout > 0) {
@@ -224,9 +233,6 @@ class CurlRequest {
     if (norm.resetOnBody && norm.httpVersion === HTTP_1_1 && (norm.body.buffer !== null || this.bodyBytes)) {
       norm.reset = true // lib/normalize.js
     }
-    if (this.diag !== null && channels.sendHeaders.hasSubscribers) {
-      channels.sendHeaders.publish({ request: this.diag, headers: requestHead(norm), socket: null })
-    }
     this.slot = submit({
       configId,
       url: norm.url,
@@ -240,7 +246,7 @@ class CurlRequest {
       worker: (this.worker = agent._pickWorker(target, threads)),
       // a raw connection leaves libcurl's cache anyway; FORBID_REUSE would close it
       flags: (norm.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
-        (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this),
+        (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this) | sendingFlag(this.diag),
       httpVersion: norm.httpVersion,
       connectTo,
       body: norm.body.buffer ?? undefined, // read in place by the engine
@@ -257,6 +263,8 @@ class CurlRequest {
     if (body.buffer !== null) {
       this.bodyChunkSent(body.buffer)
       this.bodySent()
+    } else if (body.source === null) {
+      this.bodySent() // as undici's writer: a request without a body is sent with its head
     }
   }
 
@@ -330,16 +338,71 @@ class CurlRequest {
     destroyBodyStream(source)
   }
 
+  // As undici, the body's messages come after sendHeaders: those of body
+  // bytes handed to the engine before it went out wait for EV_SENDING (and
+  // are dropped with a request that never got a connection).
   bodyChunkSent (chunk) {
-    if (this.diag !== null && channels.bodyChunkSent.hasSubscribers) {
-      channels.bodyChunkSent.publish({ request: this.diag, chunk })
-    }
+    if (this.diag !== null) this.publishBody(chunk)
     this.handler.onBodySent?.(chunk)
   }
 
   bodySent () {
-    if (this.diag !== null && channels.bodySent.hasSubscribers) channels.bodySent.publish({ request: this.diag })
+    if (this.diag !== null) this.publishBody(BODY_SENT_MESSAGE)
     this.handler.onRequestSent?.()
+  }
+
+  publishBody (message) {
+    if (!this.headSent) {
+      if (this.diagBody === null) this.diagBody = []
+      this.diagBody.push(message)
+    } else if (message === BODY_SENT_MESSAGE) {
+      if (channels.bodySent.hasSubscribers) channels.bodySent.publish({ request: this.diag })
+    } else if (channels.bodyChunkSent.hasSubscribers) {
+      channels.bodyChunkSent.publish({ request: this.diag, chunk: message })
+    }
+  }
+
+  // EV_SENDING: the request goes out on the connection it describes.
+  // libcurl may send it again on another connection (a reused one found
+  // dead): undici would not, and its message goes once.
+  headGoesOut (tls, info) {
+    if (this.diag === null || this.headSent) return
+    this.headSent = true
+    const norm = this.norm
+    if (channels.sendHeaders.hasSubscribers) {
+      const socket = connectionSocket(info, tls, norm)
+      const headers = socket.alpnProtocol === 'h2' ? requestHeadH2(norm) : requestHead(norm, norm.raw ? norm.upgrade : null)
+      channels.sendHeaders.publish({ request: this.diag, headers, socket })
+    }
+    const waiting = this.diagBody
+    this.diagBody = null
+    if (waiting !== null) for (const message of waiting) this.publishBody(message)
+  }
+
+  // undici publishes beforeConnect as its client starts connecting: here
+  // when the engine says the request opens a connection (EV_CONNECTING),
+  // or else just before that connection's first word.
+  connecting () {
+    if (this.connectTold) return
+    this.connectTold = true
+    publishBeforeConnect(this.norm, this.agent)
+  }
+
+  connected (tls, info) {
+    const socket = connectionSocket(info, tls, this.norm)
+    this.connecting()
+    publishConnected(this.norm, this.agent, socket)
+    this.connectTold = false // a second connection of its own gets its own beforeConnect
+    this.agent._onConnected(this.norm.target)
+    if (this.raw !== null) this.raw.onConnected(socket)
+  }
+
+  // No connection could be made (engine or connect.lookup): as undici's
+  // client, the diagnostics message, then the agent's event.
+  connectFailed (err) {
+    this.connecting()
+    publishConnectError(this.norm, this.agent, err)
+    this.agent._onConnectionError(this.norm.target, err)
   }
 
   wakeBodyPump () {
@@ -411,12 +474,11 @@ class CurlRequest {
       process.emitWarning(new RequestContentLengthMismatchError())
     }
     if (type === EV_TIMINGS) return receiveTimings(this, payload) // not a handler event: never held
-    if (type === EV_CONNECTED) {
-      // The agent's business, not the handler's: reported even when paused.
-      this.agent._onConnected(this.norm.target, payload)
-      if (this.raw !== null) this.raw.onConnected(payload)
-      return
-    }
+    // Connections are the agent's business, not the handler's: reported
+    // even when paused.
+    if (type === EV_CONNECTING) return this.connecting()
+    if (type === EV_CONNECTED) return this.connected(a, payload)
+    if (type === EV_SENDING) return this.headGoesOut(a, payload)
     if (type === EV_HEADERS && a >= 200 && this.raw === null) {
       this.finalHead = payload // lib/errors.js: how a cut-short body fails
       this.multiplexed = b >= 20
@@ -533,7 +595,7 @@ class CurlRequest {
           if ((d & ERRF_CONNECTED) === 0) {
             // A libcurl failure before any connection was made: the agent
             // reports it as undici's pools do.
-            if (a >= 0) this.agent._onConnectionError(this.norm.target, err)
+            if (a >= 0) this.connectFailed(err)
           } else if (!this.multiplexed) {
             // The connection dies with the request: its 'disconnect'
             // carries this error, as undici's (the socket is destroyed

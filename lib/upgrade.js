@@ -219,15 +219,9 @@ class RawExchange {
     if (!this.request.engineDone) binding.resume(this.slot)
   }
 
-  onConnected (info) {
-    const [remoteAddress, remotePort, localAddress, localPort] = (info ?? '').split(' ')
-    this.address = {
-      remoteAddress,
-      remotePort: Number(remotePort),
-      remoteFamily: remoteAddress?.includes(':') ? 'IPv6' : 'IPv4',
-      localAddress,
-      localPort: Number(localPort)
-    }
+  // lib/diagnostics.js connectionSocket: the raw connection's addresses
+  onConnected (socket) {
+    this.address = socket
   }
 
   /** Engine events once the raw connection exists. */

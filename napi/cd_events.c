@@ -17,6 +17,7 @@ static napi_status event_payload(napi_env env, cd_event *ev, napi_value *out) {
     case CD_EV_END:
     case CD_EV_CONNECTED:
     case CD_EV_DISCONNECTED:
+    case CD_EV_SENDING:
       return napi_create_string_latin1(env, ev->data, ev->len, out);
     case CD_EV_DATA:
     case CD_EV_TIMINGS:  /* a cd_timings, decoded by lib/timings.js */

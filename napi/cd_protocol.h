@@ -41,7 +41,8 @@ _Static_assert(CD_EV_HEADERS < CD__EV_DATA_SLAB && CD_EV_DATA < CD__EV_DATA_SLAB
                    CD_EV_BODY_WANTED < CD__EV_DATA_SLAB && CD_EV_END < CD__EV_DATA_SLAB &&
                    CD_EV_ERROR < CD__EV_DATA_SLAB && CD_EV_ABORTED < CD__EV_DATA_SLAB &&
                    CD_EV_CONNECTED < CD__EV_DATA_SLAB && CD_EV_DISCONNECTED < CD__EV_DATA_SLAB &&
-                   CD_EV_TIMINGS < CD__EV_DATA_SLAB,
+                   CD_EV_TIMINGS < CD__EV_DATA_SLAB && CD_EV_CONNECTING < CD__EV_DATA_SLAB &&
+                   CD_EV_SENDING < CD__EV_DATA_SLAB,
                "engine event types must stay below the bridge's");
 
 /* submit(): the numeric fields of the request descriptor, written by

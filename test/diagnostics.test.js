@@ -8,9 +8,18 @@ const assert = require('node:assert/strict')
 const dc = require('node:diagnostics_channel')
 const undici = require('undici')
 const { createAgent } = require('./support/agent')
-const { startServer, closedPort } = require('./support/servers')
+const { Agent: OurAgent } = require('./support/agent')
+const { startServer, startTlsServer, closedPort } = require('./support/servers')
+const { getCerts } = require('./support/certs')
+
+const CONNECT_NAMES = [
+  'undici:client:beforeConnect',
+  'undici:client:connected',
+  'undici:client:connectError'
+]
 
 const NAMES = [
+  ...CONNECT_NAMES,
   'undici:request:create',
   'undici:client:sendHeaders',
   'undici:request:bodyChunkSent',
@@ -129,5 +138,122 @@ describe('diagnostics_channel', function () {
     assert.equal(errors.length, 1)
     assert.equal(errors[0].message.error, caught)
     assert.equal(errors[0].message.error.code, 'ECONNREFUSED')
+  })
+
+  // The messages one request publishes, connection ones included, through
+  // undici's Agent and through ours on a fresh agent each: the same names in
+  // the same order, the same connectParams, a socket of the same shape
+  // (what instrumentations read of it), and sendHeaders only for a request
+  // that reached a connection, before its body's messages.
+  describe('side by side with undici\'s Agent', function () {
+    let tlsServer
+    let certs
+
+    before(async function () {
+      certs = getCerts()
+      tlsServer = await startTlsServer((req, res) => {
+        req.resume()
+        req.on('end', () => res.end('tls'))
+      }, { key: certs.serverKey, cert: certs.serverCert })
+    })
+
+    after(async function () {
+      await tlsServer.close()
+    })
+
+    // Each message as seen when published (a socket read later may be gone).
+    async function sequence (AgentClass, options, run) {
+      const fresh = new AgentClass(options)
+      const seen = []
+      const listeners = NAMES.map((name) => {
+        const listener = (message) => seen.push(summary(name, message))
+        dc.subscribe(name, listener)
+        return [name, listener]
+      })
+      try {
+        await run(fresh)
+      } finally {
+        for (const [name, listener] of listeners) dc.unsubscribe(name, listener)
+        await fresh.close()
+      }
+      return seen
+    }
+
+    function summary (name, message) {
+      const out = { name: name.replace(/^undici:/, '') }
+      if (message.connectParams) out.connectParams = { ...message.connectParams }
+      if (name.startsWith('undici:client:')) out.connector = typeof message.connector
+      if ('socket' in message) out.socket = shapeOf(message.socket)
+      if (message.error) out.error = message.error.code
+      if (name === 'undici:client:sendHeaders') out.firstLine = message.headers.split('\r\n')[0]
+      return out
+    }
+
+    // What OpenTelemetry, Sentry, Datadog and Elastic read of a socket.
+    function shapeOf (socket) {
+      if (socket === null || socket === undefined) return socket
+      const { remoteAddress, remotePort, remoteFamily, localAddress, alpnProtocol, encrypted } = socket
+      return { remoteAddress, remotePort, remoteFamily, localAddress, alpnProtocol, encrypted, localPort: typeof socket.localPort }
+    }
+
+    it('a POST on a new connection: create, beforeConnect, connected, sendHeaders, body, response', async function () {
+      const run = async (dispatcher) => {
+        const res = await undici.request(`${server.origin}/seq`, { dispatcher, method: 'POST', body: 'abc' })
+        await res.body.text()
+      }
+      const theirs = await sequence(undici.Agent, {}, run)
+      const ours = await sequence(OurAgent, {}, run)
+      assert.deepEqual(ours, theirs)
+      assert.deepEqual(ours.slice(0, 4).map((m) => m.name), ['request:create', 'client:beforeConnect', 'client:connected', 'client:sendHeaders'])
+      assert.equal(ours[1].connectParams.version, undefined) // no HTTP context before connecting, as undici
+      assert.equal(ours[2].connectParams.version, 'h1')
+      assert.equal(ours[2].socket.remotePort, server.port)
+      assert.equal(ours[3].socket.remoteFamily, 'IPv4')
+    })
+
+    it('a second request on the same connection: no connection messages', async function () {
+      const run = async (dispatcher) => {
+        for (let i = 0; i < 2; i++) {
+          const res = await undici.request(`${server.origin}/twice`, { dispatcher })
+          await res.body.text()
+          // undici's pool frees its client a tick after the body ends: sooner
+          // and it opens a second connection
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      }
+      const theirs = await sequence(undici.Agent, {}, run)
+      const ours = await sequence(OurAgent, {}, run)
+      assert.deepEqual(ours, theirs)
+      assert.equal(ours.filter((m) => m.name === 'client:connected').length, 1)
+      assert.equal(ours.filter((m) => m.name === 'client:sendHeaders').length, 2)
+    })
+
+    it('HTTPS: connectParams as undici\'s, a socket with its ALPN protocol', async function () {
+      const origin = `https://localhost:${tlsServer.port}`
+      const run = async (dispatcher) => {
+        const res = await undici.request(`${origin}/tls`, { dispatcher })
+        await res.body.text()
+      }
+      const options = { connect: { ca: certs.ca } }
+      const theirs = await sequence(undici.Agent, options, run)
+      const ours = await sequence(OurAgent, options, run)
+      assert.deepEqual(ours, theirs)
+      const sent = ours.find((m) => m.name === 'client:sendHeaders')
+      assert.equal(sent.socket.alpnProtocol, 'http/1.1')
+      assert.equal(sent.socket.encrypted, true)
+      // undici's client takes it from the request's servername option or Host header
+      assert.equal(ours.find((m) => m.name === 'client:beforeConnect').connectParams.servername, null)
+    })
+
+    it('a refused connection: beforeConnect, connectError, the request\'s error, and no sendHeaders', async function () {
+      const port = await closedPort()
+      const run = async (dispatcher) => {
+        await assert.rejects(undici.request(`http://127.0.0.1:${port}/`, { dispatcher, method: 'POST', body: 'x' }))
+      }
+      const theirs = await sequence(undici.Agent, {}, run)
+      const ours = await sequence(OurAgent, {}, run)
+      assert.deepEqual(ours, theirs)
+      assert.deepEqual(ours.map((m) => m.name), ['request:create', 'client:beforeConnect', 'client:connectError', 'request:error'])
+    })
   })
 })

@@ -26,6 +26,8 @@ const char *th_ev_name(int type) {
     case CD_EV_CONNECTED: return "CONNECTED";
     case CD_EV_DISCONNECTED: return "DISCONNECTED";
     case CD_EV_TIMINGS: return "TIMINGS";
+    case CD_EV_CONNECTING: return "CONNECTING";
+    case CD_EV_SENDING: return "SENDING";
     default: return "?";
   }
 }
@@ -279,8 +281,10 @@ static void file_event(th_env *t, cd_event *ev) {
   if (r->released)
     CD_FAIL("[%s] slot %u: %s after release", t->name, r->slot,
             th_ev_name(ev->type));
-  /* CONNECTED is about the connection, not the request's own sequence. */
-  if (ev->type != CD_EV_CONNECTED) r->nevents++;
+  /* CONNECTED, CONNECTING and SENDING are about the connection, not the
+   * request's own sequence. */
+  if (ev->type != CD_EV_CONNECTED && ev->type != CD_EV_CONNECTING && ev->type != CD_EV_SENDING)
+    r->nevents++;
   t->events++;
   uint64_t now = tu_now_ms();
   int terminal = 0;
@@ -368,8 +372,34 @@ static void file_event(th_env *t, cd_event *ev) {
     case CD_EV_CONNECTED:
       if (r->status || r->nconnected)
         CD_FAIL("[%s] slot %u: CONNECTED after headers or twice", t->name, r->slot);
+      if ((r->flags & CD_REQ_SENDING) && !r->nconnecting)
+        CD_FAIL("[%s] slot %u: CONNECTED without CONNECTING first", t->name, r->slot);
       r->nconnected++;
       t->connected++;
+      break;
+
+    case CD_EV_CONNECTING:
+      if (!(r->flags & CD_REQ_SENDING))
+        CD_FAIL("[%s] slot %u: CONNECTING without CD_REQ_SENDING", t->name, r->slot);
+      if (r->nconnecting || r->nconnected || r->nsending || r->status)
+        CD_FAIL("[%s] slot %u: CONNECTING twice, or after CONNECTED, SENDING or headers",
+                t->name, r->slot);
+      r->nconnecting++;
+      break;
+
+    case CD_EV_SENDING:
+      if (!(r->flags & CD_REQ_SENDING))
+        CD_FAIL("[%s] slot %u: SENDING without CD_REQ_SENDING", t->name, r->slot);
+      if (r->status)
+        CD_FAIL("[%s] slot %u: SENDING after the final headers", t->name, r->slot);
+      if (r->nconnected && !r->nconnecting)
+        CD_FAIL("[%s] slot %u: CONNECTED without CONNECTING first", t->name, r->slot);
+      if (ev->len >= sizeof(r->sending))
+        CD_FAIL("[%s] slot %u: SENDING payload of %zu bytes", t->name, r->slot, ev->len);
+      memcpy(r->sending, ev->data, ev->len);
+      r->sending[ev->len] = '\0';
+      r->sending_tls = ev->a;
+      r->nsending++;
       break;
 
     case CD_EV_END:

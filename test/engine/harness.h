@@ -65,6 +65,10 @@ struct th_req {
   int ndata;
   int nbody_wanted;
   int nconnected;       /* CONNECTED events (0 or 1) */
+  int nconnecting;      /* CONNECTING events (0 or 1, CD_REQ_SENDING only) */
+  int nsending;         /* SENDING events (CD_REQ_SENDING only) */
+  char sending[256];    /* the last SENDING payload, NUL-terminated */
+  int sending_tls;      /* its `a` */
   uint64_t body_bytes;
   uint8_t *body;
   size_t body_len, body_cap;

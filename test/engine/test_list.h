@@ -17,6 +17,9 @@
   X(empty_header_value)             \
   X(connect_to)                     \
   X(request_target)                 \
+  /* test_sending.c */              \
+  X(sending_new_and_reused)         \
+  X(sending_refused)                \
   /* test_raw.c */                  \
   X(raw_request_and_close)          \
   X(raw_bulk_echo_then_abort)       \
