@@ -148,6 +148,20 @@ static char *dup_or_null(const char *s, size_t len) {
   return d;
 }
 
+th_req *th_submit_refused(th_env *t, cd_config *cfg, const cd_request_opts *base) {
+  unsigned port = ts_unused_port();
+  char url[96], origin[64];
+  snprintf(origin, sizeof origin, "http://127.0.0.1:%u", port);
+  snprintf(url, sizeof url, "%s/hello", origin);
+  cd_request_opts o;
+  if (base != NULL) o = *base;
+  else memset(&o, 0, sizeof o);
+  o.url = url;
+  o.origin = origin;
+  o.method = "GET";
+  return th_submit_opts(t, cfg, &o);  /* copies the strings */
+}
+
 th_req *th_submit_opts(th_env *t, cd_config *cfg, const cd_request_opts *opts) {
   check_owner(t, "th_submit");
   th_req *r = calloc(1, sizeof *r);

@@ -126,6 +126,9 @@ th_req *th_submit(th_env *t, cd_config *cfg, const ts_server *srv,
                   const cd_request_opts *base);
 /* Submits with fully specified options (slot is overwritten). */
 th_req *th_submit_opts(th_env *t, cd_config *cfg, const cd_request_opts *o);
+/* GET /hello to 127.0.0.1 on a port nobody listens on (a refused
+ * connection), with `base`'s other options (may be NULL). */
+th_req *th_submit_refused(th_env *t, cd_config *cfg, const cd_request_opts *base);
 
 void th_write(th_env *t, th_req *r, const void *data, size_t len, int end);
 /* Gives worker `worker` (< 4) landings 0..count-1 of CD_LANDING_CAP bytes,

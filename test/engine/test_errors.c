@@ -102,16 +102,7 @@ TEST_IMPL(headers_timeout_not_body) {
 TEST_IMPL(refused) {
   th_fx fx;
   th_fx_begin(&fx, 1);
-  unsigned port = ts_unused_port();
-  char url[96], origin[64];
-  snprintf(origin, sizeof origin, "http://127.0.0.1:%u", port);
-  snprintf(url, sizeof url, "%s/hello", origin);
-  cd_request_opts o;
-  memset(&o, 0, sizeof o);
-  o.url = url;
-  o.origin = origin;
-  o.method = "GET";
-  th_req *r = th_submit_opts(fx.t, fx.cfg, &o);
+  th_req *r = th_submit_refused(fx.t, fx.cfg, NULL);
   th_wait(fx.t, r, tu_slow_ms(5000));
   th_expect_error(r, CURLE_COULDNT_CONNECT);
   ASSERT_EQ(r->err_b, ECONNREFUSED);

@@ -64,15 +64,7 @@ TEST_IMPL(sending_new_and_reused) {
 TEST_IMPL(sending_refused) {
   th_fx fx;
   th_fx_begin(&fx, 1);
-  unsigned port = ts_unused_port();
-  char url[96], origin[64];
-  snprintf(origin, sizeof origin, "http://127.0.0.1:%u", port);
-  snprintf(url, sizeof url, "%s/hello", origin);
-  cd_request_opts o = sending;
-  o.url = url;
-  o.origin = origin;
-  o.method = "GET";
-  th_req *r = th_submit_opts(fx.t, fx.cfg, &o);
+  th_req *r = th_submit_refused(fx.t, fx.cfg, &sending);
   th_wait(fx.t, r, tu_slow_ms(5000));
   th_expect_error(r, CURLE_COULDNT_CONNECT);
   /* it tried a connection of its own, and never sent on one */
