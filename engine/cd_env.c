@@ -1,10 +1,9 @@
 /* cd_env.c - environments: attach, detach, and the owner's drain of its
  * event rings (cd_env_poll_begin/poll/end). See engine.h. */
-#include "cd_registry.h"
+#include "cd_env.h"
 
 #include <stdlib.h>
 
-#include "cd_channel.h"
 #include "cd_conn.h"
 #include "cd_engine.h"
 #include "cd_stats.h"
@@ -22,9 +21,17 @@ cd_env *cd_env_attach(cd_engine *e, cd_notify_fn notify, void *ctx) {
   return env;
 }
 
-/* The channel to worker `index`, or NULL if none was made. Owner thread. */
-static cd_channel *env_channel(cd_env *env, unsigned index) {
+cd_channel *cd__env_channel(cd_env *env, unsigned index) {
   return atomic_load_explicit(&env->channels[index], memory_order_relaxed);
+}
+
+cd_channel *cd__env_channel_open(cd_env *env, unsigned index) {
+  cd_channel *ch = cd__env_channel(env, index);
+  if (ch != NULL) return ch;
+  cd__worker *w = env->engine->workers[index];
+  ch = cd__channel_new(env, &w->waker, &w->dirty);
+  if (ch != NULL) atomic_store_explicit(&env->channels[index], ch, memory_order_release);
+  return ch;
 }
 
 void cd_env_detach(cd_env *env) {
@@ -34,7 +41,7 @@ void cd_env_detach(cd_env *env) {
 
   /* Commands still on our side never reached a worker. */
   for (unsigned i = 0; i < n; i++) {
-    cd_channel *ch = env_channel(env, i);
+    cd_channel *ch = cd__env_channel(env, i);
     if (ch == NULL) continue;
     cd__channel_drop_backlog(ch);
     pending++;
@@ -44,7 +51,7 @@ void cd_env_detach(cd_env *env) {
   env->detach_pending = pending;
   pthread_mutex_unlock(&env->detach_mu);
   for (unsigned i = 0; i < n; i++) {
-    cd_channel *ch = env_channel(env, i);
+    cd_channel *ch = cd__env_channel(env, i);
     if (ch == NULL) continue;
     atomic_store(&ch->detach, 1);
     cd__waker_wake(ch->waker);
@@ -58,7 +65,7 @@ void cd_env_detach(cd_env *env) {
   cd__registry_remove(&e->registry, env);
 
   for (unsigned i = 0; i < n; i++) {
-    cd_channel *ch = env_channel(env, i);
+    cd_channel *ch = cd__env_channel(env, i);
     if (ch != NULL) cd__channel_free(ch);
   }
   pthread_mutex_destroy(&env->detach_mu);
@@ -72,7 +79,7 @@ void cd_env_poll_begin(cd_env *env) {
   atomic_store(&env->scheduled, 0);
   unsigned n = atomic_load(&env->engine->nworkers);
   for (unsigned i = 0; i < n; i++) {
-    cd_channel *ch = env_channel(env, i);
+    cd_channel *ch = cd__env_channel(env, i);
     if (ch != NULL && ch->backlog_head != NULL) {
       cd__channel_flush_backlog(ch);
       cd__waker_wake(ch->waker);
@@ -84,7 +91,7 @@ size_t cd_env_poll(cd_env *env, cd_event **out, size_t max) {
   unsigned n = atomic_load(&env->engine->nworkers);
   size_t got = 0;
   for (unsigned k = 0; k < n && got < max; k++) {
-    cd_channel *ch = env_channel(env, (env->poll_cursor + k) % n);
+    cd_channel *ch = cd__env_channel(env, (env->poll_cursor + k) % n);
     if (ch != NULL) got += cd__channel_pop_events(ch, out + got, max - got);
   }
   if (n) env->poll_cursor = (env->poll_cursor + 1) % n;
@@ -95,7 +102,7 @@ void cd_env_poll_end(cd_env *env) {
   env->draining = 0;
   unsigned n = atomic_load(&env->engine->nworkers);
   for (unsigned i = 0; i < n; i++) {
-    cd_channel *ch = env_channel(env, i);
+    cd_channel *ch = cd__env_channel(env, i);
     if (ch != NULL) cd__channel_wake_deferred(ch);
   }
 }

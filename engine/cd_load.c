@@ -20,16 +20,11 @@
 
 #include <urcu/list.h>
 
+#include "cd_clock.h"
 #include "cd_pool.h"
 #include "cd_share.h"
 #include "cd_transfer.h"
 #include "cd_worker.h"
-
-uint64_t cd__load_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* ---- owner side of the inbox ------------------------------------------ */
 
@@ -255,7 +250,7 @@ void cd__load_done(cd__worker *w, void *priv, int result) {
   cd__load_slot *s = (cd__load_slot *)((char *)priv - 1);
   cd__load_part *p = s->part;
   const cd_load *load = p->load;
-  uint64_t now = cd__load_now_us();
+  uint64_t now = cd__clock_us();
   curl_multi_remove_handle(w->multi, s->easy);
   s->busy = 0;
   p->busy--;
@@ -347,7 +342,7 @@ static void end_part(cd__worker *w, cd__load_part *p) {
   cd_load *load = p->load;
   pthread_mutex_lock(&load->mu);
   if (--load->alive == 0) {
-    load->finish_us = cd__load_now_us();
+    load->finish_us = cd__clock_us();
     /* Under the lock: cd_load_free waits for it, so done_ctx is alive. */
     if (load->done != NULL) load->done(load->done_ctx);
   }
@@ -397,7 +392,7 @@ static void run_part(cd__worker *w, cd__load_part *p, uint64_t now) {
 void cd__load_run(cd__worker *w) {
   cd__load_worker *lw = &w->load;
   if (atomic_load_explicit(&lw->inbox, memory_order_relaxed) == NULL && cds_list_empty(&lw->parts)) return;
-  uint64_t now = cd__load_now_us();
+  uint64_t now = cd__clock_us();
   cd__load_part *posted = atomic_exchange(&lw->inbox, NULL);
   /* The inbox is a stack: adopt in posting order. */
   cd__load_part *order = NULL;
@@ -416,7 +411,7 @@ void cd__load_run(cd__worker *w) {
 long cd__load_park_ms(cd__worker *w, long timeout_ms) {
   uint64_t next = w->load.next_us;
   if (next == UINT64_MAX) return timeout_ms;
-  uint64_t now = cd__load_now_us();
+  uint64_t now = cd__clock_us();
   if (next <= now) return 0;
   /* Rounded up: a send is at most 1 ms late, never early. */
   uint64_t ms = (next - now + 999) / 1000;
@@ -434,7 +429,7 @@ size_t cd__load_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
   }
   uint64_t due = lw->next_us;
   if (lw->timer_armed_us != due) {
-    /* the same clock as cd__load_now_us; absolute, so a late arm fires at once */
+    /* the same clock as cd__clock_us; absolute, so a late arm fires at once */
     struct itimerspec at = { .it_interval = { 0, 0 },
                              .it_value = { .tv_sec = (time_t)(due / 1000000u),
                                            .tv_nsec = (long)(due % 1000000u) * 1000L } };

@@ -130,9 +130,6 @@ typedef struct cd__load_worker {
   uint64_t timer_armed_us;        /* [worker] what timer_fd is armed at; 0: disarmed */
 } cd__load_worker;
 
-/* Monotonic microseconds (CLOCK_MONOTONIC). Any thread. */
-uint64_t cd__load_now_us(void);
-
 /* Owner: hands `part` to its worker (cd_loadctl.c). */
 void cd__load_post(cd__load_part *part);
 /* Owner: wakes the worker of `part` (to see a stop). */

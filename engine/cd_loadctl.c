@@ -1,16 +1,18 @@
 /* cd_loadctl.c - the owner's side of a load run: start, stop, read, free
  * (load.h). Beside cd_submit.c at the top of the engine: it finds the
  * workers through the engine and hands each its part with cd__load_post. */
+#include "cd_loadctl.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "cd_config.h"
+#include "cd_clock.h"
 #include "cd_engine.h"
 #include "cd_load.h"
 #include "cd_slist.h"
-#include "load.h"
 
 static char *dup_n(const char *s, size_t n) {
   char *d = malloc(n + 1);
@@ -174,7 +176,7 @@ cd_load *cd_load_start(cd_engine *engine, cd_config *config, const cd_load_opts 
   }
 
   load->alive = threads;
-  load->start_us = cd__load_now_us();
+  load->start_us = cd__clock_us();
   load->end_us = o->duration_ms ? load->start_us + o->duration_ms * 1000u : UINT64_MAX;
   for (unsigned i = 0; i < threads; i++) {
     cd__load_part *p = &load->parts[i];
@@ -226,7 +228,7 @@ void cd_load_read(cd_load *load, cd_load_counts *out, cd_hdr *latency, uint64_t 
     pthread_mutex_unlock(&p->mu);
   }
   out->finished = finished;
-  out->elapsed_us = (finished ? finish_us : cd__load_now_us()) - load->start_us;
+  out->elapsed_us = (finished ? finish_us : cd__clock_us()) - load->start_us;
 }
 
 void cd_load_free(cd_load *load) {

@@ -18,6 +18,7 @@
  * only while this worker is parked (see cd_waker.h).
  */
 #include "cd_loop.h"
+#include "cd_clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -174,13 +175,13 @@ static void park(cd__worker *w) {
   long timeout = CD_IDLE_POLL_MS;
   cd__timer *t = cd__timer_heap_peek(&w->timers);
   if (t != NULL) {
-    uint64_t now = cd__now_ms();
+    uint64_t now = cd__clock_ms();
     long until = t->deadline_ms > now ? (long)(t->deadline_ms - now) : 0;
     if (until < timeout) timeout = until;
   }
   uint64_t next = w->conn_sweep_ms < w->early_next_ms ? w->conn_sweep_ms : w->early_next_ms;
   if (next != UINT64_MAX) {
-    uint64_t now = cd__now_ms();
+    uint64_t now = cd__clock_ms();
     long until = next > now ? (long)(next - now) : 0;
     if (until < timeout) timeout = until;
   }
@@ -236,7 +237,7 @@ static void *worker_main(void *arg) {
   urcu_memb_register_thread();
   while (!atomic_load(&w->stop)) {
     int running;
-    w->now_ms = cd__now_ms();
+    w->now_ms = cd__clock_ms();
     run_channels(w);
     cd__load_run(w);
     curl_multi_perform(w->multi, &running);
@@ -245,7 +246,7 @@ static void *worker_main(void *arg) {
     w->early_next_ms = cds_list_empty(&w->early) ? UINT64_MAX : cd__transfer_end_early(w);
     if (!cds_list_empty(&w->upload_waits)) cd__transfer_check_upload_waits(w);
     if (!cds_list_empty(&w->raw)) cd__raw_pump(w);
-    w->now_ms = cd__now_ms();
+    w->now_ms = cd__clock_ms();
     if (w->now_ms >= w->conn_sweep_ms) w->conn_sweep_ms = cd__conn_sweep(&w->conns, w->now_ms);
     fire_timers(w);
     unstall_transfers(w);

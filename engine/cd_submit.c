@@ -1,29 +1,21 @@
 /* cd_submit.c - the owner's calls on a request: submit, write, pause,
  * resume, abort, release (see engine.h). Each becomes a command on the
  * channel to the request's worker. Owner thread. */
+#include "cd_submit.h"
+
 #include <stdlib.h>
 
-#include "cd_channel.h"
 #include "cd_engine.h"
+#include "cd_env.h"
 #include "cd_request.h"
 #include "cd_stats.h"
 #include "cd_timings.h"
-
-/* The channel to worker `index`, created on first use. */
-static cd_channel *env_channel(cd_env *env, unsigned index) {
-  cd_channel *ch = atomic_load_explicit(&env->channels[index], memory_order_relaxed);
-  if (ch != NULL) return ch;
-  cd__worker *w = env->engine->workers[index];
-  ch = cd__channel_new(env, &w->waker, &w->dirty);
-  if (ch != NULL) atomic_store_explicit(&env->channels[index], ch, memory_order_release);
-  return ch;
-}
 
 cd_request *cd_request_submit(cd_env *env, cd_config *config, const cd_request_opts *o) {
   cd_engine *e = env->engine;
   unsigned n = atomic_load_explicit(&e->nworkers, memory_order_acquire);
   if (n == 0 && (n = cd_engine_ensure_workers(e, 1)) == 0) return NULL;
-  cd_channel *ch = env_channel(env, o->worker % n);
+  cd_channel *ch = cd__env_channel_open(env, o->worker % n);
   if (ch == NULL) return NULL;
   cd_request *req = cd__request_new(env, ch, config, o);
   if (req == NULL) return NULL;
@@ -67,7 +59,7 @@ void cd_request_release(cd_request *req) {
 int cd_env_give_landing(cd_env *env, unsigned worker, uint32_t id, void *memory, size_t cap) {
   unsigned n = atomic_load_explicit(&env->engine->nworkers, memory_order_acquire);
   if (worker >= n) return -1;
-  cd_channel *ch = env_channel(env, worker);
+  cd_channel *ch = cd__env_channel_open(env, worker);
   if (ch == NULL) return -1;
   return cd__landing_give(ch, id, memory, cap);
 }

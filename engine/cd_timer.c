@@ -87,9 +87,3 @@ void cd__timer_heap_remove(cd__timer_heap *h, cd__timer *t) {
 cd__timer *cd__timer_heap_peek(const cd__timer_heap *h) {
   return h->count ? h->nodes[0] : NULL;
 }
-
-uint64_t cd__now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}

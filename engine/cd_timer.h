@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 typedef struct cd__timer {
-  uint64_t deadline_ms;  /* absolute, cd__now_ms() clock */
+  uint64_t deadline_ms;  /* absolute, cd__clock_ms() (cd_clock.h) */
   size_t index;          /* position in the heap, or CD__TIMER_INACTIVE */
 } cd__timer;
 
@@ -32,8 +32,5 @@ int cd__timer_heap_set(cd__timer_heap *h, cd__timer *t, uint64_t deadline_ms);
 void cd__timer_heap_remove(cd__timer_heap *h, cd__timer *t);
 /* The earliest node, or NULL. */
 cd__timer *cd__timer_heap_peek(const cd__timer_heap *h);
-
-/* Monotonic milliseconds. */
-uint64_t cd__now_ms(void);
 
 #endif

@@ -8,20 +8,15 @@
 
 #include <curl/curl.h>
 
+#include "cd_clock.h"
 #include "cd_channel.h"
 
-int64_t cd__timings_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void cd__timings_submit(cd_request *req) {
-  req->timings_submit_us = cd__timings_now_us();
+  req->timings_submit_us = (int64_t)cd__clock_us();
 }
 
 void cd__timings_start(cd_request *req) {
-  req->timings_start_us = cd__timings_now_us();
+  req->timings_start_us = (int64_t)cd__clock_us();
   /* 0 means "not started": a clock reading of 0 cannot happen after boot,
    * but keep the meaning whatever the clock says. */
   if (req->timings_start_us == 0) req->timings_start_us = 1;
@@ -112,6 +107,6 @@ void cd__timings_collect(cd_request *req, int64_t end_us, cd_timings *out) {
 
 void cd__timings_emit(cd_request *req) {
   cd_timings t;
-  cd__timings_collect(req, cd__timings_now_us(), &t);
+  cd__timings_collect(req, (int64_t)cd__clock_us(), &t);
   (void)cd__emit(req, CD_EV_TIMINGS, &t, sizeof(t));
 }

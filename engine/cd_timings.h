@@ -18,10 +18,6 @@
 
 #include "cd_request.h"
 
-/* CLOCK_MONOTONIC in microseconds (the clock of libuv's uv_hrtime, so of
- * Node's process.hrtime and performance.now). */
-int64_t cd__timings_now_us(void);
-
 /* Owner: the request is being submitted; the origin of its instants. */
 void cd__timings_submit(cd_request *req);
 /* Worker: the transfer is about to be handed to libcurl (its clock for the
