@@ -18,6 +18,7 @@
         "engine/cd_channel.c",
         "engine/cd_alpn.c",
         "engine/cd_conn.c",
+        "engine/cd_pause.c",
         "engine/cd_limit.c",
         "engine/cd_pool.c",
         "engine/cd_share.c",

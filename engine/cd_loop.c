@@ -166,7 +166,7 @@ static void fire_timers(cd__worker *w) {
 
 static void unstall_transfers(cd__worker *w) {
   cd_request *req, *tmp;
-  cds_list_for_each_entry_safe(req, tmp, &w->stalled, wait_node) {
+  cds_list_for_each_entry_safe(req, tmp, &w->stalled, stall_node) {
     if (req->chan->overflow_head == NULL) cd__transfer_unstall(req);
   }
 }

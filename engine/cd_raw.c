@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "cd_channel.h"
+#include "cd_pause.h"
 #include "cd_timer.h"
 #include "cd_transfer.h"
 
@@ -92,9 +93,7 @@ static int raw_send(cd__worker *w, cd_request *req) {
 static int raw_recv(cd__worker *w, cd_request *req) {
   char buf[CD__RAW_READ];
   for (;;) {
-    if (atomic_load_explicit(&req->paused, memory_order_relaxed) || req->chan->overflow_head != NULL ||
-        cd__window_full(req))
-      return 0;
+    if (cd__pause_recv_reason(req) != 0) return 0;
     size_t n = 0;
     CURLcode rc = curl_easy_recv(req->easy, buf, sizeof(buf), &n);
     if (rc == CURLE_AGAIN) return 0;
@@ -126,9 +125,7 @@ size_t cd__raw_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
   cds_list_for_each_entry(req, &w->raw, raw_node) {
     if (n == max) break;
     short events = 0;
-    if (!atomic_load_explicit(&req->paused, memory_order_relaxed) && req->chan->overflow_head == NULL &&
-        atomic_load_explicit(&req->window_used, memory_order_relaxed) < CD_RESPONSE_WINDOW)
-      events |= CURL_WAIT_POLLIN;
+    if (cd__pause_recv_reason(req) == 0) events |= CURL_WAIT_POLLIN;
     if (req->raw_want_write) events |= CURL_WAIT_POLLOUT;
     if (events == 0) continue;
     fds[n].fd = req->raw_fd;

@@ -143,6 +143,7 @@ cd_request *cd__request_new(cd_env *env, struct cd_channel *chan, cd_config *con
   cd__timer_init(&req->timer);
   CDS_INIT_LIST_HEAD(&req->chan_node);
   CDS_INIT_LIST_HEAD(&req->wait_node);
+  CDS_INIT_LIST_HEAD(&req->stall_node);
   CDS_INIT_LIST_HEAD(&req->early_node);
   CDS_INIT_LIST_HEAD(&req->upwait_node);
   CDS_INIT_LIST_HEAD(&req->raw_node);

@@ -97,14 +97,12 @@ struct cd_request {
   CURL *easy;
   struct curl_slist connect_to_list; /* one-entry list for curl */
   struct cds_list_head chan_node;   /* chan->transfers */
-  struct cds_list_head wait_node;   /* limiter queue or worker->stalled */
+  struct cds_list_head wait_node;   /* the limiter's queue (cd_limit.c) */
+  struct cds_list_head stall_node;  /* worker->stalled, while CD__PAUSE_OVERFLOW (cd_pause.c) */
   struct cd__limit *limit;          /* connection limiter entry, or NULL */
   struct cd__share *share;          /* the agent's connection cache on this worker */
-  bool in_wait_list;
-  bool recv_paused;                 /* write callback returned PAUSE */
-  bool send_paused;                 /* read callback returned PAUSE */
-  bool stalled;                     /* paused because the event ring is full */
-  bool window_paused;               /* paused because the window is full, until CREDIT */
+  bool in_wait_list;                /* on the limiter's queue */
+  unsigned pause;                   /* cd_pause.h: why libcurl is held, and what it holds */
   bool final_headers;               /* final (non-1xx) header block delivered */
   bool body_wanted;                 /* BODY_WANTED sent, no chunk since */
   bool body_done;                   /* the last chunk has been queued */

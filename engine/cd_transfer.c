@@ -16,6 +16,7 @@
 #include "cd_conn.h"
 #include "cd_grow.h"
 #include "cd_limit.h"
+#include "cd_pause.h"
 #include "cd_pool.h"
 #include "cd_share.h"
 #include "cd_stats.h"
@@ -45,27 +46,6 @@ static void arm_deadline(cd__worker *w, cd_request *req, uint32_t timeout_ms) {
   if ((req->timer.index == CD__TIMER_INACTIVE || req->deadline_ms < req->timer.deadline_ms) &&
       cd__timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0)
     abort();
-}
-
-/* Whether the owner has the transfer paused, for a worker that is about to
- * keep (or put) curl's receiving paused on that account: it then records
- * that it did (paused_seen), so that the owner's resume sends a RESUME
- * command; see cd_request.h. */
-static int owner_paused(cd_request *req) {
-  if (!atomic_load_explicit(&req->paused, memory_order_relaxed)) return 0;
-  atomic_store(&req->paused_seen, 1);
-  if (atomic_load(&req->paused)) return 1;
-  atomic_store(&req->paused_seen, 0);  /* resumed meanwhile, perhaps without a RESUME */
-  return 0;
-}
-
-static void unpause(cd_request *req) {
-  req->recv_paused = false;
-  req->send_paused = false;
-  cds_list_del_init(&req->upwait_node);
-  req->upwait_unread = 0;
-  req->upwait_stale = false;
-  curl_easy_pause(req->easy, CURLPAUSE_CONT);
 }
 
 /* ---- connection limit ------------------------------------------------------ */
@@ -294,27 +274,11 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd__worker *w = req->worker;
   size_t n = size * nmemb;
 
-  if (owner_paused(req)) {
-    /* Paused by JS: paused time does not count toward bodyTimeout. */
-    req->recv_paused = true;
-    req->deadline_ms = 0;
-    return CURL_WRITEFUNC_PAUSE;
-  }
-  if (req->chan->overflow_head != NULL) {
-    /* The owner is behind: hold the bytes in curl rather than in memory. */
-    req->recv_paused = true;
-    if (!req->stalled) {
-      req->stalled = true;
-      cds_list_add_tail(&req->wait_node, &w->stalled);
-      req->in_wait_list = true;
-    }
-    return CURL_WRITEFUNC_PAUSE;
-  }
-  if (req->window_paused || cd__window_full(req)) {
-    /* A megabyte is already on its way to the owner: wait for its credit. */
-    req->recv_paused = true;
-    req->window_paused = true;
-    return CURL_WRITEFUNC_PAUSE;
+  unsigned reason = cd__pause_recv_reason(req);
+  if (reason != 0) {
+    /* paused time does not count toward bodyTimeout */
+    if (reason == CD__PAUSE_OWNER) req->deadline_ms = 0;
+    return cd__pause_hold_recv(req, reason);
   }
   if (n == 0) return 0;
   if (queue_data(w, req, ptr, n) != 0) {
@@ -378,9 +342,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
       return CURL_READFUNC_ABORT;
     }
   }
-  req->send_paused = true;
-  if (cds_list_empty(&req->upwait_node)) cds_list_add_tail(&req->upwait_node, &req->worker->upload_waits);
-  return CURL_READFUNC_PAUSE;
+  return cd__pause_hold_send(req);
 }
 
 /* ---- an upload waiting for the owner on a connection the server closed ----
@@ -400,7 +362,7 @@ size_t cd__transfer_upload_waitfds(cd__worker *w, struct curl_waitfd *fds, size_
   cd_request *req;
   cds_list_for_each_entry(req, &w->upload_waits, upwait_node) {
     if (n == max) break;
-    if (req->recv_paused || req->upwait_stale) continue;  /* readable until something changes */
+    if ((req->pause & CD__PAUSE_HELD_RECV) || req->upwait_stale) continue;  /* readable until something changes */
     curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
     if (fd == CURL_SOCKET_BAD) continue;
     fds[n].fd = fd;
@@ -446,10 +408,10 @@ void cd__transfer_check_upload_waits(cd__worker *w) {
   cd_request *req, *tmp;
   cds_list_for_each_entry_safe(req, tmp, &w->upload_waits, upwait_node) {
     /* a response the owner holds back is libcurl's to read first */
-    if (req->state != CD__T_RUNNING || req->recv_paused) continue;
+    if (req->state != CD__T_RUNNING || (req->pause & CD__PAUSE_HELD_RECV)) continue;
     curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
     if (fd == CURL_SOCKET_BAD || !peer_hung_up(req, fd)) continue;
-    cds_list_del_init(&req->upwait_node);
+    cd__pause_forget(req);
     bool complete = req->final_headers &&
                     (req->resp_length >= 0 ? req->resp_received >= req->resp_length
                                            : !req->resp_coded && req->resp_version < 20);
@@ -651,9 +613,8 @@ static void transfer_release(cd__worker *w, cd_request *req) {
     cds_list_del_init(&req->wait_node);
     req->in_wait_list = false;
   }
-  req->stalled = false;
+  cd__pause_forget(req);
   cds_list_del_init(&req->early_node);
-  cds_list_del_init(&req->upwait_node);
   if (req->easy != NULL) {
     uint32_t ka = cd__conn_transfer_done(&w->conns, req);
     if (ka > 0) schedule_sweep(w, ka);
@@ -784,21 +745,15 @@ void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
 void cd__transfer_resume(cd__worker *w, cd_request *req) {
   atomic_store(&req->paused_seen, 0);
   if (req->body_timeout_ms && req->final_headers) arm_deadline(w, req, req->body_timeout_ms);
-  if (req->recv_paused && !req->stalled && !req->window_paused) unpause(req);
+  cd__pause_lift(req, CD__PAUSE_OWNER);
 }
 
 void cd__transfer_credit(cd_request *req) {
-  if (!req->window_paused) return;
-  req->window_paused = false;
-  if (req->state == CD__T_RUNNING && req->recv_paused && !req->stalled && !owner_paused(req))
-    unpause(req);
+  if (req->pause & CD__PAUSE_WINDOW) cd__pause_lift(req, CD__PAUSE_WINDOW);
 }
 
 void cd__transfer_unstall(cd_request *req) {
-  cds_list_del_init(&req->wait_node);
-  req->in_wait_list = false;
-  req->stalled = false;
-  if (req->recv_paused && !req->window_paused && !owner_paused(req)) unpause(req);
+  cd__pause_lift(req, CD__PAUSE_OVERFLOW);
 }
 
 void cd__transfer_body(cd__chunk *c) {
@@ -811,7 +766,7 @@ void cd__transfer_body(cd__chunk *c) {
   req->body_tail = c;
   if (c->end) req->body_done = true;
   req->body_wanted = false;
-  if (req->send_paused && req->state == CD__T_RUNNING) unpause(req);
+  cd__pause_lift(req, CD__PAUSE_UPLOAD);
 }
 
 void cd__transfer_timeout(cd__worker *w, cd_request *req) {
@@ -821,12 +776,12 @@ void cd__transfer_timeout(cd__worker *w, cd_request *req) {
     if (cd__timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0) abort();
     return;
   }
-  if (req->final_headers && owner_paused(req)) {
+  if (req->final_headers && cd__pause_owner(req)) {
     /* Paused time does not count: resume arms it again. */
     req->deadline_ms = 0;
     return;
   }
-  if (req->stalled || req->window_paused) {
+  if (req->pause & (CD__PAUSE_OVERFLOW | CD__PAUSE_WINDOW)) {
     /* Held back by a slow owner, not by the server. */
     arm_deadline(w, req, req->body_timeout_ms);
     return;

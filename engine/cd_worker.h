@@ -46,7 +46,7 @@ typedef struct cd__worker {
   cd__share *shares;                /* [worker] cd_transfer.c */
   cd__conn_table conns;             /* [worker] cd_conn.c, through cd_transfer.c */
   uint64_t conn_sweep_ms;           /* [worker] next idle-connection sweep, or UINT64_MAX */
-  struct cds_list_head stalled;     /* [worker] cd_transfer.c: paused on full rings */
+  struct cds_list_head stalled;     /* [worker] cd_pause.c: held on full rings (stall_node) */
   struct cds_list_head early;       /* [worker] cd_transfer.c: complete while still uploading */
   struct cds_list_head upload_waits; /* [worker] cd_transfer.c: uploads paused for the owner's body */
   uint64_t early_next_ms;           /* [worker] when the first of `early` is ended, or UINT64_MAX */
