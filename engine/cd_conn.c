@@ -361,18 +361,20 @@ void cd__conn_setup(cd__conn_table *table, cd_request *req, CURL *easy) {
   curl_easy_setopt(easy, CURLOPT_PREREQDATA, req);
 }
 
-static uint32_t hint(cd__conn_table *t, cd_request *req);
+static uint32_t apply_reuse_limits(cd__conn_table *t, cd_request *req);
 
 uint32_t cd__conn_transfer_done(cd__conn_table *t, cd_request *req) {
   cd__conn *idle = release_use(t, req);
   uint32_t due = idle != NULL && !idle->shut ? idle->keepalive_ms : 0;
-  uint32_t hinted = hint(t, req);
+  uint32_t hinted = apply_reuse_limits(t, req);
   return hinted > 0 ? hinted : due;
 }
 
 /* The server's keep-alive hint, and the agent's limit of requests per
- * connection (maxRequestsPerClient), for the connection the transfer used. */
-static uint32_t hint(cd__conn_table *t, cd_request *req) {
+ * connection (maxRequestsPerClient), for the connection the transfer used:
+ * closes it now when either leaves it no reuse, else shortens its
+ * keepalive to the hint's. Returns that keepalive when it shortened it. */
+static uint32_t apply_reuse_limits(cd__conn_table *t, cd_request *req) {
   if (req->easy == NULL) return 0;
   unsigned max_requests = req->config->max_requests_per_conn;
   if (req->keepalive_hint_ms < 0 && max_requests == 0) return 0;

@@ -21,9 +21,9 @@
 #include <urcu/list.h>
 
 #include "cd_clock.h"
+#include "cd_options.h"
 #include "cd_pool.h"
 #include "cd_share.h"
-#include "cd_transfer.h"
 #include "cd_worker.h"
 
 /* ---- owner side of the inbox ------------------------------------------ */
@@ -93,10 +93,7 @@ static void setup_version(cd__worker *w, const cd_load *load, CURL *e) {
    * other slots start once a response came over HTTP/2 (start_held), and
    * a session takes up to `pipelining` streams (the worker's setting is
    * raised, never lowered, as for the Agent's transfers). */
-  if ((long)load->pipelining > w->max_streams || w->max_streams == 0) {
-    if ((long)load->pipelining > w->max_streams) w->max_streams = (long)load->pipelining;
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, w->max_streams);
-  }
+  cd__options_raise_streams(w, (long)load->pipelining);
 }
 
 /* The options a slot's handle keeps for the whole run. */
@@ -104,18 +101,12 @@ static void setup_slot(cd__worker *w, cd__load_part *p, cd__load_slot *s) {
   const cd_load *load = p->load;
   CURL *e = s->easy;
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)s + 1);  /* tagged: cd__load_owns */
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  cd__options_base(e, s->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_SHARE, p->share->handle);
   if (load->timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)load->timeout_ms);
   setup_version(w, load, e);
-  cd__transfer_setup_config(e, load->config, load->tmpls[0].url, load->flags);
+  cd__options_config(e, load->config, load->tmpls[0].url, load->flags);
   s->tmpl = SIZE_MAX;
 }
 
@@ -301,7 +292,7 @@ static void adopt(cd__worker *w, cd__load_part *p, uint64_t now) {
     p->c.error_kinds[CD_LOAD_ERR_OTHER]++;
     return;
   }
-  p->share->active++;
+  cd__share_use(p->share);
   for (unsigned i = 0; i < p->nslots; i++) {
     cd__load_slot *s = &p->slots[i];
     s->easy = cd__pool_get(&w->pool);
@@ -335,7 +326,7 @@ static void end_part(cd__worker *w, cd__load_part *p) {
     s->easy = NULL;
   }
   p->busy = 0;
-  if (p->share != NULL && --p->share->active == 0) p->share->idle_since_ms = w->now_ms;
+  if (p->share != NULL) cd__share_unuse(p->share, w->now_ms);
   p->share = NULL;
   cds_list_del(&p->node);
   publish(p);

@@ -18,7 +18,6 @@
  * only while this worker is parked (see cd_waker.h).
  */
 #include "cd_loop.h"
-#include "cd_clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 
 #include <urcu/rculist.h>
 
+#include "cd_clock.h"
 #include "cd_channel.h"
 #include "cd_conn.h"
 #include "cd_limit.h"
@@ -36,6 +36,7 @@
 #include "cd_share.h"
 #include "cd_timer.h"
 #include "cd_transfer.h"
+#include "cd_upwait.h"
 
 #define CD_IDLE_POLL_MS 1000
 #define CD_MAX_CACHED_CONNECTIONS 4096
@@ -46,6 +47,12 @@
 #define CD_POLL_MAX (CD_RAW_POLL_MAX + 1024)
 
 /* ---- commands ------------------------------------------------------------ */
+
+/* Ends any request, raw pipe or not (an abort, a detach). */
+static void end_request(cd__worker *w, cd_request *req, int how) {
+  cd__raw_close(w, req);
+  cd__transfer_end(w, req, how);
+}
 
 /* Runs one command, then drops the request reference it held (SUBMIT's is
  * the worker's own, kept until the transfer ends). */
@@ -59,7 +66,7 @@ static void run_command(cd__worker *w, void *cmd) {
       if (req->state == CD__T_RUNNING) cd__transfer_resume(w, req);
       break;
     case CD__CMD_ABORT:
-      cd__raw_end(w, req, CD__END_ABORTED);
+      end_request(w, req, CD__END_ABORTED);
       break;
     case CD__CMD_BODY:
       cd__transfer_body(cd__command_ptr(cmd));
@@ -79,7 +86,7 @@ static void detach_channel(cd__worker *w, cd_channel *chan) {
   while (ck_ring_dequeue_spsc(&chan->cmd_ring, chan->cmd_buf, &cmd)) cd__command_discard(cmd);
   while (!cds_list_empty(&chan->transfers)) {
     cd_request *req = cds_list_entry(chan->transfers.next, cd_request, chan_node);
-    cd__raw_end(w, req, CD__END_SILENT);
+    end_request(w, req, CD__END_SILENT);
   }
   cd__channel_drop_overflow(chan);
   atomic_store(&chan->detach, 2);
@@ -200,7 +207,7 @@ static void park(cd__worker *w) {
     size_t nraw = cds_list_empty(&w->raw) ? 0 : cd__raw_waitfds(w, fds, CD_RAW_POLL_MAX);
     size_t nidle = cd__conn_idle_waitfds(&w->conns, fds + nraw, CD_POLL_MAX - nraw);
     size_t nup = cds_list_empty(&w->upload_waits)
-                     ? 0 : cd__transfer_upload_waitfds(w, fds + nraw + nidle, CD_POLL_MAX - nraw - nidle);
+                     ? 0 : cd__upwait_fds(w, fds + nraw + nidle, CD_POLL_MAX - nraw - nidle);
     size_t used = nraw + nidle + nup;
     size_t nload = cd__load_waitfds(w, fds + used, CD_POLL_MAX + 1 - used);
     curl_multi_poll(w->multi, fds, (unsigned)(used + nload), (int)timeout, NULL);

@@ -40,11 +40,16 @@ void cd__raw_open(cd__worker *w, cd_request *req) {
   cd__transfer_release_slot(w, req);
 }
 
-void cd__raw_end(cd__worker *w, cd_request *req, int how) {
-  if (req->raw_open) {
-    req->raw_open = false;
-    cds_list_del_init(&req->raw_node);
-  }
+void cd__raw_close(cd__worker *w, cd_request *req) {
+  (void)w;
+  if (!req->raw_open) return;
+  req->raw_open = false;
+  cds_list_del_init(&req->raw_node);
+}
+
+/* The pipe failed or the peer closed it: the request ends. */
+static void raw_end(cd__worker *w, cd_request *req, int how) {
+  cd__raw_close(w, req);
   cd__transfer_end(w, req, how);
 }
 
@@ -61,7 +66,7 @@ static int raw_send(cd__worker *w, cd_request *req) {
         return 0;
       }
       if (rc != CURLE_OK) {
-        cd__raw_end(w, req, (int)rc);
+        raw_end(w, req, (int)rc);
         return -1;
       }
       c->off += sent;
@@ -81,7 +86,7 @@ static int raw_send(cd__worker *w, cd_request *req) {
   if (!req->body_wanted && !req->body_done) {
     req->body_wanted = true;
     if (cd__emit(req, CD_EV_BODY_WANTED, NULL, 0) != 0) {
-      cd__raw_end(w, req, CD_ERR_NO_MEMORY);
+      raw_end(w, req, CD_ERR_NO_MEMORY);
       return -1;
     }
   }
@@ -98,15 +103,15 @@ static int raw_recv(cd__worker *w, cd_request *req) {
     CURLcode rc = curl_easy_recv(req->easy, buf, sizeof(buf), &n);
     if (rc == CURLE_AGAIN) return 0;
     if (rc != CURLE_OK) {
-      cd__raw_end(w, req, (int)rc);
+      raw_end(w, req, (int)rc);
       return -1;
     }
     if (n == 0) {
-      cd__raw_end(w, req, CURLE_OK);  /* the peer closed */
+      raw_end(w, req, CURLE_OK);  /* the peer closed */
       return -1;
     }
     if (cd__emit(req, CD_EV_DATA, buf, n) != 0) {
-      cd__raw_end(w, req, CD_ERR_NO_MEMORY);  /* nothing can be dropped from a byte pipe */
+      raw_end(w, req, CD_ERR_NO_MEMORY);  /* nothing can be dropped from a byte pipe */
       return -1;
     }
   }

@@ -16,8 +16,10 @@
 
 /* The connect-only transfer is done: the pipe opens. */
 void cd__raw_open(cd__worker *w, cd_request *req);
-/* Ends a request, raw or not: out of the worker's raw list first. */
-void cd__raw_end(cd__worker *w, cd_request *req, int how);
+/* The pipe closes: out of the worker's raw list (nothing for a request
+ * that is no open pipe). cd__transfer_end comes next, which closes the
+ * connection. */
+void cd__raw_close(cd__worker *w, cd_request *req);
 /* Moves bytes both ways on every open pipe, until each would block. */
 void cd__raw_pump(cd__worker *w);
 /* The pipes' descriptors to poll while parked (at most `max`). */

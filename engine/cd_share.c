@@ -42,3 +42,13 @@ void cd__shares_sweep(cd__share **shares, int all) {
     }
   }
 }
+
+void cd__share_use(cd__share *s) {
+  s->active++;
+}
+
+int cd__share_unuse(cd__share *s, uint64_t now_ms) {
+  if (--s->active > 0) return 0;
+  s->idle_since_ms = now_ms;
+  return 1;
+}

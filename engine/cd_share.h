@@ -16,7 +16,7 @@ typedef struct cd__share {
   struct cd__share *next;
   cd_config *config;
   CURLSH *handle;
-  unsigned active;                  /* transfers using it */
+  unsigned active;                  /* transfers using it (cd__share_use) */
   uint64_t idle_since_ms;           /* when `active` last fell to 0 */
 } cd__share;
 
@@ -28,5 +28,11 @@ int cd__share_sweepable(const cd__share *share);
 /* Frees the caches of closed agents that no transfer uses any more (their
  * idle connections close), or every cache when `all`. */
 void cd__shares_sweep(cd__share **shares, int all);
+
+/* A transfer (or a load run) uses the agent's cache on this worker, and
+ * stops: returns 1 when that left it unused (its connections are idle from
+ * `now_ms`). */
+void cd__share_use(cd__share *s);
+int cd__share_unuse(cd__share *s, uint64_t now_ms);
 
 #endif /* CD_SHARE_H */

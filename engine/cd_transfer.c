@@ -1,13 +1,9 @@
 /* cd_transfer.c - one request on a worker (see cd_transfer.h). */
 #include "cd_transfer.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <poll.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 
 #include <urcu/list.h>
 
@@ -15,13 +11,16 @@
 #include "cd_config.h"
 #include "cd_conn.h"
 #include "cd_grow.h"
+#include "cd_head.h"
 #include "cd_limit.h"
+#include "cd_options.h"
 #include "cd_pause.h"
 #include "cd_pool.h"
 #include "cd_share.h"
 #include "cd_stats.h"
 #include "cd_timer.h"
 #include "cd_timings.h"
+#include "cd_upwait.h"
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -76,67 +75,6 @@ void cd__transfer_fill_limits(cd__worker *w) {
 
 /* ---- callbacks ------------------------------------------------------------- */
 
-static int parse_version(const char *line) {
-  if (strncmp(line, "HTTP/1.0", 8) == 0) return 10;
-  if (strncmp(line, "HTTP/1.1", 8) == 0) return 11;
-  if (strncmp(line, "HTTP/2", 6) == 0) return 20;
-  if (strncmp(line, "HTTP/3", 6) == 0) return 30;
-  return 0;
-}
-
-/* A response whose framing two parsers could read differently (request
- * smuggling): Content-Length values that disagree, or Content-Length with
- * Transfer-Encoding. libcurl 7.88 takes the last length, or chunked, and
- * goes on; undici refuses both, and so do we. */
-/* Also stores an unambiguous Content-Length in *length_out, and whether
- * a Transfer-Encoding frames the body in *coded_out. */
-static int ambiguous_length(const char *block, size_t len, int64_t *length_out, bool *coded_out) {
-  const char *p = block, *end = block + len;
-  const char *length = NULL;
-  size_t length_len = 0;
-  int chunked = 0;
-  while (p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *line_end = eol ? eol : end;
-    size_t n = (size_t)(line_end - p);
-    if (n > 15 && strncasecmp(p, "content-length:", 15) == 0) {
-      const char *v = p + 15, *ve = line_end;
-      while (v < ve && (*v == ' ' || *v == '\t')) v++;
-      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-      if (memchr(v, ',', (size_t)(ve - v)) != NULL) return 1;  /* "5, 10" */
-      if (length != NULL && (length_len != (size_t)(ve - v) || memcmp(length, v, length_len) != 0)) return 1;
-      length = v;
-      length_len = (size_t)(ve - v);
-    } else if (n > 18 && strncasecmp(p, "transfer-encoding:", 18) == 0) {
-      chunked = 1;
-    }
-    p = eol ? eol + 1 : end;
-  }
-  if (length != NULL && !chunked) *length_out = strtoll(length, NULL, 10);
-  *coded_out = chunked != 0;
-  return length != NULL && chunked;
-}
-
-/* "Keep-Alive: timeout=N" in a header block: N seconds in ms, or -1. */
-static int64_t keepalive_hint(const char *block, size_t len) {
-  const char *p = block, *end = block + len;
-  while (p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *line_end = eol ? eol : end;
-    if ((size_t)(line_end - p) > 11 && strncasecmp(p, "keep-alive:", 11) == 0) {
-      for (const char *v = p + 11; v + 8 <= line_end; v++) {
-        if (strncasecmp(v, "timeout=", 8) != 0) continue;
-        if (v[8] < '0' || v[8] > '9') return -1;
-        long long s = strtoll(v + 8, NULL, 10);
-        return s > 0 && s < 86400 ? s * 1000 : s <= 0 ? 0 : -1;
-      }
-      return -1;
-    }
-    p = eol ? eol + 1 : end;
-  }
-  return -1;
-}
-
 /* The whole response is here while the request body is still going out:
  * a server that stopped reading it would hold the transfer until
  * bodyTimeout. The worker ends it, dropping the connection, unless the
@@ -181,7 +119,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   long status = 0;
   const char *sp = req->hdr ? memchr(req->hdr, ' ', req->hdr_len) : NULL;
   if (sp != NULL) status = strtol(sp + 1, NULL, 10);
-  if (status >= 200 && req->hdr != NULL && ambiguous_length(req->hdr, req->hdr_len, &req->resp_length, &req->resp_coded)) {
+  if (status >= 200 && req->hdr != NULL && cd__head_ambiguous_length(req->hdr, req->hdr_len, &req->resp_length, &req->resp_coded)) {
     req->error = CD_ERR_AMBIGUOUS_LENGTH;
     return 0;
   }
@@ -191,9 +129,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return 0;
   }
   ev->a = (int32_t)status;
-  ev->b = req->hdr ? parse_version(req->hdr) : 0;
+  ev->b = req->hdr ? cd__head_version(req->hdr) : 0;
   if (status >= 200) req->resp_version = ev->b;
-  if (status >= 200 && req->hdr != NULL) req->keepalive_hint_ms = keepalive_hint(req->hdr, req->hdr_len);
+  if (status >= 200 && req->hdr != NULL) req->keepalive_hint_ms = cd__head_keepalive_hint(req->hdr, req->hdr_len);
   req->hdr_len = 0;
   if (status >= 200 && ev->b == 20) {
     /* The origin multiplexes: `connections` now counts sessions. */
@@ -345,64 +283,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
   return cd__pause_hold_send(req);
 }
 
-/* ---- an upload waiting for the owner on a connection the server closed ----
- *
- * While the read callback is paused, libcurl goes on reading the response,
- * but it finishes a transfer only once both directions are done: when the
- * server closes the connection, libcurl reads the end of the stream, stops
- * polling the socket and waits for a body that may never come (an owner
- * streaming from a source that waits on the response, as a pipeline does).
- * The worker watches the sockets of such transfers itself and ends them
- * when the server has hung up: a body the close delimits is complete; any
- * other is cut short, the same error a send on that socket would have
- * met. */
-
-size_t cd__transfer_upload_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
-  size_t n = 0;
-  cd_request *req;
-  cds_list_for_each_entry(req, &w->upload_waits, upwait_node) {
-    if (n == max) break;
-    if ((req->pause & CD__PAUSE_HELD_RECV) || req->upwait_stale) continue;  /* readable until something changes */
-    curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
-    if (fd == CURL_SOCKET_BAD) continue;
-    fds[n].fd = fd;
-    fds[n].events = CURL_WAIT_POLLIN;
-    fds[n].revents = 0;
-    n++;
-  }
-  return n;
-}
-
-#ifdef POLLRDHUP
-#define CD__POLL_RDHUP POLLRDHUP
-#else
-#define CD__POLL_RDHUP 0
-#endif
-
-/* Whether the server has closed a transfer's connection and libcurl has
- * read all it sent. Bytes still unread are libcurl's to read (at most a
- * buffer per turn), unless they stay unread for a whole turn: then
- * libcurl has stopped reading (a response already complete), and the
- * socket must not keep the worker's poll awake. */
-static bool peer_hung_up(cd_request *req, curl_socket_t fd) {
-  struct pollfd p = {.fd = fd, .events = POLLIN | CD__POLL_RDHUP};
-  if (poll(&p, 1, 0) != 1) return false;
-  int unread = 0;
-  if (ioctl(fd, FIONREAD, &unread) != 0) return false;
-  bool hup = (p.revents & (POLLHUP | POLLERR | CD__POLL_RDHUP)) != 0;
-  if (CD__POLL_RDHUP == 0 && !hup && unread == 0) {
-    /* no RDHUP on this system: readable with nothing to read is the end */
-    char b;
-    hup = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-  }
-  bool same = unread > 0 && unread == req->upwait_unread;
-  req->upwait_unread = unread;
-  /* bytes libcurl leaves unread on an open connection (sent after a
-   * complete response) would keep the poll awake: that socket is left to
-   * the loop's periodic turn until something changes */
-  req->upwait_stale = !hup && same;
-  return hup && (unread == 0 || same);
-}
+/* ---- an upload waiting for the owner on a connection the server closed ---- */
 
 void cd__transfer_check_upload_waits(cd__worker *w) {
   cd_request *req, *tmp;
@@ -410,7 +291,7 @@ void cd__transfer_check_upload_waits(cd__worker *w) {
     /* a response the owner holds back is libcurl's to read first */
     if (req->state != CD__T_RUNNING || (req->pause & CD__PAUSE_HELD_RECV)) continue;
     curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
-    if (fd == CURL_SOCKET_BAD || !peer_hung_up(req, fd)) continue;
+    if (fd == CURL_SOCKET_BAD || !cd__upwait_hung_up(req, fd)) continue;
     cd__pause_forget(req);
     bool complete = req->final_headers &&
                     (req->resp_length >= 0 ? req->resp_received >= req->resp_length
@@ -421,161 +302,23 @@ void cd__transfer_check_upload_waits(cd__worker *w) {
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
-/* Where the connection goes: a proxy, a Unix socket, a local address. */
-static void setup_route(const cd_config *cfg, const char *url, int flags, CURL *e) {
-  const char *proxy = NULL;
-  if (flags & CD_REQ_PROXY)
-    proxy = strncmp(url, "https:", 6) == 0 ? cfg->proxy_https : cfg->proxy_http;
-  /* "" rather than NULL: curl would otherwise read http_proxy and friends
-   * from the environment, behind the user's back. */
-  curl_easy_setopt(e, CURLOPT_PROXY, proxy != NULL ? proxy : "");
-  if (proxy != NULL) {
-    if (cfg->proxy_headers != NULL) {
-      curl_easy_setopt(e, CURLOPT_HEADEROPT, CURLHEADER_SEPARATE);
-      curl_easy_setopt(e, CURLOPT_PROXYHEADER, cfg->proxy_headers);
-    }
-    if (cfg->proxy_tunnel) curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
-    if (cfg->proxy_ca.data) curl_easy_setopt(e, CURLOPT_PROXY_CAINFO_BLOB, &cfg->proxy_ca);
-    if (!cfg->proxy_reject_unauthorized) {
-      curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYHOST, 0L);
-    }
-  }
-  if (cfg->unix_socket_path != NULL) curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, cfg->unix_socket_path);
-  if (cfg->local_address != NULL) curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->local_address);
-  if (cfg->happy_eyeballs_ms > 0) curl_easy_setopt(e, CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS, cfg->happy_eyeballs_ms);
-}
-
-/* libcurl 7.88 fails every stream but the first on a reused h2c (prior
- * knowledge) connection, "Error in the HTTP2 framing layer" (curl/curl#10634,
- * a 7.88 regression fixed in 8.0.0 by commit cbe9d82c): there each request
- * gets a connection of its own; from 8.0.0 they multiplex on one. Checked at
- * run time rather than with LIBCURL_VERSION_NUM, because the libcurl.so.4
- * loaded can differ from the headers the addon was built with. Once only:
- * curl_version_info() of 7.x rewrites a static struct on every call. */
-static pthread_once_t h2c_once = PTHREAD_ONCE_INIT;
-static bool h2c_reuse;
-
-static void h2c_check(void) {
-  h2c_reuse = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
-}
-
-/* Streams per HTTP/2 session are a multi-handle setting, one per worker,
- * so a worker takes the largest maxConcurrentStreams of the agents whose
- * HTTP/2 requests it runs; each agent's own total (sessions times streams)
- * is its connection limit's (cd_limit.c). (CURLMOPT_MAX_HOST_CONNECTIONS
- * would cap sessions too, but for every origin of the worker, whatever
- * agent: other agents' paused HTTP/1.1 requests then starved.) */
-static void setup_multiplexing(cd__worker *w, const cd_config *cfg) {
-  if ((long)cfg->max_streams > w->max_streams) {
-    w->max_streams = (long)cfg->max_streams;
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, w->max_streams);
-  }
-}
-
+/* The request's options, then the callbacks that turn libcurl's work into
+ * events. */
 static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
-  const cd_config *cfg = req->config;
+  cd__options_request(w, req, e);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)req);
-  curl_easy_setopt(e, CURLOPT_URL, req->url);
-  if (req->request_target != NULL) curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, req->request_target);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-  /* The user's path goes out as written, bodies as served: fetch decodes. */
-  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  /* Larger reads mean fewer, larger DATA events for big bodies. */
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024L);
-  if (req->flags & CD_REQ_RAW) {
-    /* a byte pipe: HTTP/1.1 by ALPN, nothing sent by curl itself */
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    /* connect (proxy and TLS included), then stop: cd_raw.c takes over */
-    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-  } else if (req->http_version == CD_HTTP_2TLS) {
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    setup_multiplexing(w, cfg);
-    /* Without a connection limit, wait for a connection that can multiplex
-     * rather than open one per request while the first one negotiates.
-     * Under a limit, the limit does that (the first `connections` requests
-     * open the sessions), and PIPEWAIT would hurt: with it libcurl 7.88
-     * opened 301 sessions for 2000 requests with connections: 4 once the
-     * limit had grown to 400 streams; without it, 4. */
-    if (req->limit == NULL) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-  } else if (req->http_version == CD_HTTP_2_PRIOR_KNOWLEDGE) {
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    pthread_once(&h2c_once, h2c_check);
-    if (h2c_reuse) {
-      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    } else {
-      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-    }
-  } else {
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-  }
-
-  if (strcmp(req->method, "HEAD") == 0) {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else if (strcmp(req->method, "GET") != 0 || req->body_mode == CD_BODY_STREAM) {
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-  }
   if (req->body_mode == CD_BODY_STREAM && req->body_data != NULL) {
-    /* A whole body in memory: curl sends it with the request head, in one
-     * write when it is small (the read callback path costs a second send
-     * and a loop turn: 16 KiB POSTs ran at about half undici's rate). */
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_data_len);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body_data);
-    req->body_done = true;
+    req->body_done = true;  /* all of it in CURLOPT_POSTFIELDS */
   } else if (req->body_mode == CD_BODY_STREAM) {
-    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, req);
-    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_length);
     if (req->body_length == 0) req->body_done = true;
   }
-  if (req->flags & CD_REQ_RESET) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-  if (req->share != NULL) curl_easy_setopt(e, CURLOPT_SHARE, req->share->handle);
-  if (req->connect_to != NULL) {
-    req->connect_to_list.data = req->connect_to;
-    req->connect_to_list.next = NULL;
-    curl_easy_setopt(e, (req->flags & CD_REQ_RESOLVE) ? CURLOPT_RESOLVE : CURLOPT_CONNECT_TO, &req->connect_to_list);
-  }
-
   cd__conn_setup(&w->conns, req, e);
-  cd__transfer_setup_config(e, cfg, req->url, req->flags);
-}
-
-void cd__transfer_setup_config(CURL *e, const cd_config *cfg, const char *url, int flags) {
-  setup_route(cfg, url, flags, e);
-  if (cfg->connect_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
-  if (cfg->keepalive_timeout_ms > 0) {
-    /* libcurl reuses a connection while its idle time in whole seconds
-     * (truncated) is not above this value: (ms - 1) / 1000 drops it at
-     * ceil(ms / 1000) seconds, never later than asked for by more than
-     * the rounding. */
-    long secs = (cfg->keepalive_timeout_ms - 1) / 1000;
-    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, secs);
-  }
-  if (cfg->ca.data) curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &cfg->ca);
-  if (cfg->cert.data) {
-    curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cfg->cert);
-    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-  }
-  if (cfg->key.data) {
-    curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &cfg->key);
-    curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-  }
-  if (!cfg->reject_unauthorized) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
 }
 
 static void emit_error(cd_request *req, int code, const char *message) {
@@ -623,9 +366,8 @@ static void transfer_release(cd__worker *w, cd_request *req) {
     req->easy = NULL;
   }
   if (req->share != NULL) {
-    if (--req->share->active == 0) {
+    if (cd__share_unuse(req->share, w->now_ms)) {
       /* the agent is quiet on this worker: its connections are idle */
-      req->share->idle_since_ms = w->now_ms;
       if (req->config->keepalive_timeout_ms > 0) schedule_sweep(w, (uint64_t)req->config->keepalive_timeout_ms);
     }
     req->share = NULL;
@@ -644,7 +386,7 @@ static void transfer_release(cd__worker *w, cd_request *req) {
 static int transfer_run(cd__worker *w, cd_request *req) {
   req->easy = cd__pool_get(&w->pool);
   req->share = cd__share_get(&w->shares, req->config);
-  if (req->share != NULL) req->share->active++;
+  if (req->share != NULL) cd__share_use(req->share);
   if (req->easy == NULL || req->share == NULL) {
     emit_error(req, CD_ERR_NO_MEMORY, "out of memory");
     transfer_release(w, req);

@@ -1,6 +1,7 @@
-/* cd_transfer.h - one request on a worker: the easy handle and its options,
- * curl's callbacks turned into events, pause and resume, deadlines, the
- * per-origin connection limit, and the one way a transfer ends.
+/* cd_transfer.h - one request on a worker: its easy handle (options from
+ * cd_options), curl's callbacks turned into events, pause and resume
+ * (through cd_pause), deadlines, the per-origin connection limit, and the
+ * one way a transfer ends.
  *
  * Above cd_channel, cd_conn, cd_limit, cd_pool, cd_share and the timer;
  * below cd_raw and the loop. It knows the CD_REQ_RAW flag (such transfers
@@ -30,10 +31,8 @@ void cd__transfer_start(cd__worker *w, cd_request *req);
  * Nothing happens for a request that has already ended. */
 void cd__transfer_end(cd__worker *w, cd_request *req, int how);
 
-/* Uploads paused for the owner's body (worker->upload_waits): their
- * sockets, for the worker's poll, and the check that ends those whose
- * server has closed the connection (libcurl would wait for the body). */
-size_t cd__transfer_upload_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max);
+/* Ends the waiting uploads (cd_upwait.h) whose server has closed the
+ * connection: libcurl would wait for their body. */
 void cd__transfer_check_upload_waits(cd__worker *w);
 /* Gives the request's connection-limit slot to the next waiting request
  * (an upgraded connection leaves the origin's pool, as in undici). */
@@ -61,10 +60,4 @@ void cd__transfer_flush_data(cd__worker *w);
  * once their grace is over. Returns when the next one's grace ends, or
  * UINT64_MAX. */
 uint64_t cd__transfer_end_early(cd__worker *w);
-/* The options every easy handle of an agent gets from its config: the
- * route (proxy for `url`'s scheme under CD_REQ_PROXY, Unix socket, local
- * address, happy eyeballs), connect and keep-alive timeouts, TLS material
- * and verification. The load generator's handles (cd_load.c) get them too. */
-void cd__transfer_setup_config(CURL *e, const cd_config *cfg, const char *url, int flags);
-
 #endif /* CD_TRANSFER_H */

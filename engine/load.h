@@ -13,7 +13,7 @@
  * `pipelining` > 1 on HTTP/2, that many handles multiplexed as streams),
  * re-armed from the next template as soon as its request ends. The easy
  * handles get the same libcurl options as the Agent's transfers for the
- * config's TLS, proxy, Unix socket and timeouts (cd__transfer_setup_config)
+ * config's TLS, proxy, Unix socket and timeouts (cd__options_config)
  * and use the config's per-worker connection cache.
  *
  * With a rate, request k of slot j of a run with S slots is due at
