@@ -26,6 +26,7 @@
 const dc = require('node:diagnostics_channel')
 const { isIP } = require('node:net')
 const { REQ_SENDING, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
+const { requestHead, requestHeadH2 } = require('./headers')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -114,6 +115,46 @@ function sendingFlag (diag) {
   return beforeConnect.hasSubscribers || connected.hasSubscribers || connectError.hasSubscribers ? REQ_SENDING : 0
 }
 
+// lib/request.js bodySent(): the bodySent message, among body chunks
+const BODY_SENT = Symbol('bodySent')
+
+/**
+ * A body message of request `req` (a chunk, or BODY_SENT). As undici's,
+ * they come after sendHeaders: those of bytes handed to the engine before
+ * the request went out wait for it in `req.diagBody` (and are dropped with
+ * a request that never got a connection).
+ */
+function publishBody (req, message) {
+  if (!req.headSent) {
+    if (req.diagBody === null) req.diagBody = []
+    req.diagBody.push(message)
+  } else if (message === BODY_SENT) {
+    if (channels.bodySent.hasSubscribers) channels.bodySent.publish({ request: req.diag })
+  } else if (channels.bodyChunkSent.hasSubscribers) {
+    channels.bodyChunkSent.publish({ request: req.diag, chunk: message })
+  }
+}
+
+/**
+ * EV_SENDING: request `req` goes out on the connection the engine
+ * describes (connectionSocket), then its waiting body messages. libcurl
+ * may send it again on another connection (a reused one found dead):
+ * undici would not, and the message goes once.
+ */
+function publishSendHeaders (req, tls, info) {
+  if (req.diag === null || req.headSent) return
+  req.headSent = true
+  const norm = req.norm
+  if (channels.sendHeaders.hasSubscribers) {
+    const socket = connectionSocket(info, tls, norm)
+    const headers = socket.alpnProtocol === 'h2' ? requestHeadH2(norm) : requestHead(norm, norm.raw ? norm.upgrade : null)
+    channels.sendHeaders.publish({ request: req.diag, headers, socket })
+  }
+  const waiting = req.diagBody
+  req.diagBody = null
+  if (waiting !== null) for (const message of waiting) publishBody(req, message)
+}
+
 function publishBeforeConnect (norm, agent) {
   if (!connectChannels.beforeConnect.hasSubscribers) return
   connectChannels.beforeConnect.publish({ connectParams: connectParams(norm, agent, undefined), connector: curlConnector })
@@ -173,6 +214,9 @@ module.exports = {
   DiagnosticsRequest,
   sendingFlag,
   connectionSocket,
+  BODY_SENT,
+  publishBody,
+  publishSendHeaders,
   publishBeforeConnect,
   publishConnected,
   publishConnectError

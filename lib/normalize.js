@@ -325,7 +325,7 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   }
   // Not strict, a streamed body with a content-length: its length is known
   // only at its end, so it goes chunked, and a mismatch is a warning then
-  // (lib/request.js pumpBody), never a request that desynchronises the
+  // (lib/body-pump.js), never a request that desynchronises the
   // connection. Strict, the pump holds the stream to the header.
   let declaredLength = null
   if (bodyLength === null && !strictContentLength && body.source !== null && collector.contentLength !== null) {

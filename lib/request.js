@@ -1,9 +1,10 @@
 'use strict'
 
 // One request as JS sees it (CurlRequest): submitting it, the order of the
-// handler's callbacks, pause/resume, abort, and the request body pump.
-// Its DispatchController is lib/controller.js, the legacy-handler adapter
-// lib/handler.js, header parsing lib/headers.js.
+// handler's callbacks, pause/resume, abort. Its DispatchController is
+// lib/controller.js, the legacy-handler adapter lib/handler.js, header
+// parsing lib/headers.js, a streamed body's pump lib/body-pump.js, the
+// diagnostics messages lib/diagnostics.js, connect.lookup lib/lookup.js.
 //
 // Invariants (undici's contract):
 //   - exactly one terminal callback (onResponseEnd or onResponseError),
@@ -12,36 +13,33 @@
 //     `queue` and are replayed, in order, after resume();
 //   - a handler that throws gets onResponseError with what it threw.
 
-const { clearTimeout, setTimeout, setImmediate } = require('./timers')
-const dns = require('node:dns')
+const { setImmediate } = require('./timers')
 const { isIP } = require('node:net')
 const { errors } = require('undici')
 const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS, EV_CONNECTING, EV_SENDING,
-  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, BODY_HIGH_WATER, BODY_CHUNK_COST, HTTP_1_1
+  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, HTTP_1_1
 } = require('./constants')
 const { mapEngineError } = require('./errors')
 const { applyServername } = require('./normalize')
-const { destroyBodyStream } = require('./body-stream')
+const { BodyPump } = require('./body-pump')
 const {
-  channels, anySubscribers, DiagnosticsRequest, sendingFlag, connectionSocket,
-  publishBeforeConnect, publishConnected, publishConnectError
+  channels, anySubscribers, DiagnosticsRequest, sendingFlag, connectionSocket, BODY_SENT,
+  publishBody, publishSendHeaders, publishBeforeConnect, publishConnected, publishConnectError
 } = require('./diagnostics')
-const { requestHead, requestHeadH2, parseResponseHead, keepsAlive, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
+const { parseResponseHead, keepsAlive, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
 const { DispatchController } = require('./controller')
 const { wantsHeaderObjects } = require('./handler')
 const { kSetResponseHeaders } = require('./symbols')
 const { RawExchange } = require('./upgrade')
 const { timingsFlag, receiveTimings, publishTimings } = require('./timings')
+const { lookupTarget } = require('./lookup')
 
 const {
-  RequestAbortedError, RequestContentLengthMismatchError, InvalidArgumentError, ResponseExceededMaxSizeError,
-  ConnectTimeoutError, SocketError
+  RequestAbortedError, RequestContentLengthMismatchError, ResponseExceededMaxSizeError,
+  SocketError
 } = errors
-
-// lib/request.js publishBody: the bodySent message, among body chunks
-const BODY_SENT_MESSAGE = Symbol('bodySent')
 
 function rethrowLater (err) {
   process.nextTick(() => { throw err })
@@ -59,18 +57,6 @@ function closesConnection (req, head) {
   if (!keepsAlive(head)) return true
   const m = KEEP_ALIVE_TIMEOUT.exec(head)
   return m !== null && Number(m[1]) * 1000 - req.agent._keepAliveTimeoutThreshold <= 0
-}
-
-function onBodyStreamEnd () {
-  destroyBodyStream(this)
-}
-
-// A chunk of a streamed body that is neither a string nor bytes: a
-// TypeError with Node's code, as a stream's write() (and so undici) gives.
-function invalidChunk (chunk) {
-  const err = new TypeError(`body chunks must be strings or Uint8Arrays, got ${chunk === null ? 'null' : typeof chunk}`)
-  err.code = 'ERR_INVALID_ARG_TYPE'
-  return err
 }
 
 class CurlRequest {
@@ -93,16 +79,13 @@ class CurlRequest {
     this.engineDone = false  // the engine sent its terminal event
     this.queue = null        // events held while paused
     this.flushScheduled = false
-    this.bodyInFlight = 0
-    this.bodyWaiter = null
+    this.pump = null         // lib/body-pump.js, for a streamed body
     this.diag = null         // DiagnosticsRequest while diagnostics are watched
     this.diagBody = null     // body messages waiting for sendHeaders (BODY_SENT_MESSAGE: bodySent)
     this.headSent = false    // sendHeaders was published (EV_SENDING)
     this.connectTold = false // beforeConnect published for the connection it is opening
     this.raw = null          // RawExchange, for upgrade and CONNECT
     this.bodyBytes = false   // a streamed body gave bytes before it was submitted
-    this.bodyStream = null   // a streamed body watched for 'error' until the end
-    this.onBodyStreamError = null
     this.maxResponseSize = agent._maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
@@ -148,61 +131,30 @@ class CurlRequest {
     }
   }
 
-  // connect.lookup: the name is resolved here, as net.connect would
-  // (all addresses unless autoSelectFamily is off), bounded by the connect
-  // timeout; libcurl gets the addresses as a CURLOPT_RESOLVE entry, so the
-  // URL, Host, SNI and certificate checks keep the name. With a TLS
-  // servername the connect-to entry takes the first address instead.
+  // connect.lookup (lib/lookup.js): libcurl gets the addresses as a
+  // CURLOPT_RESOLVE entry; with a TLS servername the connect-to entry takes
+  // the first address instead.
   lookup (norm, configId, threads) {
-    const agent = this.agent
     const { hostname, port } = norm.target
-    const timeout = agent._connectTimeout
-    let settled = false
-    let timer = null
-    const done = (err, addresses) => {
-      if (settled) return
-      settled = true
-      if (timer !== null) clearTimeout(timer)
+    lookupTarget(this.agent, norm.target, (err, list) => {
       if (this.done) return // aborted meanwhile: already finished
-      if (err == null) {
-        const list = []
-        for (const a of Array.isArray(addresses) ? addresses : []) {
-          const address = typeof a === 'string' ? a : a?.address
-          const family = isIP(address)
-          if (family !== 0) list.push(family === 6 ? `[${address}]` : address)
-        }
-        if (list.length === 0) {
-          err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`),
-            { code: 'ENOTFOUND', errno: -3008, syscall: 'getaddrinfo', hostname })
-        } else {
-          try {
-            const servername = norm.servername ?? agent._servername
-            if (servername && norm.target.protocol === 'https:' && servername !== hostname) {
-              norm.connectAddress = list[0]
-              this.submit(norm, configId, threads, null)
-            } else {
-              this.submit(norm, configId, threads, `${hostname}:${port}:${list.join(',')}`)
-            }
-          } catch (e) {
-            this.abort(e)
-          }
-          return
-        }
+      if (err !== null) {
+        this.connectFailed(err)
+        this.finishWithError(err)
+        return
       }
-      this.connectFailed(err)
-      this.finishWithError(err)
-    }
-    if (timeout > 0) {
-      timer = setTimeout(() => done(new ConnectTimeoutError(
-        `Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${timeout}ms)`)), timeout)
-    }
-    try {
-      agent._lookup(hostname, { family: 0, hints: dns.ADDRCONFIG, all: agent._lookupAll }, (err, address, family) => {
-        done(err, Array.isArray(address) ? address : [{ address, family }])
-      })
-    } catch (err) {
-      done(err)
-    }
+      try {
+        const servername = norm.servername ?? this.agent._servername
+        if (servername && norm.target.protocol === 'https:' && servername !== hostname) {
+          norm.connectAddress = list[0]
+          this.submit(norm, configId, threads, null)
+        } else {
+          this.submit(norm, configId, threads, `${hostname}:${port}:${list.join(',')}`)
+        }
+      } catch (e) {
+        this.abort(e)
+      }
+    })
   }
 
   // A streamed body's first chunk goes out with the head, as undici's
@@ -215,12 +167,14 @@ class CurlRequest {
   submit (norm, configId, threads, resolveEntry) {
     const connectTo = resolveEntry ?? applyServername(norm, norm.servername ?? this.agent._servername)
     if (!norm.raw && norm.body.buffer === null && norm.body.source !== null) {
-      this.pumpBody(norm.body.source, norm.bodyLength, () => this.submitNow(norm, configId, threads, resolveEntry, connectTo))
+      this.pump = new BodyPump(this)
+      this.pump.run(norm.body.source, norm.bodyLength, () => this.submitNow(norm, configId, threads, resolveEntry, connectTo))
       return
     }
     const empty = norm.body.emptySource
     if (empty !== undefined) {
-      this.watchBodyStream(empty) // lib/normalize.js: nothing of it is sent
+      this.pump = new BodyPump(this)
+      this.pump.watch(empty) // lib/normalize.js: nothing of it is sent
       empty.resume()
     }
     this.submitNow(norm, configId, threads, resolveEntry, connectTo)
@@ -268,115 +222,14 @@ class CurlRequest {
     }
   }
 
-  // start() submits the request, before the first chunk is written.
-  async pumpBody (source, declared, start) {
-    let sent = 0
-    let started = false
-    this.watchBodyStream(source)
-    try {
-      for await (const given of source) {
-        if (this.done || this.engineDone) return // leaving the loop destroys the stream
-        let chunk = given
-        if (typeof chunk === 'string') {
-          chunk = Buffer.from(chunk)
-        } else if (!(chunk instanceof Uint8Array)) {
-          if (!ArrayBuffer.isView(chunk)) throw invalidChunk(chunk)
-          chunk = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-        }
-        if (chunk.length === 0) continue
-        sent += chunk.length
-        if (declared >= 0 && sent > declared) throw new RequestContentLengthMismatchError()
-        if (!started) {
-          started = true
-          this.bodyBytes = true
-          start()
-        }
-        binding.write(this.slot, chunk, false)
-        this.bodyChunkSent(given) // as undici: the chunk as the source gave it
-        this.bodyInFlight += chunk.length + BODY_CHUNK_COST
-        if (this.bodyInFlight >= BODY_HIGH_WATER) {
-          await new Promise((resolve) => { this.bodyWaiter = resolve })
-          if (this.done || this.engineDone) return
-        }
-      }
-      if (this.done || this.engineDone) return
-      if (declared >= 0 && sent !== declared) throw new RequestContentLengthMismatchError()
-      const loose = this.norm.declaredLength // lib/normalize.js
-      if (loose !== null && sent !== loose) process.emitWarning(new RequestContentLengthMismatchError())
-      if (!started) {
-        started = true
-        start()
-      }
-      binding.write(this.slot, null, true)
-      this.bodySent()
-    } catch (err) {
-      // a stream destroyed before its end, without an error: the request
-      // was called off, as undici reports it
-      this.abort(err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? new RequestAbortedError() : err)
-    }
-  }
-
-  // As undici: a body stream that errors before the response has ended
-  // fails the request, even once all of it was read (an 'error' after
-  // 'end'). The listener goes with the request's end, so a later error of
-  // the user's stream is theirs again.
-  watchBodyStream (source) {
-    if (typeof source.on !== 'function' || typeof source.removeListener !== 'function') return
-    this.bodyStream = source
-    this.onBodyStreamError = (err) => this.abort(err)
-    source.on('error', this.onBodyStreamError)
-    // as undici: destroyed as soon as it has ended, not only with the request
-    source.once('end', onBodyStreamEnd)
-  }
-
-  releaseBodyStream () {
-    const source = this.bodyStream
-    if (source === null) return
-    this.bodyStream = null
-    source.removeListener('error', this.onBodyStreamError)
-    source.removeListener('end', onBodyStreamEnd)
-    destroyBodyStream(source)
-  }
-
-  // As undici, the body's messages come after sendHeaders: those of body
-  // bytes handed to the engine before it went out wait for EV_SENDING (and
-  // are dropped with a request that never got a connection).
   bodyChunkSent (chunk) {
-    if (this.diag !== null) this.publishBody(chunk)
+    if (this.diag !== null) publishBody(this, chunk)
     this.handler.onBodySent?.(chunk)
   }
 
   bodySent () {
-    if (this.diag !== null) this.publishBody(BODY_SENT_MESSAGE)
+    if (this.diag !== null) publishBody(this, BODY_SENT)
     this.handler.onRequestSent?.()
-  }
-
-  publishBody (message) {
-    if (!this.headSent) {
-      if (this.diagBody === null) this.diagBody = []
-      this.diagBody.push(message)
-    } else if (message === BODY_SENT_MESSAGE) {
-      if (channels.bodySent.hasSubscribers) channels.bodySent.publish({ request: this.diag })
-    } else if (channels.bodyChunkSent.hasSubscribers) {
-      channels.bodyChunkSent.publish({ request: this.diag, chunk: message })
-    }
-  }
-
-  // EV_SENDING: the request goes out on the connection it describes.
-  // libcurl may send it again on another connection (a reused one found
-  // dead): undici would not, and its message goes once.
-  headGoesOut (tls, info) {
-    if (this.diag === null || this.headSent) return
-    this.headSent = true
-    const norm = this.norm
-    if (channels.sendHeaders.hasSubscribers) {
-      const socket = connectionSocket(info, tls, norm)
-      const headers = socket.alpnProtocol === 'h2' ? requestHeadH2(norm) : requestHead(norm, norm.raw ? norm.upgrade : null)
-      channels.sendHeaders.publish({ request: this.diag, headers, socket })
-    }
-    const waiting = this.diagBody
-    this.diagBody = null
-    if (waiting !== null) for (const message of waiting) this.publishBody(message)
   }
 
   // undici publishes beforeConnect as its client starts connecting: here
@@ -403,14 +256,6 @@ class CurlRequest {
     this.connecting()
     publishConnectError(this.norm, this.agent, err)
     this.agent._onConnectionError(this.norm.target, err)
-  }
-
-  wakeBodyPump () {
-    const waiter = this.bodyWaiter
-    if (waiter !== null) {
-      this.bodyWaiter = null
-      waiter()
-    }
   }
 
   // fault: the agent's own finding (maxResponseSize), not the user's abort:
@@ -478,7 +323,7 @@ class CurlRequest {
     // even when paused.
     if (type === EV_CONNECTING) return this.connecting()
     if (type === EV_CONNECTED) return this.connected(a, payload)
-    if (type === EV_SENDING) return this.headGoesOut(a, payload)
+    if (type === EV_SENDING) return publishSendHeaders(this, a, payload)
     if (type === EV_HEADERS && a >= 200 && this.raw === null) {
       this.finalHead = payload // lib/errors.js: how a cut-short body fails
       this.multiplexed = b >= 20
@@ -498,7 +343,7 @@ class CurlRequest {
     }
     if (isTerminal(type)) {
       this.engineDone = true
-      this.wakeBodyPump()
+      this.pump?.wake()
       if (this.done) {
         if (!this.reportPending) this.agent._requestFinished(this) // else reportError does
         return
@@ -506,8 +351,7 @@ class CurlRequest {
     }
     if (this.done) return
     if (type === EV_BODY_WANTED) {
-      this.bodyInFlight = 0
-      this.wakeBodyPump()
+      this.pump?.wanted()
       return
     }
     if (this.paused || this.queue !== null) {
@@ -568,7 +412,7 @@ class CurlRequest {
           controller.rawTrailers = fieldsToRaw(pairs)
           this.done = true
           this.queue = null
-          this.releaseBodyStream()
+          this.pump?.release()
           if (this.timings !== null) publishTimings(this)
           if (this.diag !== null) {
             this.diag.completed = true
@@ -631,7 +475,7 @@ class CurlRequest {
   upgraded (statusCode, pairs, socket) {
     const { handler, controller } = this
     this.done = true
-    this.releaseBodyStream()
+    this.pump?.release()
     controller[kSetResponseHeaders](pairs)
     try {
       const headers = wantsHeaderObjects(handler) ? fieldsToObject(pairs) : null
@@ -675,8 +519,7 @@ class CurlRequest {
 
   reportError (err) {
     this.reportPending = false
-    this.releaseBodyStream()
-    this.wakeBodyPump()
+    this.pump?.release()
     if (this.timings !== null) publishTimings(this)
     if (this.diag !== null) {
       this.diag.aborted = true
