@@ -79,7 +79,7 @@ static cd__conn *conn_at(cd__conn_table *t, curl_socket_t fd) {
  * connection it went out on closes before any response byte: right for
  * idempotent requests, not for the others, which must fail instead. */
 static int refuse_resend(cd_request *req) {
-  if (!req->sent || !(req->flags & CD_REQ_NO_RETRY)) return 0;
+  if (!req->conn.sent || !(req->flags & CD_REQ_NO_RETRY)) return 0;
   req->error = CD_ERR_CONNECTION_LOST;
   return 1;
 }
@@ -156,15 +156,15 @@ static void track_pending(cd__conn_table *t) {
 /* `req` no longer sends on the connection it was counted on. Returns that
  * connection when it became idle, else NULL. */
 static cd__conn *release_use(cd__conn_table *t, cd_request *req) {
-  if (req->conn_lost) {
-    req->conn_lost = false;
+  if (req->conn.lost) {
+    req->conn.lost = false;
     t->lost--;
   }
-  curl_socket_t fd = req->conn_fd;
+  curl_socket_t fd = req->conn.fd;
   if (fd == CURL_SOCKET_BAD) return NULL;
-  req->conn_fd = CURL_SOCKET_BAD;
+  req->conn.fd = CURL_SOCKET_BAD;
   cd__conn *c = conn_at(t, fd);
-  if (c == NULL || c->serial != req->conn_serial || c->users == 0) return NULL;
+  if (c == NULL || c->serial != req->conn.serial || c->users == 0) return NULL;
   if (--c->users > 0) return NULL;
   c->idle_since_ms = *t->clock;
   return c;
@@ -184,21 +184,21 @@ static void count_use(cd__conn_table *t, cd_request *req, int local_port, int pe
   if (fd == CURL_SOCKET_BAD) {
     /* not found: no connection may count as idle by itself while this
      * transfer runs */
-    req->conn_lost = true;
+    req->conn.lost = true;
     t->lost++;
     return;
   }
   cd__conn *c = t->items[fd];
   c->users++;
   if (c->limit != NULL) cd__limit_session_streams(c->limit, c->users);
-  req->conn_fd = fd;
-  req->conn_serial = c->serial;
+  req->conn.fd = fd;
+  req->conn.serial = c->serial;
 }
 
 curl_socket_t cd__conn_transfer_fd(cd__conn_table *t, cd_request *req) {
-  curl_socket_t fd = req->conn_fd;
+  curl_socket_t fd = req->conn.fd;
   cd__conn *c = conn_at(t, fd);
-  return c != NULL && c->serial == req->conn_serial && !c->shut ? fd : CURL_SOCKET_BAD;
+  return c != NULL && c->serial == req->conn.serial && !c->shut ? fd : CURL_SOCKET_BAD;
 }
 
 /* The connection no longer counts toward its `connections` limit. */
@@ -214,12 +214,12 @@ static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_so
   if (refuse_resend(req)) return CURL_SOCKET_BAD;
   curl_socket_t fd = socket(addr->family, addr->socktype, addr->protocol);
   if (fd == CURL_SOCKET_BAD || purpose != CURLSOCKTYPE_IPCXN) return fd;
-  if ((req->flags & CD_REQ_SENDING) && !req->connecting_told) {
-    req->connecting_told = true;
+  if ((req->flags & CD_REQ_SENDING) && !req->conn.connecting_told) {
+    req->conn.connecting_told = true;
     /* out of memory: the owner learns of the connection with CONNECTED alone */
     (void)cd__emit(req, CD_EV_CONNECTING, NULL, 0);
   }
-  cd__conn_table *t = req->conn_table;
+  cd__conn_table *t = req->conn.table;
   size_t origin_len = strlen(req->origin) + 1;
   cd__conn *c = malloc(sizeof(*c) + origin_len);
   /* Out of memory: the connection works, it just goes unreported. */
@@ -233,7 +233,7 @@ static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_so
   free(t->items[fd]);
   c->chan = req->chan;
   c->share = req->share;
-  c->limit = req->limit;
+  c->limit = req->lim.entry;
   if (c->limit != NULL) cd__limit_session_opened(c->limit);
   c->config_tag = req->config->tag;
   long ka = req->config->keepalive_timeout_ms;
@@ -248,7 +248,7 @@ static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_so
   c->serial = ++t->serial;
   memcpy(c->origin, req->origin, origin_len);
   t->items[fd] = c;
-  if (req->opened_len < CD__MAX_OPENED) req->opened[req->opened_len++] = fd;
+  if (req->conn.opened_len < CD__MAX_OPENED) req->conn.opened[req->conn.opened_len++] = fd;
   return fd;
 }
 
@@ -314,17 +314,17 @@ static int tell(cd_request *req, int type, const cd__conn_info *info) {
 static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int local_port) {
   cd_request *req = clientp;
   if (refuse_resend(req)) return CURL_PREREQFUNC_ABORT;
-  req->sent = true;
+  req->conn.sent = true;
   cd__conn_info info;
   bool described = false;
-  for (unsigned i = 0; i < req->opened_len; i++) {
-    curl_socket_t fd = req->opened[i];
-    cd__conn *c = conn_at(req->conn_table, fd);
+  for (unsigned i = 0; i < req->conn.opened_len; i++) {
+    curl_socket_t fd = req->conn.opened[i];
+    cd__conn *c = conn_at(req->conn.table, fd);
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     if (c == NULL || c->connected || getpeername(fd, (struct sockaddr *)&peer, &len) != 0) continue;
     c->connected = true;
-    track(req->conn_table, c, fd);
+    track(req->conn.table, c, fd);
     if (c->limit != NULL) cd__limit_session_ready(c->limit);
     describe(&info, req->easy, ip, port, local_ip, local_port);
     described = true;
@@ -334,8 +334,8 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     }
     break;
   }
-  req->opened_len = 0;
-  count_use(req->conn_table, req, local_port, port);
+  req->conn.opened_len = 0;
+  count_use(req->conn.table, req, local_port, port);
   if (req->flags & CD_REQ_SENDING) {
     if (!described) describe(&info, req->easy, ip, port, local_ip, local_port);
     if (tell(req, CD_EV_SENDING, &info) != 0) {
@@ -347,12 +347,12 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
 }
 
 void cd__conn_setup(cd__conn_table *table, cd_request *req, CURL *easy) {
-  req->conn_table = table;
-  req->opened_len = 0;
-  req->sent = false;
-  req->connecting_told = false;
-  req->conn_fd = CURL_SOCKET_BAD;
-  req->conn_lost = false;
+  req->conn.table = table;
+  req->conn.opened_len = 0;
+  req->conn.sent = false;
+  req->conn.connecting_told = false;
+  req->conn.fd = CURL_SOCKET_BAD;
+  req->conn.lost = false;
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open);
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, req);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close);
@@ -377,7 +377,7 @@ uint32_t cd__conn_transfer_done(cd__conn_table *t, cd_request *req) {
 static uint32_t apply_reuse_limits(cd__conn_table *t, cd_request *req) {
   if (req->easy == NULL) return 0;
   unsigned max_requests = req->config->max_requests_per_conn;
-  if (req->keepalive_hint_ms < 0 && max_requests == 0) return 0;
+  if (req->resp.keepalive_hint_ms < 0 && max_requests == 0) return 0;
   curl_socket_t fd = CURL_SOCKET_BAD;
   /* the connection the transfer last used, while its handle is still in
    * the multi handle and the connection in the agent's cache */
@@ -391,8 +391,8 @@ static uint32_t apply_reuse_limits(cd__conn_table *t, cd_request *req) {
     shut(c, (curl_socket_t)fd);
     return 0;
   }
-  if (req->keepalive_hint_ms < 0) return 0;
-  int64_t ka = req->keepalive_hint_ms - req->config->keepalive_threshold_ms;
+  if (req->resp.keepalive_hint_ms < 0) return 0;
+  int64_t ka = req->resp.keepalive_hint_ms - req->config->keepalive_threshold_ms;
   if (ka <= 0) {
     /* No time left to reuse it safely (as undici): close it now, unless
      * other streams may still run on it. */

@@ -63,29 +63,29 @@ int cd__limit_acquire(cd__limits *ls, cd_request *req) {
   if (l == NULL) return CD__LIMIT_NO_MEMORY;
   if (l->running >= capacity(l)) {
     req->state = CD__T_QUEUED;
-    cds_list_add_tail(&req->wait_node, &l->queue);
-    req->in_wait_list = true;
+    cds_list_add_tail(&req->lim.wait_node, &l->queue);
+    req->lim.queued = true;
     return CD__LIMIT_WAIT;
   }
   l->running++;
-  req->limit = l;
+  req->lim.entry = l;
   return CD__LIMIT_RUN;
 }
 
 void cd__limit_dequeue(cd_request *req) {
-  cds_list_del_init(&req->wait_node);
-  req->in_wait_list = false;
+  cds_list_del_init(&req->lim.wait_node);
+  req->lim.queued = false;
 }
 
 cd__limit *cd__limit_release(cd_request *req) {
-  cd__limit *l = req->limit;
-  req->limit = NULL;
+  cd__limit *l = req->lim.entry;
+  req->lim.entry = NULL;
   if (l != NULL) l->running--;
   return l;
 }
 
 void cd__limit_multiplexed(cd_request *req) {
-  cd__limit *l = req->limit;
+  cd__limit *l = req->lim.entry;
   if (l == NULL || l->multiplexed) return;
   l->multiplexed = true;
   mark_grown(l);
@@ -121,9 +121,9 @@ void cd__limit_session_closed(cd__limit *l, bool ready) {
 
 cd_request *cd__limit_next(cd__limit *l) {
   if (cds_list_empty(&l->queue) || l->running >= capacity(l)) return NULL;
-  cd_request *next = cds_list_entry(l->queue.next, cd_request, wait_node);
+  cd_request *next = cds_list_entry(l->queue.next, cd_request, lim.wait_node);
   cd__limit_dequeue(next);
-  next->limit = l;
+  next->lim.entry = l;
   l->running++;
   return next;
 }

@@ -94,7 +94,7 @@ void cd__options_request(cd__worker *w, cd_request *req, CURL *e) {
      * open the sessions), and PIPEWAIT would hurt: with it libcurl 7.88
      * opened 301 sessions for 2000 requests with connections: 4 once the
      * limit had grown to 400 streams; without it, 4. */
-    if (req->limit == NULL) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    if (req->lim.entry == NULL) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   } else if (req->http_version == CD_HTTP_2_PRIOR_KNOWLEDGE) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
     pthread_once(&h2c_once, h2c_check);

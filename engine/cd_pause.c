@@ -29,16 +29,16 @@ size_t cd__pause_hold_recv(cd_request *req, unsigned reason) {
 }
 
 size_t cd__pause_hold_send(cd_request *req) {
-  if (cds_list_empty(&req->upwait_node)) cds_list_add_tail(&req->upwait_node, &req->worker->upload_waits);
+  if (cds_list_empty(&req->upwait.node)) cds_list_add_tail(&req->upwait.node, &req->worker->upload_waits);
   req->pause |= CD__PAUSE_UPLOAD | CD__PAUSE_HELD_SEND;
   return CURL_READFUNC_PAUSE;
 }
 
 /* UPLOAD's list entry and what the watch of its socket learnt. */
 static void end_upload_wait(cd_request *req) {
-  cds_list_del_init(&req->upwait_node);
-  req->upwait_unread = 0;
-  req->upwait_stale = false;
+  cds_list_del_init(&req->upwait.node);
+  req->upwait.unread = 0;
+  req->upwait.stale = false;
 }
 
 void cd__pause_lift(cd_request *req, unsigned reasons) {

@@ -31,20 +31,20 @@
 void cd__raw_open(cd__worker *w, cd_request *req) {
   curl_socket_t fd = CURL_SOCKET_BAD;
   curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &fd);
-  req->raw_fd = fd;
-  req->raw_open = true;
+  req->raw.fd = fd;
+  req->raw.open = true;
   cd__timer_heap_remove(&w->timers, &req->timer);  /* the owner times the response head */
   req->deadline_ms = 0;
-  cds_list_add_tail(&req->raw_node, &w->raw);
+  cds_list_add_tail(&req->raw.node, &w->raw);
   /* As undici: an upgraded connection leaves the origin's pool. */
   cd__transfer_release_slot(w, req);
 }
 
 void cd__raw_close(cd__worker *w, cd_request *req) {
   (void)w;
-  if (!req->raw_open) return;
-  req->raw_open = false;
-  cds_list_del_init(&req->raw_node);
+  if (!req->raw.open) return;
+  req->raw.open = false;
+  cds_list_del_init(&req->raw.node);
 }
 
 /* The pipe failed or the peer closed it: the request ends. */
@@ -56,13 +56,13 @@ static void raw_end(cd__worker *w, cd_request *req, int how) {
 /* Sends queued chunks until the socket would block. Returns 0, or -1 when
  * the request was finished (failed). */
 static int raw_send(cd__worker *w, cd_request *req) {
-  while (req->body_head != NULL) {
-    cd__chunk *c = req->body_head;
+  while (req->upload.head != NULL) {
+    cd__chunk *c = req->upload.head;
     if (c->off < c->len) {
       size_t sent = 0;
       CURLcode rc = curl_easy_send(req->easy, c->data + c->off, c->len - c->off, &sent);
       if (rc == CURLE_AGAIN) {
-        req->raw_want_write = true;
+        req->raw.want_write = true;
         return 0;
       }
       if (rc != CURLE_OK) {
@@ -72,19 +72,19 @@ static int raw_send(cd__worker *w, cd_request *req) {
       c->off += sent;
       if (c->off < c->len) continue;
     }
-    req->body_head = c->next;
-    if (req->body_head == NULL) req->body_tail = NULL;
+    req->upload.head = c->next;
+    if (req->upload.head == NULL) req->upload.tail = NULL;
     cd__chunk_free(c);
   }
-  req->raw_want_write = false;
-  if (req->body_done && !req->raw_shut) {
+  req->raw.want_write = false;
+  if (req->upload.queued_all && !req->raw.shut) {
     /* The owner ended its side. Plain TCP can say so; TLS through
      * libcurl cannot, so the connection stays as is until the peer ends. */
-    req->raw_shut = true;
-    if (strncmp(req->url, "http:", 5) == 0 && !(req->flags & CD_REQ_PROXY)) shutdown(req->raw_fd, SHUT_WR);
+    req->raw.shut = true;
+    if (strncmp(req->url, "http:", 5) == 0 && !(req->flags & CD_REQ_PROXY)) shutdown(req->raw.fd, SHUT_WR);
   }
-  if (!req->body_wanted && !req->body_done) {
-    req->body_wanted = true;
+  if (!req->upload.wanted && !req->upload.queued_all) {
+    req->upload.wanted = true;
     if (cd__emit(req, CD_EV_BODY_WANTED, NULL, 0) != 0) {
       raw_end(w, req, CD_ERR_NO_MEMORY);
       return -1;
@@ -119,7 +119,7 @@ static int raw_recv(cd__worker *w, cd_request *req) {
 
 void cd__raw_pump(cd__worker *w) {
   cd_request *req, *tmp;
-  cds_list_for_each_entry_safe(req, tmp, &w->raw, raw_node) {
+  cds_list_for_each_entry_safe(req, tmp, &w->raw, raw.node) {
     if (raw_send(w, req) == 0) raw_recv(w, req);
   }
 }
@@ -127,13 +127,13 @@ void cd__raw_pump(cd__worker *w) {
 size_t cd__raw_waitfds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
   size_t n = 0;
   cd_request *req;
-  cds_list_for_each_entry(req, &w->raw, raw_node) {
+  cds_list_for_each_entry(req, &w->raw, raw.node) {
     if (n == max) break;
     short events = 0;
     if (cd__pause_recv_reason(req) == 0) events |= CURL_WAIT_POLLIN;
-    if (req->raw_want_write) events |= CURL_WAIT_POLLOUT;
+    if (req->raw.want_write) events |= CURL_WAIT_POLLOUT;
     if (events == 0) continue;
-    fds[n].fd = req->raw_fd;
+    fds[n].fd = req->raw.fd;
     fds[n].events = events;
     fds[n].revents = 0;
     n++;

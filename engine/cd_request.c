@@ -142,14 +142,14 @@ cd_request *cd__request_new(cd_env *env, struct cd_channel *chan, cd_config *con
 
   cd__timer_init(&req->timer);
   CDS_INIT_LIST_HEAD(&req->chan_node);
-  CDS_INIT_LIST_HEAD(&req->wait_node);
+  CDS_INIT_LIST_HEAD(&req->lim.wait_node);
   CDS_INIT_LIST_HEAD(&req->stall_node);
   CDS_INIT_LIST_HEAD(&req->early_node);
-  CDS_INIT_LIST_HEAD(&req->upwait_node);
-  CDS_INIT_LIST_HEAD(&req->raw_node);
-  CDS_INIT_LIST_HEAD(&req->data_node);
-  req->resp_length = -1;
-  req->keepalive_hint_ms = -1;
+  CDS_INIT_LIST_HEAD(&req->upwait.node);
+  CDS_INIT_LIST_HEAD(&req->raw.node);
+  CDS_INIT_LIST_HEAD(&req->resp.data_node);
+  req->resp.length = -1;
+  req->resp.keepalive_hint_ms = -1;
   if (build_headers(req, o->headers, o->headers_len) != 0) {
     pool_give(req);
     return NULL;
@@ -167,8 +167,8 @@ void cd__request_ref(cd_request *req) {
 void cd__request_unref(cd_request *req) {
   if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) != 1) return;
   free_headers(req);
-  free(req->hdr);
-  free(req->trailers);
+  free(req->resp.hdr);
+  free(req->resp.trailers);
   cd__config_unref(req->config);
   pool_give(req);
   cd__stat_add(&cd__live.requests, -1);
@@ -193,10 +193,10 @@ void cd__chunk_free(cd__chunk *c) {
 }
 
 void cd__request_drop_body(cd_request *req) {
-  while (req->body_head != NULL) {
-    cd__chunk *c = req->body_head;
-    req->body_head = c->next;
+  while (req->upload.head != NULL) {
+    cd__chunk *c = req->upload.head;
+    req->upload.head = c->next;
     cd__chunk_free(c);
   }
-  req->body_tail = NULL;
+  req->upload.tail = NULL;
 }

@@ -2,9 +2,12 @@
  * list and its request-body chunks.
  *
  * Below the channel and the worker: this file allocates and frees, and
- * calls nothing above cd_config, cd_slist and cd_stats. The fields a worker
- * uses while running the request are declared here (the request is the one
- * object every layer touches) and marked with the file that owns them.
+ * calls nothing above cd_config, cd_slist and cd_stats. Two halves: what
+ * the owner and the worker share (the atomics, the [const] request as
+ * submitted, the reserve event), and the transfer, which only the worker
+ * touches, in one part per module that owns it (resp, upload, upwait, lim,
+ * conn, raw). Both live in one allocation: the request is the one object
+ * every layer of the worker touches, and a transfer never outlives it.
  *
  * Ownership: created by the owner in cd_request_submit (cd_submit.c) with
  * two references, the owner's (dropped by cd_request_release) and the
@@ -91,63 +94,85 @@ struct cd_request {
   int http_version;
   int flags;                        /* CD_REQ_* */
 
-  /* [worker] cd_transfer.c */
+  /* [worker] The transfer: everything only the request's worker touches
+   * (as curl keeps a SingleRequest beside each Curl_easy), one part per
+   * module that owns it; cd_transfer.c's own fields first. */
   struct cd__worker *worker;        /* set when the worker takes it */
   int state;                        /* enum cd__transfer_state */
   CURL *easy;
   struct curl_slist connect_to_list; /* one-entry list for curl */
   struct cds_list_head chan_node;   /* chan->transfers */
-  struct cds_list_head wait_node;   /* the limiter's queue (cd_limit.c) */
   struct cds_list_head stall_node;  /* worker->stalled, while CD__PAUSE_OVERFLOW (cd_pause.c) */
-  struct cd__limit *limit;          /* connection limiter entry, or NULL */
   struct cd__share *share;          /* the agent's connection cache on this worker */
-  bool in_wait_list;                /* on the limiter's queue */
   unsigned pause;                   /* cd_pause.h: why libcurl is held, and what it holds */
-  bool final_headers;               /* final (non-1xx) header block delivered */
-  bool body_wanted;                 /* BODY_WANTED sent, no chunk since */
-  bool body_done;                   /* the last chunk has been queued */
-  bool upload_done;                 /* the read callback reached the end of the body */
-  bool early_done;                  /* in worker->early: response complete, upload not */
   bool retried;                     /* sent again after its HTTP/2 connection went away */
-  int64_t resp_length;              /* final response's Content-Length, or -1 */
-  int64_t keepalive_hint_ms;        /* final response's Keep-Alive: timeout=, or -1 */
-  int64_t resp_received;            /* body bytes received */
+  bool early_done;                  /* in worker->early: response complete, upload not */
   struct cds_list_head early_node;  /* worker->early */
-  struct cds_list_head upwait_node; /* worker->upload_waits: read callback paused for the owner */
-  int upwait_unread;                /* bytes left unread on its socket at the last check */
-  bool upwait_stale;                /* those bytes stayed unread, connection open: not polled */
-  bool resp_coded;                  /* final response framed by a Transfer-Encoding */
-  int resp_version;                 /* final response's HTTP version (11, 20...), 0 before */
   uint64_t early_deadline_ms;       /* in worker->early: ended then if still uploading */
   int error;                        /* CD_ERR_* decided by the engine, or 0 */
-  cd_event *data_pending;           /* DATA being filled this loop turn, or NULL */
-  struct cds_list_head data_node;   /* worker->data_pending while data_pending */
-  cd__chunk *body_head;
-  cd__chunk *body_tail;
-  char *hdr;                        /* header block being collected */
-  size_t hdr_len, hdr_cap;
-  char *trailers;
-  size_t trailers_len, trailers_cap;
   cd__timer timer;
   uint64_t deadline_ms;             /* 0: no deadline armed */
   char errbuf[CURL_ERROR_SIZE];
 
-  /* [worker] cd_conn.c */
-  struct cd__conn_table *conn_table; /* the worker's */
-  curl_socket_t opened[CD__MAX_OPENED]; /* sockets this transfer opened */
-  unsigned opened_len;
-  bool sent;                        /* the request went out at least once */
-  bool connecting_told;             /* CD_REQ_SENDING: CD_EV_CONNECTING sent */
-  curl_socket_t conn_fd;            /* the connection it sends on (counted there), or bad */
-  uint32_t conn_serial;             /* that entry's serial (descriptors are reused) */
-  bool conn_lost;                   /* sends on a connection cd_conn.c could not tell */
+  /* cd_transfer.c: the response as it arrives */
+  struct {
+    bool final_headers;             /* final (non-1xx) header block delivered */
+    int64_t length;                 /* final response's Content-Length, or -1 */
+    int64_t keepalive_hint_ms;      /* final response's Keep-Alive: timeout=, or -1 */
+    int64_t received;               /* body bytes received */
+    bool coded;                     /* final response framed by a Transfer-Encoding */
+    int version;                    /* final response's HTTP version (11, 20...), 0 before */
+    char *hdr;                      /* header block being collected */
+    size_t hdr_len, hdr_cap;
+    char *trailers;
+    size_t trailers_len, trailers_cap;
+    cd_event *data_pending;         /* DATA being filled this loop turn, or NULL */
+    struct cds_list_head data_node; /* worker->data_pending while data_pending */
+  } resp;
 
-  /* [worker] cd_raw.c (CD_REQ_RAW) */
-  bool raw_open;                    /* connected: in worker->raw */
-  bool raw_want_write;              /* a send would block: poll for POLLOUT */
-  bool raw_shut;                    /* the owner's end was passed on */
-  curl_socket_t raw_fd;
-  struct cds_list_head raw_node;    /* worker->raw */
+  /* cd_transfer.c: the request body on its way to the read callback */
+  struct {
+    cd__chunk *head;                /* chunks the owner wrote, not yet read */
+    cd__chunk *tail;
+    bool wanted;                    /* BODY_WANTED sent, no chunk since */
+    bool queued_all;                /* the last chunk has been queued */
+    bool read_all;                  /* the read callback reached the end of the body */
+  } upload;
+
+  /* cd_upwait.c: an upload waiting for the owner (CD__PAUSE_UPLOAD) */
+  struct {
+    struct cds_list_head node;      /* worker->upload_waits */
+    int unread;                     /* bytes left unread on its socket at the last check */
+    bool stale;                     /* those bytes stayed unread, connection open: not polled */
+  } upwait;
+
+  /* cd_limit.c: the origin's connection limit */
+  struct {
+    struct cd__limit *entry;        /* the limit it counts in, or NULL */
+    struct cds_list_head wait_node; /* the limit's queue, while queued */
+    bool queued;
+  } lim;
+
+  /* cd_conn.c: the connection it opens and sends on */
+  struct {
+    struct cd__conn_table *table;   /* the worker's */
+    curl_socket_t opened[CD__MAX_OPENED]; /* sockets this transfer opened */
+    unsigned opened_len;
+    bool sent;                      /* the request went out at least once */
+    bool connecting_told;           /* CD_REQ_SENDING: CD_EV_CONNECTING sent */
+    curl_socket_t fd;               /* the connection it sends on (counted there), or bad */
+    uint32_t serial;                /* that entry's serial (descriptors are reused) */
+    bool lost;                      /* sends on a connection cd_conn.c could not tell */
+  } conn;
+
+  /* cd_raw.c (CD_REQ_RAW) */
+  struct {
+    bool open;                      /* connected: in worker->raw */
+    bool want_write;                /* a send would block: poll for POLLOUT */
+    bool shut;                      /* the owner's end was passed on */
+    curl_socket_t fd;
+    struct cds_list_head node;      /* worker->raw */
+  } raw;
 
   /* cd_timings.c, CD_REQ_TIMINGS requests only */
   int64_t timings_submit_us;        /* [owner, before SUBMIT is pushed] the origin of the instants */

@@ -83,7 +83,7 @@ void cd__transfer_fill_limits(cd__worker *w) {
  * last chunk), and a finished upload keeps the connection. (undici drops it
  * when its socket is still writing.) */
 static void arm_early(cd__worker *w, cd_request *req) {
-  if (req->body_mode != CD_BODY_STREAM || req->upload_done || req->early_done) return;
+  if (req->body_mode != CD_BODY_STREAM || req->upload.read_all || req->early_done) return;
   req->early_done = true;
   req->early_deadline_ms = w->now_ms + CD__EARLY_GRACE_MS;
   cds_list_add_tail(&req->early_node, &w->early);
@@ -95,20 +95,20 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   size_t n = size * nmemb;
   int blank = (n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n');
 
-  if (req->final_headers) {
+  if (req->resp.final_headers) {
     /* After the final block, header lines are trailers (chunked encoding). */
-    if (!blank && buf_append(&req->trailers, &req->trailers_len, &req->trailers_cap, ptr, n) != 0) {
+    if (!blank && buf_append(&req->resp.trailers, &req->resp.trailers_len, &req->resp.trailers_cap, ptr, n) != 0) {
       req->error = CD_ERR_NO_MEMORY;
       return 0;
     }
     return n;
   }
   if (!blank) {
-    if (req->hdr_len + n > req->config->max_header_size) {
+    if (req->resp.hdr_len + n > req->config->max_header_size) {
       req->error = CD_ERR_HEADERS_OVERFLOW;
       return 0;  /* makes curl fail the transfer with CURLE_WRITE_ERROR */
     }
-    if (buf_append(&req->hdr, &req->hdr_len, &req->hdr_cap, ptr, n) != 0) {
+    if (buf_append(&req->resp.hdr, &req->resp.hdr_len, &req->resp.hdr_cap, ptr, n) != 0) {
       req->error = CD_ERR_NO_MEMORY;
       return 0;
     }
@@ -117,31 +117,31 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
 
   /* End of a header block: a 1xx or the final one. */
   long status = 0;
-  const char *sp = req->hdr ? memchr(req->hdr, ' ', req->hdr_len) : NULL;
+  const char *sp = req->resp.hdr ? memchr(req->resp.hdr, ' ', req->resp.hdr_len) : NULL;
   if (sp != NULL) status = strtol(sp + 1, NULL, 10);
-  if (status >= 200 && req->hdr != NULL && cd__head_ambiguous_length(req->hdr, req->hdr_len, &req->resp_length, &req->resp_coded)) {
+  if (status >= 200 && req->resp.hdr != NULL && cd__head_ambiguous_length(req->resp.hdr, req->resp.hdr_len, &req->resp.length, &req->resp.coded)) {
     req->error = CD_ERR_AMBIGUOUS_LENGTH;
     return 0;
   }
-  cd_event *ev = cd__event_new(req->chan, req, CD_EV_HEADERS, req->hdr, req->hdr_len);
+  cd_event *ev = cd__event_new(req->chan, req, CD_EV_HEADERS, req->resp.hdr, req->resp.hdr_len);
   if (ev == NULL) {
     req->error = CD_ERR_NO_MEMORY;
     return 0;
   }
   ev->a = (int32_t)status;
-  ev->b = req->hdr ? cd__head_version(req->hdr) : 0;
-  if (status >= 200) req->resp_version = ev->b;
-  if (status >= 200 && req->hdr != NULL) req->keepalive_hint_ms = cd__head_keepalive_hint(req->hdr, req->hdr_len);
-  req->hdr_len = 0;
+  ev->b = req->resp.hdr ? cd__head_version(req->resp.hdr) : 0;
+  if (status >= 200) req->resp.version = ev->b;
+  if (status >= 200 && req->resp.hdr != NULL) req->resp.keepalive_hint_ms = cd__head_keepalive_hint(req->resp.hdr, req->resp.hdr_len);
+  req->resp.hdr_len = 0;
   if (status >= 200 && ev->b == 20) {
     /* The origin multiplexes: `connections` now counts sessions. */
     cd__limit_multiplexed(req);
   }
   if (status >= 200 || status == 101) {
-    req->final_headers = true;
+    req->resp.final_headers = true;
     arm_deadline(w, req, req->body_timeout_ms);
     /* a response without a body is complete with its head */
-    if (status >= 200 && (req->resp_length == 0 || status == 204 || status == 304 || strcmp(req->method, "HEAD") == 0))
+    if (status >= 200 && (req->resp.length == 0 || status == 204 || status == 304 || strcmp(req->method, "HEAD") == 0))
       arm_early(w, req);
   }
   cd__channel_push_event(req->chan, ev);
@@ -150,16 +150,16 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
 
 /* The request's DATA event being filled goes to the owner. */
 static void flush_data(cd_request *req) {
-  cd_event *ev = req->data_pending;
+  cd_event *ev = req->resp.data_pending;
   if (ev == NULL) return;
-  req->data_pending = NULL;
-  cds_list_del_init(&req->data_node);
+  req->resp.data_pending = NULL;
+  cds_list_del_init(&req->resp.data_node);
   cd__channel_push_event(req->chan, ev);
 }
 
 void cd__transfer_flush_data(cd__worker *w) {
   cd_request *req, *tmp;
-  cds_list_for_each_entry_safe(req, tmp, &w->data_pending, data_node) flush_data(req);
+  cds_list_for_each_entry_safe(req, tmp, &w->data_pending, resp.data_node) flush_data(req);
 }
 
 /* Body bytes for the owner. curl hands them over in reads of whatever the
@@ -170,7 +170,7 @@ void cd__transfer_flush_data(cd__worker *w) {
  * response of known length go out at once, so small responses cost no
  * more than before. */
 static int queue_data(cd__worker *w, cd_request *req, const char *ptr, size_t n) {
-  cd_event *ev = req->data_pending;
+  cd_event *ev = req->resp.data_pending;
   if (ev != NULL && ev->landing != NULL && ev->len + n <= ev->landing_cap) {
     memcpy(ev->landing + ev->len, ptr, n);
     ev->len += n;
@@ -185,10 +185,10 @@ static int queue_data(cd__worker *w, cd_request *req, const char *ptr, size_t n)
     return 0;
   }
   flush_data(req);
-  int more = req->resp_length < 0 || req->resp_received + (int64_t)n < req->resp_length;
+  int more = req->resp.length < 0 || req->resp.received + (int64_t)n < req->resp.length;
   /* A large body goes into a landing when the owner gave one (the bytes
    * then reach JS without another copy), else into an event. */
-  int large = n >= CD_LANDING_MIN || (more && req->resp_received >= (int64_t)CD_LANDING_MIN);
+  int large = n >= CD_LANDING_MIN || (more && req->resp.received >= (int64_t)CD_LANDING_MIN);
   ev = large && n <= CD__EVENT_LARGE
     ? cd__event_new_landed(req->chan, req, ptr, n, (int32_t)w->index) : NULL;
   if (ev != NULL && !more) {
@@ -202,8 +202,8 @@ static int queue_data(cd__worker *w, cd_request *req, const char *ptr, size_t n)
   }
   if (ev == NULL) return -1;
   cd__window_add(req, n);
-  req->data_pending = ev;
-  cds_list_add_tail(&req->data_node, &w->data_pending);
+  req->resp.data_pending = ev;
+  cds_list_add_tail(&req->resp.data_node, &w->data_pending);
   return 0;
 }
 
@@ -224,8 +224,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return 0;  /* makes curl fail the transfer */
   }
   if (req->body_timeout_ms) req->deadline_ms = w->now_ms + req->body_timeout_ms;
-  req->resp_received += (int64_t)n;
-  if (req->resp_length >= 0 && req->resp_received >= req->resp_length) arm_early(w, req);
+  req->resp.received += (int64_t)n;
+  if (req->resp.length >= 0 && req->resp.received >= req->resp.length) arm_early(w, req);
   return n;
 }
 
@@ -254,27 +254,27 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
   size_t max = size * nitems, copied = 0;
   int chunked = req->body_length < 0;
 
-  while (copied < max && req->body_head != NULL) {
-    cd__chunk *c = req->body_head;
+  while (copied < max && req->upload.head != NULL) {
+    cd__chunk *c = req->upload.head;
     size_t take = c->len - c->off;
     if (take > max - copied) take = max - copied;
     memcpy(buf + copied, c->data + c->off, take);
     c->off += take;
     copied += take;
     if (c->off == c->len) {
-      req->body_head = c->next;
-      if (req->body_head == NULL) req->body_tail = NULL;
+      req->upload.head = c->next;
+      if (req->upload.head == NULL) req->upload.tail = NULL;
       cd__chunk_free(c);
       if (chunked) break;
     }
   }
   if (copied > 0) return copied;
-  if (req->body_done) {
-    req->upload_done = true;
+  if (req->upload.queued_all) {
+    req->upload.read_all = true;
     return 0;  /* end of body */
   }
-  if (!req->body_wanted) {
-    req->body_wanted = true;
+  if (!req->upload.wanted) {
+    req->upload.wanted = true;
     if (cd__emit(req, CD_EV_BODY_WANTED, NULL, 0) != 0) {
       req->error = CD_ERR_NO_MEMORY;
       return CURL_READFUNC_ABORT;
@@ -287,16 +287,16 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata) {
 
 void cd__transfer_check_upload_waits(cd__worker *w) {
   cd_request *req, *tmp;
-  cds_list_for_each_entry_safe(req, tmp, &w->upload_waits, upwait_node) {
+  cds_list_for_each_entry_safe(req, tmp, &w->upload_waits, upwait.node) {
     /* a response the owner holds back is libcurl's to read first */
     if (req->state != CD__T_RUNNING || (req->pause & CD__PAUSE_HELD_RECV)) continue;
     curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
     if (fd == CURL_SOCKET_BAD || !cd__upwait_hung_up(req, fd)) continue;
     cd__pause_forget(req);
-    bool complete = req->final_headers &&
-                    (req->resp_length >= 0 ? req->resp_received >= req->resp_length
-                                           : !req->resp_coded && req->resp_version < 20);
-    cd__transfer_end(w, req, complete ? CURLE_OK : req->final_headers ? CURLE_PARTIAL_FILE : CURLE_GOT_NOTHING);
+    bool complete = req->resp.final_headers &&
+                    (req->resp.length >= 0 ? req->resp.received >= req->resp.length
+                                           : !req->resp.coded && req->resp.version < 20);
+    cd__transfer_end(w, req, complete ? CURLE_OK : req->resp.final_headers ? CURLE_PARTIAL_FILE : CURLE_GOT_NOTHING);
   }
 }
 
@@ -312,11 +312,11 @@ static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
   if (req->body_mode == CD_BODY_STREAM && req->body_data != NULL) {
-    req->body_done = true;  /* all of it in CURLOPT_POSTFIELDS */
+    req->upload.queued_all = true;  /* all of it in CURLOPT_POSTFIELDS */
   } else if (req->body_mode == CD_BODY_STREAM) {
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, req);
-    if (req->body_length == 0) req->body_done = true;
+    if (req->body_length == 0) req->upload.queued_all = true;
   }
   cd__conn_setup(&w->conns, req, e);
 }
@@ -339,7 +339,7 @@ static void emit_error(cd_request *req, int code, const char *message) {
     if (connect_time > 0 || pretransfer_time > 0) ev->d |= CD_ERRF_CONNECTED;
     ev->d |= (int32_t)(connect_code & 0xfff) << CD_ERRF_CONNECT_STATUS_SHIFT;
   }
-  if (req->final_headers) ev->d |= CD_ERRF_HEADERS;
+  if (req->resp.final_headers) ev->d |= CD_ERRF_HEADERS;
   cd__channel_push_event(req->chan, ev);
 }
 
@@ -352,9 +352,9 @@ static void schedule_sweep(cd__worker *w, uint64_t ms) {
 
 static void transfer_release(cd__worker *w, cd_request *req) {
   cd__timer_heap_remove(&w->timers, &req->timer);
-  if (req->in_wait_list) {
-    cds_list_del_init(&req->wait_node);
-    req->in_wait_list = false;
+  if (req->lim.queued) {
+    cds_list_del_init(&req->lim.wait_node);
+    req->lim.queued = false;
   }
   cd__pause_forget(req);
   cds_list_del_init(&req->early_node);
@@ -438,7 +438,7 @@ static const char *engine_error_message(int error) {
  * idempotent request whose body is in memory (or absent) is sent once
  * more, on a new connection. */
 static int retry_on_new_connection(cd__worker *w, cd_request *req, int result) {
-  if (req->retried || (req->flags & CD_REQ_NO_RETRY) || req->final_headers || req->error != 0) return 0;
+  if (req->retried || (req->flags & CD_REQ_NO_RETRY) || req->resp.final_headers || req->error != 0) return 0;
   /* CURLE_HTTP2 is the connection's failure; a stream the server reset
    * (CURLE_HTTP2_STREAM) is that request's answer and is not retried. */
   if (result != CURLE_HTTP2) return 0;
@@ -451,7 +451,7 @@ static int retry_on_new_connection(cd__worker *w, cd_request *req, int result) {
   /* The easy handle keeps its options; a fresh connection, not the one
    * that is going away. */
   curl_easy_setopt(req->easy, CURLOPT_FRESH_CONNECT, 1L);
-  req->hdr_len = 0;
+  req->resp.hdr_len = 0;
   req->errbuf[0] = '\0';
   if (curl_multi_add_handle(w->multi, req->easy) != CURLM_OK) return 0;
   return 1;
@@ -468,7 +468,7 @@ void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
   } else if (how == CD__END_SILENT) {
     /* the owner is detaching: nobody reads events any more */
   } else if (how == CURLE_OK && req->error == 0) {
-    cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_END, req->trailers, req->trailers_len));
+    cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_END, req->resp.trailers, req->resp.trailers_len));
   } else if (req->error != 0 || how < 0) {
     int code = req->error != 0 ? req->error : how;
     const char *message = engine_error_message(code);
@@ -486,7 +486,7 @@ void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
 
 void cd__transfer_resume(cd__worker *w, cd_request *req) {
   atomic_store(&req->paused_seen, 0);
-  if (req->body_timeout_ms && req->final_headers) arm_deadline(w, req, req->body_timeout_ms);
+  if (req->body_timeout_ms && req->resp.final_headers) arm_deadline(w, req, req->body_timeout_ms);
   cd__pause_lift(req, CD__PAUSE_OWNER);
 }
 
@@ -504,10 +504,10 @@ void cd__transfer_body(cd__chunk *c) {
     cd__chunk_free(c);
     return;
   }
-  if (req->body_tail) req->body_tail->next = c; else req->body_head = c;
-  req->body_tail = c;
-  if (c->end) req->body_done = true;
-  req->body_wanted = false;
+  if (req->upload.tail) req->upload.tail->next = c; else req->upload.head = c;
+  req->upload.tail = c;
+  if (c->end) req->upload.queued_all = true;
+  req->upload.wanted = false;
   cd__pause_lift(req, CD__PAUSE_UPLOAD);
 }
 
@@ -518,7 +518,7 @@ void cd__transfer_timeout(cd__worker *w, cd_request *req) {
     if (cd__timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0) abort();
     return;
   }
-  if (req->final_headers && cd__pause_owner(req)) {
+  if (req->resp.final_headers && cd__pause_owner(req)) {
     /* Paused time does not count: resume arms it again. */
     req->deadline_ms = 0;
     return;
@@ -528,6 +528,6 @@ void cd__transfer_timeout(cd__worker *w, cd_request *req) {
     arm_deadline(w, req, req->body_timeout_ms);
     return;
   }
-  req->error = req->final_headers ? CD_ERR_BODY_TIMEOUT : CD_ERR_HEADERS_TIMEOUT;
+  req->error = req->resp.final_headers ? CD_ERR_BODY_TIMEOUT : CD_ERR_HEADERS_TIMEOUT;
   cd__transfer_end(w, req, CURLE_OPERATION_TIMEDOUT);
 }

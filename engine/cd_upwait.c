@@ -22,9 +22,9 @@
 size_t cd__upwait_fds(cd__worker *w, struct curl_waitfd *fds, size_t max) {
   size_t n = 0;
   cd_request *req;
-  cds_list_for_each_entry(req, &w->upload_waits, upwait_node) {
+  cds_list_for_each_entry(req, &w->upload_waits, upwait.node) {
     if (n == max) break;
-    if ((req->pause & CD__PAUSE_HELD_RECV) || req->upwait_stale) continue;  /* readable until something changes */
+    if ((req->pause & CD__PAUSE_HELD_RECV) || req->upwait.stale) continue;  /* readable until something changes */
     curl_socket_t fd = cd__conn_transfer_fd(&w->conns, req);
     if (fd == CURL_SOCKET_BAD) continue;
     fds[n].fd = fd;
@@ -52,11 +52,11 @@ bool cd__upwait_hung_up(cd_request *req, curl_socket_t fd) {
     char b;
     hup = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
   }
-  bool same = unread > 0 && unread == req->upwait_unread;
-  req->upwait_unread = unread;
+  bool same = unread > 0 && unread == req->upwait.unread;
+  req->upwait.unread = unread;
   /* bytes libcurl leaves unread on an open connection (sent after a
    * complete response) would keep the poll awake: that socket is left to
    * the loop's periodic turn until something changes */
-  req->upwait_stale = !hup && same;
+  req->upwait.stale = !hup && same;
   return hup && (unread == 0 || same);
 }
