@@ -10,7 +10,8 @@ const os = require('node:os')
 const net = require('node:net')
 const undici = require('undici')
 const { Dispatcher, errors } = undici
-const { binding, agentsByConfig } = require('./native')
+const { binding } = require('./native')
+const { registerAgent, forgetAgent } = require('./disconnects')
 const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE, SPILL_IN_FLIGHT } = require('./constants')
 const { normalizeRequest, parseOrigin } = require('./normalize')
 const { CurlRequest } = require('./request')
@@ -173,7 +174,7 @@ function mergeTlsOption (opts) {
 }
 
 const configRegistry = new FinalizationRegistry((configId) => {
-  agentsByConfig.delete(configId)
+  forgetAgent(configId)
   binding.releaseConfig(configId)
 })
 
@@ -250,7 +251,7 @@ class Agent extends Dispatcher {
     this._connections = opts.connections ?? null
     this._maxOrigins = opts.maxOrigins ?? Infinity
     this._origins = new Map()  // origin -> { active, connected, needDrain, resets }
-    agentsByConfig.set(this._configId, new WeakRef(this))
+    registerAgent(this._configId, this)
     this._configReleased = false
     // An agent dropped without close(): its config (and the idle
     // connections cached for it) goes when the agent is collected.

@@ -11,8 +11,9 @@
 // ERROR, CONNECTED, DISCONNECTED) take the next entry of `values`, except
 // small body chunks (EV_DATA_SLAB), which the bridge copies into `slab`,
 // and large ones the worker wrote into a landing (EV_DATA_LANDED).
+// Connection closes, which carry no request, go to lib/disconnects.js.
 
-const { setImmediate, setTimeout } = require('./timers')
+const connections = require('./disconnects')
 const binding = require('./binding')
 const {
   EV_DATA, EV_DATA_SLAB, EV_DATA_LANDED, LANDINGS, LANDING_MIN, LANDING_CAP, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTING, EV_DISCONNECTED, SLOT_NONE,
@@ -24,9 +25,6 @@ const {
 function isTerminal (type) {
   return type === EV_END || type === EV_ERROR || type === EV_ABORTED
 }
-
-// configId -> WeakRef(agent), for connection events that have no request.
-const agentsByConfig = new Map()
 
 const meta = new Int32Array(BATCH_MAX * META_FIELDS)
 const slab = Buffer.alloc(SLAB_SIZE)
@@ -99,7 +97,7 @@ function onEvents (count) {
       values[vi++] = undefined
     }
     if (slot === SLOT_NONE) {
-      if (type === EV_DISCONNECTED) pendingDisconnects.push({ configId: meta[o + META_A], origin: payload, held: false })
+      if (type === EV_DISCONNECTED) connections.disconnected(meta[o + META_A], payload)
       continue
     }
     const req = requests[slot]
@@ -114,53 +112,7 @@ function onEvents (count) {
       process.nextTick(() => { throw err })
     }
   }
-  if (pendingDisconnects.length > 0) sortDisconnects(false)
-}
-
-// Connection closes (CD_EV_DISCONNECTED, no request) reach the agent in
-// undici's order: after the terminal callback of the request the
-// connection carried, and a turn of the event loop later, as a socket's
-// 'close' event comes (setImmediate: after that callback's ticks and
-// microtasks). The engine queues a close before the END of the request
-// that closed it, sometimes in an earlier batch; so a close whose origin
-// still has requests in flight waits for the end of one more batch (the
-// END follows at once), or 20 ms at most.
-let pendingDisconnects = []
-let readyDisconnects = []
-let holdTimer = null
-
-function sortDisconnects (force) {
-  const held = []
-  for (const d of pendingDisconnects) {
-    const agent = agentsByConfig.get(d.configId)?.deref()
-    if (agent === undefined) continue
-    if (!force && !d.held && agent._originBusy(d.origin)) {
-      d.held = true
-      held.push(d)
-    } else {
-      if (readyDisconnects.length === 0) setImmediate(emitDisconnects)
-      readyDisconnects.push([agent, d.origin])
-    }
-  }
-  pendingDisconnects = held
-  if (held.length > 0 && holdTimer === null) {
-    holdTimer = setTimeout(() => {
-      holdTimer = null
-      sortDisconnects(true)
-    }, 20).unref()
-  }
-}
-
-function emitDisconnects () {
-  const ready = readyDisconnects
-  readyDisconnects = []
-  for (const [agent, origin] of ready) {
-    try {
-      agent._onDisconnected(origin)
-    } catch (err) {
-      process.nextTick(() => { throw err })
-    }
-  }
+  connections.batchEnd()
 }
 
 /**
@@ -196,6 +148,5 @@ module.exports = {
   binding,
   submit,
   requests,
-  isTerminal,
-  agentsByConfig
+  isTerminal
 }
