@@ -12,6 +12,7 @@ const undici = require('undici')
 const { Dispatcher, errors } = undici
 const { binding } = require('./native')
 const { registerAgent, forgetAgent } = require('./disconnects')
+const { kSettings } = require('./symbols')
 const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE, HTTP_1_1, HTTP_2TLS, HTTP_2_PRIOR_KNOWLEDGE, SPILL_IN_FLIGHT } = require('./constants')
 const { normalizeRequest, parseOrigin } = require('./normalize')
 const { CurlRequest } = require('./request')
@@ -192,6 +193,25 @@ class Agent extends Dispatcher {
     this._destroyed = false
     this._onClosed = []
     this._active = new Set()
+    // What its requests read (lib/request.js, lookup.js, upgrade.js,
+    // diagnostics.js), fixed for the agent's life.
+    const connect = typeof opts.connect === 'object' && opts.connect !== null ? opts.connect : {}
+    const settings = this[kSettings] = Object.freeze({
+      headersTimeout: opts.headersTimeout ?? DEFAULT_TIMEOUT,
+      bodyTimeout: opts.bodyTimeout ?? DEFAULT_TIMEOUT,
+      connectTimeout: opts.connectTimeout ?? connect.timeout ?? DEFAULT_CONNECT_TIMEOUT,
+      maxResponseSize: opts.maxResponseSize ?? -1,
+      maxHeaderSize: opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
+      keepAliveTimeoutThreshold: opts.keepAliveTimeoutThreshold ?? DEFAULT_KEEPALIVE_THRESHOLD,
+      servername: connect.servername ?? null,
+      // connect.lookup: names are resolved with it on this thread and the
+      // addresses pinned for libcurl (lib/lookup.js); all of them, or the
+      // first only when autoSelectFamily is off, as net.connect does.
+      lookup: connect.lookup ?? null,
+      lookupAll: connect.autoSelectFamily ?? opts.autoSelectFamily ?? net.getDefaultAutoSelectFamily?.() ?? true,
+      socketPath: opts.socketPath ?? connect.socketPath ?? null,
+      localAddress: opts.localAddress ?? null
+    })
     if (opts.factory != null || typeof opts.connect === 'function') {
       // the user's own dispatcher per origin (lib/factory.js): nothing of
       // the engine is made for this agent. A connector function makes
@@ -203,20 +223,14 @@ class Agent extends Dispatcher {
       return
     }
     this._router = null
-    const connect = opts.connect ?? {}
     this._threads = opts.threads ?? DEFAULT_THREADS
-    this._headersTimeout = opts.headersTimeout ?? DEFAULT_TIMEOUT
-    this._bodyTimeout = opts.bodyTimeout ?? DEFAULT_TIMEOUT
-    this._connectTimeout = opts.connectTimeout ?? connect.timeout ?? DEFAULT_CONNECT_TIMEOUT
     this._httpVersion = opts.allowH2 ? HTTP_2TLS : HTTP_1_1
     this._useH2c = opts.useH2c === true
     this._proxy = parseProxyOption(opts.proxy)
     // pipelining: 0 closes the connection after each request; libcurl has
     // no HTTP/1.1 pipelining, so values above 1 run as 1.
     this._resetAll = opts.pipelining === 0 || opts.pipelining === false
-    this._maxResponseSize = opts.maxResponseSize ?? -1
     this._strictContentLength = opts.strictContentLength ?? true
-    this._maxHeaderSize = opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE
     this._configId = binding.createConfig({
       ...this._proxy?.config,
       proxyCa: tlsBytes(opts.proxy?.proxyTls?.ca, 'ca'),
@@ -225,28 +239,19 @@ class Agent extends Dispatcher {
       // libcurl always falls back across address families (happy eyeballs);
       // the attempt timeout is the head start of the first family.
       happyEyeballsTimeout: opts.autoSelectFamilyAttemptTimeout > 0 ? opts.autoSelectFamilyAttemptTimeout : 0,
-      connectTimeout: this._connectTimeout,
+      connectTimeout: settings.connectTimeout,
       keepAliveTimeout: opts.keepAliveTimeout ?? DEFAULT_KEEPALIVE,
-      keepAliveTimeoutThreshold: opts.keepAliveTimeoutThreshold ?? DEFAULT_KEEPALIVE_THRESHOLD,
+      keepAliveTimeoutThreshold: settings.keepAliveTimeoutThreshold,
       connections: opts.connections ?? 0,
       // HTTP/1.x: a connection closes after carrying this many requests
       maxRequestsPerClient: opts.maxRequestsPerClient ?? 0,
       maxConcurrentStreams: opts.maxConcurrentStreams ?? 0,
-      maxHeaderSize: this._maxHeaderSize,
+      maxHeaderSize: settings.maxHeaderSize,
       rejectUnauthorized: connect.rejectUnauthorized ?? true,
       ca: tlsBytes(connect.ca, 'ca'),
       cert: tlsBytes(connect.cert, 'cert'),
       key: tlsBytes(connect.key, 'key')
     })
-    this._keepAliveTimeoutThreshold = opts.keepAliveTimeoutThreshold ?? DEFAULT_KEEPALIVE_THRESHOLD
-    this._servername = connect.servername ?? null
-    // connect.lookup: names are resolved with it on this thread and the
-    // addresses pinned for libcurl (lib/request.js); all of them, or the
-    // first only when autoSelectFamily is off, as net.connect does.
-    this._lookup = connect.lookup ?? null
-    this._lookupAll = connect.autoSelectFamily ?? opts.autoSelectFamily ?? net.getDefaultAutoSelectFamily?.() ?? true
-    this._socketPath = opts.socketPath ?? connect.socketPath ?? null
-    this._localAddress = opts.localAddress ?? null
     this._poolSize = binding.ensureThreads(this._threads)
     this._connections = opts.connections ?? null
     this._maxOrigins = opts.maxOrigins ?? Infinity

@@ -27,6 +27,7 @@ const dc = require('node:diagnostics_channel')
 const { isIP } = require('node:net')
 const { REQ_SENDING, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
 const { requestHead, requestHeadH2 } = require('./headers')
+const { kSettings } = require('./symbols')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -70,7 +71,7 @@ function connectParams (norm, agent, version) {
     port: target.port,
     version,
     servername: target.protocol === 'https:' ? serverName(norm) : null,
-    localAddress: agent._localAddress ?? null
+    localAddress: agent[kSettings].localAddress
   }
 }
 

@@ -10,6 +10,7 @@ const dns = require('node:dns')
 const { isIP } = require('node:net')
 const { errors } = require('undici')
 const { clearTimeout, setTimeout } = require('./timers')
+const { kSettings } = require('./symbols')
 
 const { ConnectTimeoutError } = errors
 
@@ -21,7 +22,8 @@ const { ConnectTimeoutError } = errors
  */
 function lookupTarget (agent, target, callback) {
   const { hostname, port } = target
-  const timeout = agent._connectTimeout
+  const settings = agent[kSettings]
+  const timeout = settings.connectTimeout
   let settled = false
   let timer = null
   const done = (err, addresses) => {
@@ -46,7 +48,7 @@ function lookupTarget (agent, target, callback) {
       `Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${timeout}ms)`)), timeout)
   }
   try {
-    agent._lookup(hostname, { family: 0, hints: dns.ADDRCONFIG, all: agent._lookupAll }, (err, address, family) => {
+    settings.lookup(hostname, { family: 0, hints: dns.ADDRCONFIG, all: settings.lookupAll }, (err, address, family) => {
       done(err, Array.isArray(address) ? address : [{ address, family }])
     })
   } catch (err) {

@@ -31,7 +31,7 @@ const {
 const { parseResponseHead, keepsAlive, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
 const { DispatchController } = require('./controller')
 const { wantsHeaderObjects } = require('./handler')
-const { kSetResponseHeaders } = require('./symbols')
+const { kSetResponseHeaders, kSettings } = require('./symbols')
 const { RawExchange } = require('./upgrade')
 const { timingsFlag, receiveTimings, publishTimings } = require('./timings')
 const { lookupTarget } = require('./lookup')
@@ -56,7 +56,7 @@ function closesConnection (req, head) {
   if (req.norm.reset) return true
   if (!keepsAlive(head)) return true
   const m = KEEP_ALIVE_TIMEOUT.exec(head)
-  return m !== null && Number(m[1]) * 1000 - req.agent._keepAliveTimeoutThreshold <= 0
+  return m !== null && Number(m[1]) * 1000 - req.settings.keepAliveTimeoutThreshold <= 0
 }
 
 class CurlRequest {
@@ -66,6 +66,7 @@ class CurlRequest {
    */
   constructor (agent, handler) {
     this.agent = agent
+    this.settings = agent[kSettings] // lib/agent.js: what the agent was made with
     this.handler = handler
     this.controller = new DispatchController(this)
     this.slot = -1
@@ -86,7 +87,7 @@ class CurlRequest {
     this.connectTold = false // beforeConnect published for the connection it is opening
     this.raw = null          // RawExchange, for upgrade and CONNECT
     this.bodyBytes = false   // a streamed body gave bytes before it was submitted
-    this.maxResponseSize = agent._maxResponseSize
+    this.maxResponseSize = this.settings.maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
     this.finalHead = null    // the final response head, as received
@@ -120,7 +121,7 @@ class CurlRequest {
     }
     if (this.aborted) return // aborted in onRequestStart: nothing is sent
     const agent = this.agent
-    if (agent._lookup !== null && !norm.proxied && agent._socketPath === null && isIP(norm.target.hostname) === 0) {
+    if (this.settings.lookup !== null && !norm.proxied && this.settings.socketPath === null && isIP(norm.target.hostname) === 0) {
       this.lookup(norm, configId, threads)
       return
     }
@@ -144,7 +145,7 @@ class CurlRequest {
         return
       }
       try {
-        const servername = norm.servername ?? this.agent._servername
+        const servername = norm.servername ?? this.settings.servername
         if (servername && norm.target.protocol === 'https:' && servername !== hostname) {
           norm.connectAddress = list[0]
           this.submit(norm, configId, threads, null)
@@ -165,7 +166,7 @@ class CurlRequest {
   // still on its way, and the worker would have to drop the connection
   // (fetch() POSTs opened one connection per request that way).
   submit (norm, configId, threads, resolveEntry) {
-    const connectTo = resolveEntry ?? applyServername(norm, norm.servername ?? this.agent._servername)
+    const connectTo = resolveEntry ?? applyServername(norm, norm.servername ?? this.settings.servername)
     if (!norm.raw && norm.body.buffer === null && norm.body.source !== null) {
       this.pump = new BodyPump(this)
       this.pump.run(norm.body.source, norm.bodyLength, () => this.submitNow(norm, configId, threads, resolveEntry, connectTo))
@@ -195,8 +196,8 @@ class CurlRequest {
       headers: norm.headers,
       bodyMode: norm.bodyMode,
       bodyLength: norm.bodyLength,
-      headersTimeout: norm.headersTimeout ?? agent._headersTimeout,
-      bodyTimeout: norm.bodyTimeout ?? agent._bodyTimeout,
+      headersTimeout: norm.headersTimeout ?? this.settings.headersTimeout,
+      bodyTimeout: norm.bodyTimeout ?? this.settings.bodyTimeout,
       worker: (this.worker = agent._pickWorker(target, threads)),
       // a raw connection leaves libcurl's cache anyway; FORBID_REUSE would close it
       flags: (norm.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
@@ -209,7 +210,7 @@ class CurlRequest {
     requests[this.slot] = this
     if (this.paused) binding.pause(this.slot) // paused before it was handed over
     if (norm.raw) {
-      this.raw = new RawExchange(this, norm, norm.headersTimeout ?? agent._headersTimeout)
+      this.raw = new RawExchange(this, norm, norm.headersTimeout ?? this.settings.headersTimeout)
       this.raw.start()
       return
     }
@@ -494,7 +495,7 @@ class CurlRequest {
 
   errorTarget () {
     const { target } = this.norm
-    return { hostname: target.hostname, port: target.port, connectTimeout: this.agent._connectTimeout }
+    return { hostname: target.hostname, port: target.port, connectTimeout: this.settings.connectTimeout }
   }
 
   // A fault (an engine error, or one the agent finds in the response)

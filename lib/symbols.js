@@ -1,11 +1,12 @@
 'use strict'
 
-// Symbols for the internals that lib/ files share on objects handlers can
-// see (the DispatchController), kept off their public names.
+// Symbols for the internals that lib/ files share on objects users can see
+// (the DispatchController, the Agent), kept off their public names.
 
 module.exports = {
   kRequest: Symbol('curl-dispatcher.request'),           // controller -> its CurlRequest
   kHeaderPairs: Symbol('curl-dispatcher.headerPairs'),   // controller: response fields, as strings
   kRawHeaders: Symbol('curl-dispatcher.rawHeaders'),     // controller: rawHeaders, built on first use
-  kSetResponseHeaders: Symbol('curl-dispatcher.setResponseHeaders')
+  kSetResponseHeaders: Symbol('curl-dispatcher.setResponseHeaders'),
+  kSettings: Symbol('curl-dispatcher.settings')          // agent: the frozen settings its requests read
 }

@@ -230,7 +230,7 @@ class RawExchange {
     for (;;) {
       const end = this.head.indexOf('\r\n\r\n')
       if (end < 0) {
-        if (this.head.length > this.request.agent._maxHeaderSize) this.fail(new HeadersOverflowError())
+        if (this.head.length > this.request.settings.maxHeaderSize) this.fail(new HeadersOverflowError())
         return
       }
       const head = parseResponseHead(this.head.toString('latin1', 0, end))
@@ -323,7 +323,7 @@ class RawExchange {
   // for other requests; time the handler keeps it paused does not count
   armBodyTimer () {
     const request = this.request
-    const ms = this.norm.bodyTimeout ?? request.agent._bodyTimeout
+    const ms = this.norm.bodyTimeout ?? request.settings.bodyTimeout
     this.clearTimer()
     if (!(ms > 0)) return
     this.timer = setTimeout(() => {
