@@ -466,9 +466,8 @@ class Agent extends Dispatcher {
   }
 
   // Called once per request when both the handler and the engine are done.
+  // lib/request.js settle(): once per request
   _requestFinished (req) {
-    if (req.finished) return
-    req.finished = true
     this._active.delete(req)
     if (req.worker >= 0) {
       const load = this._origins.get(req.norm.target.origin)?.workers

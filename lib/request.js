@@ -75,7 +75,7 @@ class CurlRequest {
     this.aborted = false
     this.reason = null
     this.paused = false
-    this.finished = false    // the agent has stopped counting it
+    this.finished = false    // settle() told the agent, once
     this.done = false        // the handler got its terminal callback
     this.engineDone = false  // the engine sent its terminal event
     this.queue = null        // events held while paused
@@ -339,14 +339,14 @@ class CurlRequest {
     if (this.raw !== null) {
       if (isTerminal(type)) this.engineDone = true
       this.raw.onEngineEvent(type, a, b, c, d, payload)
-      if (this.engineDone && this.done) this.agent._requestFinished(this)
+      this.settle()
       return
     }
     if (isTerminal(type)) {
       this.engineDone = true
       this.pump?.wake()
       if (this.done) {
-        if (!this.reportPending) this.agent._requestFinished(this) // else reportError does
+        this.settle() // unless reportError is still to run
         return
       }
     }
@@ -432,7 +432,7 @@ class CurlRequest {
               rethrowLater(e)
             }
           }
-          this.agent._requestFinished(this)
+          this.settle()
           return
         }
         case EV_ERROR: {
@@ -490,6 +490,16 @@ class CurlRequest {
         rethrowLater(e)
       }
     }
+    this.settle(true) // the connection left with the socket: the engine's part is the user's now
+  }
+
+  // The one completion path: once the handler has had its terminal callback
+  // (done, its report not pending) and the engine is through with the
+  // request (its terminal event came, or it never had the request), the
+  // agent stops counting it, once.
+  settle (engineFree = this.engineDone || this.slot < 0) {
+    if (this.finished || !this.done || this.reportPending || !engineFree) return
+    this.finished = true
     this.agent._requestFinished(this)
   }
 
@@ -531,7 +541,7 @@ class CurlRequest {
     } catch (e) {
       rethrowLater(e)
     }
-    if (this.engineDone || this.slot < 0) this.agent._requestFinished(this)
+    this.settle()
   }
 }
 
