@@ -30,11 +30,13 @@ const NAMES = [
   'undici:request:error'
 ]
 
-// Records every message of the channels above while `fn` runs.
-async function watch (fn) {
+// Records every message of the channels above while `fn` runs, as
+// record(name, message) makes it (taken when published: a socket read later
+// may be gone).
+async function watch (fn, record = (name, message) => ({ name, message })) {
   const seen = []
   const listeners = NAMES.map((name) => {
-    const listener = (message) => seen.push({ name, message })
+    const listener = (message) => seen.push(record(name, message))
     dc.subscribe(name, listener)
     return [name, listener]
   })
@@ -161,22 +163,13 @@ describe('diagnostics_channel', function () {
       await tlsServer.close()
     })
 
-    // Each message as seen when published (a socket read later may be gone).
     async function sequence (AgentClass, options, run) {
       const fresh = new AgentClass(options)
-      const seen = []
-      const listeners = NAMES.map((name) => {
-        const listener = (message) => seen.push(summary(name, message))
-        dc.subscribe(name, listener)
-        return [name, listener]
-      })
       try {
-        await run(fresh)
+        return await watch(() => run(fresh), summary)
       } finally {
-        for (const [name, listener] of listeners) dc.unsubscribe(name, listener)
         await fresh.close()
       }
-      return seen
     }
 
     function summary (name, message) {
