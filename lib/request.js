@@ -82,7 +82,7 @@ class CurlRequest {
     this.flushScheduled = false
     this.pump = null         // lib/body-pump.js, for a streamed body
     this.diag = null         // DiagnosticsRequest while diagnostics are watched
-    this.diagBody = null     // body messages waiting for sendHeaders (BODY_SENT_MESSAGE: bodySent)
+    this.diagBody = null     // body messages waiting for sendHeaders (lib/diagnostics.js BODY_SENT: bodySent)
     this.headSent = false    // sendHeaders was published (EV_SENDING)
     this.connectTold = false // beforeConnect published for the connection it is opening
     this.raw = null          // RawExchange, for upgrade and CONNECT
