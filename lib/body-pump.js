@@ -41,7 +41,7 @@ class BodyPump {
   // request with what went wrong: a source error, a length mismatch.
   async run (source, declared, start) {
     const request = this.request
-    const over = () => request.done || request.engineDone
+    const over = () => request.isOver()
     let sent = 0
     let started = false
     this.watch(source)

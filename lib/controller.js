@@ -34,7 +34,7 @@ class DispatchController {
     this[kRawHeaders] = value
   }
 
-  get aborted () { return this[kRequest].aborted }
+  get aborted () { return this[kRequest].reason !== null }
   get paused () { return this[kRequest].paused }
   get reason () { return this[kRequest].reason }
 

@@ -27,7 +27,6 @@ const dc = require('node:diagnostics_channel')
 const { isIP } = require('node:net')
 const { REQ_SENDING, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
 const { requestHead, requestHeadH2 } = require('./headers')
-const { kSettings } = require('./symbols')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -60,7 +59,7 @@ function curlConnector (options, callback) {
 // only once connected ('h1' or 'h2'); servername is the TLS name of the
 // request that made an https client connect: its `servername` option, else
 // the name in its Host header, else null (undici's core Request).
-function connectParams (norm, agent, version) {
+function connectParams (norm, settings, version) {
   const { target } = norm
   let { hostname } = target
   if (hostname[0] === '[') hostname = hostname.slice(1, -1)
@@ -71,7 +70,7 @@ function connectParams (norm, agent, version) {
     port: target.port,
     version,
     servername: target.protocol === 'https:' ? serverName(norm) : null,
-    localAddress: agent[kSettings].localAddress
+    localAddress: settings.localAddress
   }
 }
 
@@ -156,20 +155,20 @@ function publishSendHeaders (req, tls, info) {
   if (waiting !== null) for (const message of waiting) publishBody(req, message)
 }
 
-function publishBeforeConnect (norm, agent) {
+function publishBeforeConnect (norm, settings) {
   if (!connectChannels.beforeConnect.hasSubscribers) return
-  connectChannels.beforeConnect.publish({ connectParams: connectParams(norm, agent, undefined), connector: curlConnector })
+  connectChannels.beforeConnect.publish({ connectParams: connectParams(norm, settings, undefined), connector: curlConnector })
 }
 
-function publishConnected (norm, agent, socket) {
+function publishConnected (norm, settings, socket) {
   if (!connectChannels.connected.hasSubscribers) return
   const version = socket.alpnProtocol === 'h2' ? 'h2' : 'h1'
-  connectChannels.connected.publish({ connectParams: connectParams(norm, agent, version), connector: curlConnector, socket })
+  connectChannels.connected.publish({ connectParams: connectParams(norm, settings, version), connector: curlConnector, socket })
 }
 
-function publishConnectError (norm, agent, error) {
+function publishConnectError (norm, settings, error) {
   if (!connectChannels.connectError.hasSubscribers) return
-  connectChannels.connectError.publish({ connectParams: connectParams(norm, agent, undefined), connector: curlConnector, error })
+  connectChannels.connectError.publish({ connectParams: connectParams(norm, settings, undefined), connector: curlConnector, error })
 }
 
 function anySubscribers () {

@@ -10,23 +10,25 @@
 // more batch (the END follows at once), or 20 ms at most.
 //
 // The bridge (lib/native.js) reports each close and the end of each batch
-// here; agents register by config id (lib/agent.js).
+// here (onConnectionEvents); agents register their origins (lib/origins.js) by config id
+// (lib/engine-dispatcher.js).
 
 const { setImmediate, setTimeout } = require('./timers')
+const { onConnectionEvents } = require('./native')
 
-// configId -> WeakRef(agent)
-const agentsByConfig = new Map()
+// configId -> WeakRef(Origins)
+const originsByConfig = new Map()
 
 let pendingDisconnects = []
 let readyDisconnects = []
 let holdTimer = null
 
-function registerAgent (configId, agent) {
-  agentsByConfig.set(configId, new WeakRef(agent))
+function registerOrigins (configId, origins) {
+  originsByConfig.set(configId, new WeakRef(origins))
 }
 
-function forgetAgent (configId) {
-  agentsByConfig.delete(configId)
+function forgetOrigins (configId) {
+  originsByConfig.delete(configId)
 }
 
 // A connection of config `configId` to `origin` closed.
@@ -42,14 +44,14 @@ function batchEnd () {
 function sortDisconnects (force) {
   const held = []
   for (const d of pendingDisconnects) {
-    const agent = agentsByConfig.get(d.configId)?.deref()
-    if (agent === undefined) continue
-    if (!force && !d.held && agent._originBusy(d.origin)) {
+    const origins = originsByConfig.get(d.configId)?.deref()
+    if (origins === undefined) continue
+    if (!force && !d.held && origins.busy(d.origin)) {
       d.held = true
       held.push(d)
     } else {
       if (readyDisconnects.length === 0) setImmediate(emitDisconnects)
-      readyDisconnects.push([agent, d.origin])
+      readyDisconnects.push([origins, d.origin])
     }
   }
   pendingDisconnects = held
@@ -64,13 +66,15 @@ function sortDisconnects (force) {
 function emitDisconnects () {
   const ready = readyDisconnects
   readyDisconnects = []
-  for (const [agent, origin] of ready) {
+  for (const [origins, origin] of ready) {
     try {
-      agent._onDisconnected(origin)
+      origins.disconnected(origin)
     } catch (err) {
       process.nextTick(() => { throw err })
     }
   }
 }
 
-module.exports = { registerAgent, forgetAgent, disconnected, batchEnd }
+onConnectionEvents({ disconnected, batchEnd })
+
+module.exports = { registerOrigins, forgetOrigins }

@@ -13,6 +13,8 @@
 // its connection failed, so that an idle origin holds nothing.
 
 const { errors } = require('undici')
+const { refuseRequest } = require('./request')
+const { adaptHandler } = require('./handler')
 
 const { InvalidArgumentError, MaxOriginsReachedError } = errors
 
@@ -22,16 +24,31 @@ class FactoryRouter {
    * @param {import('./agent')} agent  emits the re-emitted events
    * @param {Function} factory         (origin, options) => Dispatcher
    * @param {object} options           passed to every factory call
+   * @param {() => void} checkOpen      throws when the agent is closed or destroyed
    */
-  constructor (agent, factory, options) {
+  constructor (agent, factory, options, checkOpen) {
     this.agent = agent
+    this.checkOpen = checkOpen
     this.factory = factory
     this.options = options
     this.maxOrigins = options.maxOrigins ?? Infinity
     this.entries = new Map() // origin key -> { dispatcher, connected }
   }
 
+  // The agent's own checks, then the origin's dispatcher takes the request
+  // and the user's handler as they came.
   dispatch (opts, handler) {
+    try {
+      if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
+      this.checkOpen()
+      return this.route(opts, handler)
+    } catch (err) {
+      refuseRequest(adaptHandler(handler), err)
+      return false
+    }
+  }
+
+  route (opts, handler) {
     const origin = opts.origin
     if (!origin || (typeof origin !== 'string' && !(origin instanceof URL))) {
       throw new InvalidArgumentError('opts.origin must be a non-empty string or URL.')
@@ -78,6 +95,11 @@ class FactoryRouter {
     if (entry.connected > 0 || this.entries.get(key) !== entry) return
     this.entries.delete(key)
     if (!entry.dispatcher.destroyed) entry.dispatcher.close().catch(() => {})
+  }
+
+  // Requests run in the origins' dispatchers, which close() waits for.
+  get busy () {
+    return false
   }
 
   close () {

@@ -10,7 +10,6 @@ const dns = require('node:dns')
 const { isIP } = require('node:net')
 const { errors } = require('undici')
 const { clearTimeout, setTimeout } = require('./timers')
-const { kSettings } = require('./symbols')
 
 const { ConnectTimeoutError } = errors
 
@@ -20,9 +19,8 @@ const { ConnectTimeoutError } = errors
  * lookup's error, ENOTFOUND for an answer with no address, or
  * ConnectTimeoutError after the agent's connect timeout.
  */
-function lookupTarget (agent, target, callback) {
+function lookupTarget (settings, target, callback) {
   const { hostname, port } = target
-  const settings = agent[kSettings]
   const timeout = settings.connectTimeout
   let settled = false
   let timer = null

@@ -11,9 +11,10 @@
 // ERROR, CONNECTED, DISCONNECTED) take the next entry of `values`, except
 // small body chunks (EV_DATA_SLAB), which the bridge copies into `slab`,
 // and large ones the worker wrote into a landing (EV_DATA_LANDED).
-// Connection closes, which carry no request, go to lib/disconnects.js.
+// Connection closes, which carry no request, go to the listener set with
+// onConnectionEvents (lib/disconnects.js), which the bridge calls without
+// knowing what it does with them.
 
-const connections = require('./disconnects')
 const binding = require('./binding')
 const {
   EV_DATA, EV_DATA_SLAB, EV_DATA_LANDED, LANDINGS, LANDING_MIN, LANDING_CAP, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTING, EV_DISCONNECTED, SLOT_NONE,
@@ -21,6 +22,14 @@ const {
   SUBMIT_FIELDS, SUBMIT_CONFIG, SUBMIT_BODY_MODE, SUBMIT_BODY_LENGTH, SUBMIT_HEADERS_TIMEOUT,
   SUBMIT_BODY_TIMEOUT, SUBMIT_WORKER, SUBMIT_FLAGS, SUBMIT_HTTP_VERSION
 } = require('./constants')
+
+// lib/disconnects.js: disconnected(configId, origin) for each close,
+// batchEnd() after each batch.
+let connections = { disconnected () {}, batchEnd () {} }
+
+function onConnectionEvents (listener) {
+  connections = listener
+}
 
 function isTerminal (type) {
   return type === EV_END || type === EV_ERROR || type === EV_ABORTED
@@ -148,5 +157,6 @@ module.exports = {
   binding,
   submit,
   requests,
-  isTerminal
+  isTerminal,
+  onConnectionEvents
 }

@@ -31,7 +31,7 @@ const {
 const { parseResponseHead, keepsAlive, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
 const { DispatchController } = require('./controller')
 const { wantsHeaderObjects } = require('./handler')
-const { kSetResponseHeaders, kSettings } = require('./symbols')
+const { kSetResponseHeaders } = require('./symbols')
 const { RawExchange } = require('./upgrade')
 const { timingsFlag, receiveTimings, publishTimings } = require('./timings')
 const { lookupTarget } = require('./lookup')
@@ -59,25 +59,37 @@ function closesConnection (req, head) {
   return m !== null && Number(m[1]) * 1000 - req.settings.keepAliveTimeoutThreshold <= 0
 }
 
+// A request's life on the handler's side, one way only:
+//   OPEN -> ENDED -> SETTLED, or OPEN -> ENDING -> ENDED -> SETTLED
+const OPEN = 0    // the handler may still get callbacks
+const ENDING = 1  // ended with a fault whose report waits a turn (finishWithError)
+const ENDED = 2   // the handler had its terminal callback, or an upgrade's socket
+const SETTLED = 3 // ENDED and the engine is through with it: its owner was told (settle)
+
+// And on the engine's side:
+const ENGINE_NONE = 0   // never handed to the engine (refused, aborted first, or waiting)
+const ENGINE_ACTIVE = 1 // submitted; commands go to its slot
+const ENGINE_DONE = 2   // the engine's terminal event came: the slot is gone
+
 class CurlRequest {
   /**
-   * @param {import('./agent')} agent
+   * @param {import('./engine-dispatcher').EngineDispatcher | null} owner
+   *   the agent's engine side: its settings, its origins, told when the
+   *   request is settled; null for a request refused before it began
    * @param {object} handler v2 handler (adapted)
    */
-  constructor (agent, handler) {
-    this.agent = agent
-    this.settings = agent[kSettings] // lib/agent.js: what the agent was made with
+  constructor (owner, handler) {
+    this.owner = owner
+    this.settings = owner === null ? null : owner.settings // lib/agent-options.js: frozen
     this.handler = handler
     this.controller = new DispatchController(this)
+    this.state = OPEN
+    this.engine = ENGINE_NONE
     this.slot = -1
-    this.worker = -1 // set on submit (Agent#_pickWorker)
+    this.worker = -1 // set on submit (lib/origins.js pickWorker)
     this.norm = null
-    this.aborted = false
-    this.reason = null
+    this.reason = null       // abort(): why; the request is aborted once set
     this.paused = false
-    this.finished = false    // settle() told the agent, once
-    this.done = false        // the handler got its terminal callback
-    this.engineDone = false  // the engine sent its terminal event
     this.queue = null        // events held while paused
     this.flushScheduled = false
     this.pump = null         // lib/body-pump.js, for a streamed body
@@ -87,13 +99,12 @@ class CurlRequest {
     this.connectTold = false // beforeConnect published for the connection it is opening
     this.raw = null          // RawExchange, for upgrade and CONNECT
     this.bodyBytes = false   // a streamed body gave bytes before it was submitted
-    this.maxResponseSize = this.settings.maxResponseSize
+    this.maxResponseSize = owner === null ? -1 : this.settings.maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
     this.finalHead = null    // the final response head, as received
-    this.expectsReset = false // lib/agent.js _expectReset was told
+    this.expectsReset = false // lib/origins.js expectReset was told
     this.headDelivered = false // a final response head reached the handler
-    this.reportPending = false // finishWithError: the handler's error is on its way
     // HTTP/2: a stream's failure is not its connection's. Known from the
     // response head, else taken as possible whenever h2 was offered.
     this.multiplexed = false
@@ -103,8 +114,7 @@ class CurlRequest {
   // dispatch() refused the request. As undici's Dispatcher#dispatch, what
   // the handler's onResponseError throws comes out of dispatch().
   failImmediately (err) {
-    this.done = true
-    this.engineDone = true
+    this.state = ENDED
     this.handler.onResponseError(this.controller, err)
   }
 
@@ -119,8 +129,7 @@ class CurlRequest {
     } catch (err) {
       this.abort(err)
     }
-    if (this.aborted) return // aborted in onRequestStart: nothing is sent
-    const agent = this.agent
+    if (this.state !== OPEN) return // aborted in onRequestStart: nothing is sent
     if (this.settings.lookup !== null && !norm.proxied && this.settings.socketPath === null && isIP(norm.target.hostname) === 0) {
       this.lookup(norm, configId, threads)
       return
@@ -137,8 +146,8 @@ class CurlRequest {
   // the first address instead.
   lookup (norm, configId, threads) {
     const { hostname, port } = norm.target
-    lookupTarget(this.agent, norm.target, (err, list) => {
-      if (this.done) return // aborted meanwhile: already finished
+    lookupTarget(this.settings, norm.target, (err, list) => {
+      if (this.state !== OPEN) return // aborted meanwhile: already finished
       if (err !== null) {
         this.connectFailed(err)
         this.finishWithError(err)
@@ -182,7 +191,6 @@ class CurlRequest {
   }
 
   submitNow (norm, configId, threads, resolveEntry, connectTo) {
-    const agent = this.agent
     const target = norm.target
     this.multiplexed = norm.httpVersion !== HTTP_1_1
     if (norm.resetOnBody && norm.httpVersion === HTTP_1_1 && (norm.body.buffer !== null || this.bodyBytes)) {
@@ -198,7 +206,7 @@ class CurlRequest {
       bodyLength: norm.bodyLength,
       headersTimeout: norm.headersTimeout ?? this.settings.headersTimeout,
       bodyTimeout: norm.bodyTimeout ?? this.settings.bodyTimeout,
-      worker: (this.worker = agent._pickWorker(target, threads)),
+      worker: (this.worker = this.owner.origins.pickWorker(target, threads)),
       // a raw connection leaves libcurl's cache anyway; FORBID_REUSE would close it
       flags: (norm.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
         (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this) | sendingFlag(this.diag),
@@ -208,6 +216,7 @@ class CurlRequest {
       target: norm.requestTarget ?? undefined
     })
     requests[this.slot] = this
+    this.engine = ENGINE_ACTIVE
     if (this.paused) binding.pause(this.slot) // paused before it was handed over
     if (norm.raw) {
       this.raw = new RawExchange(this, norm, norm.headersTimeout ?? this.settings.headersTimeout)
@@ -239,15 +248,15 @@ class CurlRequest {
   connecting () {
     if (this.connectTold) return
     this.connectTold = true
-    publishBeforeConnect(this.norm, this.agent)
+    publishBeforeConnect(this.norm, this.settings)
   }
 
   connected (tls, info) {
     const socket = connectionSocket(info, tls, this.norm)
     this.connecting()
-    publishConnected(this.norm, this.agent, socket)
+    publishConnected(this.norm, this.settings, socket)
     this.connectTold = false // a second connection of its own gets its own beforeConnect
-    this.agent._onConnected(this.norm.target)
+    this.owner.origins.connected(this.norm.target)
     if (this.raw !== null) this.raw.onConnected(socket)
   }
 
@@ -255,31 +264,30 @@ class CurlRequest {
   // client, the diagnostics message, then the agent's event.
   connectFailed (err) {
     this.connecting()
-    publishConnectError(this.norm, this.agent, err)
-    this.agent._onConnectionError(this.norm.target, err)
+    publishConnectError(this.norm, this.settings, err)
+    this.owner.origins.connectionError(this.norm.target, err)
   }
 
   // fault: the agent's own finding (maxResponseSize), not the user's abort:
   // reported as the engine's errors are (finishWithError).
   abort (reason, fault = false) {
-    if (this.done || this.aborted) return
-    this.aborted = true
+    if (this.state !== OPEN) return
     this.reason = reason ?? new RequestAbortedError()
     this.queue = null
-    if (this.slot >= 0 && !this.engineDone) binding.abort(this.slot)
+    if (this.engine === ENGINE_ACTIVE) binding.abort(this.slot)
     this.finishWithError(this.reason, fault)
   }
 
   pause () {
-    if (this.done || this.paused) return
+    if (this.state !== OPEN || this.paused) return
     this.paused = true
-    if (this.slot >= 0 && !this.engineDone) binding.pause(this.slot)
+    if (this.engine === ENGINE_ACTIVE) binding.pause(this.slot)
   }
 
   resume () {
     if (!this.paused) return
     this.paused = false
-    if (this.done) return
+    if (this.state !== OPEN) return
     if (this.queue === null) {
       this.resumeEngine()
     } else if (!this.flushScheduled) {
@@ -294,19 +302,19 @@ class CurlRequest {
   // otherwise let each resume add a window's worth to the queue while the
   // replay delivers one chunk, and the queue would grow without bound.
   resumeEngine () {
-    if (this.slot >= 0 && !this.engineDone) binding.resume(this.slot)
+    if (this.engine === ENGINE_ACTIVE) binding.resume(this.slot)
   }
 
   flushQueue () {
     this.flushScheduled = false
     const queue = this.queue
-    while (queue !== null && queue.length > 0 && !this.paused && !this.done) {
+    while (queue !== null && queue.length > 0 && !this.paused && this.state === OPEN) {
       const ev = queue.shift()
       this.deliver(ev[0], ev[1], ev[2], ev[3], ev[4], ev[5])
     }
     if (this.queue !== null && this.queue.length === 0) {
       this.queue = null
-      if (!this.paused && !this.done) this.resumeEngine()
+      if (!this.paused && this.state === OPEN) this.resumeEngine()
     }
   }
 
@@ -333,24 +341,24 @@ class CurlRequest {
         // close that follows is the agent's own reset, as undici's
         // (lib/agent.js).
         this.expectsReset = true
-        this.agent._expectReset(this.norm.target)
+        this.owner.origins.expectReset(this.norm.target)
       }
     }
     if (this.raw !== null) {
-      if (isTerminal(type)) this.engineDone = true
+      if (isTerminal(type)) this.engine = ENGINE_DONE
       this.raw.onEngineEvent(type, a, b, c, d, payload)
       this.settle()
       return
     }
     if (isTerminal(type)) {
-      this.engineDone = true
+      this.engine = ENGINE_DONE
       this.pump?.wake()
-      if (this.done) {
+      if (this.state !== OPEN) {
         this.settle() // unless reportError is still to run
         return
       }
     }
-    if (this.done) return
+    if (this.state !== OPEN) return
     if (type === EV_BODY_WANTED) {
       this.pump?.wanted()
       return
@@ -411,7 +419,7 @@ class CurlRequest {
         case EV_END: {
           const pairs = parseTrailers(payload)
           controller.rawTrailers = fieldsToRaw(pairs)
-          this.done = true
+          this.state = ENDED
           this.queue = null
           this.pump?.release()
           if (this.timings !== null) publishTimings(this)
@@ -445,7 +453,7 @@ class CurlRequest {
             // The connection dies with the request: its 'disconnect'
             // carries this error, as undici's (the socket is destroyed
             // with it).
-            this.agent._connectionFailed(this.norm.target, err, this.expectsReset)
+            this.owner.origins.connectionFailed(this.norm.target, err, this.expectsReset)
           }
           this.finishWithError(err, true)
           return
@@ -462,7 +470,7 @@ class CurlRequest {
   // A raw exchange's answer that is an ordinary response (lib/upgrade.js):
   // its events take the engine's path to the handler, pauses included.
   plainEvent (type, a, b, c, d, payload) {
-    if (this.done) return
+    if (this.state !== OPEN) return
     if (this.paused || this.queue !== null) {
       if (this.queue === null) this.queue = []
       this.queue.push([type, a, b, c, d, payload])
@@ -475,7 +483,7 @@ class CurlRequest {
   // agent stops counting the request (the connection left its pool).
   upgraded (statusCode, pairs, socket) {
     const { handler, controller } = this
-    this.done = true
+    this.state = ENDED
     this.pump?.release()
     controller[kSetResponseHeaders](pairs)
     try {
@@ -494,13 +502,29 @@ class CurlRequest {
   }
 
   // The one completion path: once the handler has had its terminal callback
-  // (done, its report not pending) and the engine is through with the
-  // request (its terminal event came, or it never had the request), the
-  // agent stops counting it, once.
-  settle (engineFree = this.engineDone || this.slot < 0) {
-    if (this.finished || !this.done || this.reportPending || !engineFree) return
-    this.finished = true
-    this.agent._requestFinished(this)
+  // (ENDED) and the engine is through with the request (its terminal event
+  // came, or it never had the request), its owner stops counting it, once.
+  settle (engineFree = this.engine !== ENGINE_ACTIVE) {
+    if (this.state !== ENDED || !engineFree) return
+    this.state = SETTLED
+    this.owner.requestFinished(this)
+  }
+
+  // The handler's end is decided: it gets nothing more but, while ENDING,
+  // the error on its way.
+  ended () {
+    return this.state !== OPEN
+  }
+
+  // The handler will hear nothing more, and the engine has nothing more to
+  // say or to take (lib/body-pump.js stops feeding the body then).
+  isOver () {
+    return this.state !== OPEN || this.engine === ENGINE_DONE
+  }
+
+  // Commands to the engine make sense (lib/upgrade.js).
+  engineActive () {
+    return this.engine === ENGINE_ACTIVE
   }
 
   errorTarget () {
@@ -517,19 +541,19 @@ class CurlRequest {
   // forever. undici's own sockets never deliver them together. The request
   // is over at once all the same: nothing else reaches the handler.
   finishWithError (err, fault = false) {
-    if (this.done) return
-    this.done = true
+    if (this.state !== OPEN) return
     this.queue = null
     if (fault && this.headDelivered) {
-      this.reportPending = true
+      this.state = ENDING
       setImmediate(() => this.reportError(err))
       return
     }
+    this.state = ENDED
     this.reportError(err)
   }
 
   reportError (err) {
-    this.reportPending = false
+    this.state = ENDED
     this.pump?.release()
     if (this.timings !== null) publishTimings(this)
     if (this.diag !== null) {
@@ -545,4 +569,10 @@ class CurlRequest {
   }
 }
 
-module.exports = { CurlRequest }
+// A request refused before it began (lib/factory.js: the agent's own
+// checks failed): onResponseError only, as undici.
+function refuseRequest (handler, err) {
+  new CurlRequest(null, handler).failImmediately(err)
+}
+
+module.exports = { CurlRequest, refuseRequest }

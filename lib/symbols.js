@@ -8,5 +8,6 @@ module.exports = {
   kHeaderPairs: Symbol('curl-dispatcher.headerPairs'),   // controller: response fields, as strings
   kRawHeaders: Symbol('curl-dispatcher.rawHeaders'),     // controller: rawHeaders, built on first use
   kSetResponseHeaders: Symbol('curl-dispatcher.setResponseHeaders'),
-  kSettings: Symbol('curl-dispatcher.settings')          // agent: the frozen settings its requests read
+  kBackend: Symbol('curl-dispatcher.backend'),           // agent: lib/engine-dispatcher.js or lib/factory.js
+  kLifecycle: Symbol('curl-dispatcher.lifecycle')        // agent: lib/lifecycle.js, close() and destroy()
 }

@@ -79,7 +79,7 @@ function decodeTimings (buf) {
 // ended gets its timings handed on now.
 function receiveTimings (req, payload) {
   req.timings = decodeTimings(payload)
-  if (req.done) publishTimings(req)
+  if (req.ended()) publishTimings(req)
 }
 
 // Once per request, before the handler's terminal callback when the

@@ -145,27 +145,27 @@ class RawExchange {
   get slot () { return this.request.slot }
 
   write (chunk) {
-    if (this.closed || this.request.engineDone) return false
+    if (this.closed || !this.request.engineActive()) return false
     binding.write(this.slot, chunk, false)
     return true
   }
 
   end () {
-    if (!this.closed && !this.request.engineDone) binding.write(this.slot, null, true)
+    if (!this.closed && this.request.engineActive()) binding.write(this.slot, null, true)
   }
 
   close () {
     if (this.closed) return
     this.closed = true
-    if (!this.request.engineDone) binding.abort(this.slot)
+    if (this.request.engineActive()) binding.abort(this.slot)
   }
 
   pauseEngine () {
-    if (!this.request.engineDone) binding.pause(this.slot)
+    if (this.request.engineActive()) binding.pause(this.slot)
   }
 
   resumeEngine () {
-    if (!this.request.engineDone) binding.resume(this.slot)
+    if (this.request.engineActive()) binding.resume(this.slot)
   }
 
   // lib/diagnostics.js connectionSocket: the raw connection's addresses
@@ -199,7 +199,7 @@ class RawExchange {
     const request = this.request
     // an ordinary answer, complete: its end may still wait in the request's
     // queue (paused), and the close that follows is our own
-    if (request.done || this.plainDone) {
+    if (request.ended() || this.plainDone) {
       this.clearTimer()
       return
     }

@@ -11,7 +11,6 @@ const { ChunkedDecoder } = require('../lib/chunked')
 const { lookupTarget } = require('../lib/lookup')
 const { connectionSocket } = require('../lib/diagnostics')
 const { HTTP_1_1, HTTP_2_PRIOR_KNOWLEDGE } = require('../lib/constants')
-const { kSettings } = require('../lib/symbols')
 
 function decode (pieces) {
   const data = []
@@ -61,7 +60,7 @@ describe('unit: ChunkedDecoder', function () {
 
 describe('unit: lookupTarget (connect.lookup)', function () {
   const target = { hostname: 'svc.test', port: '8080' }
-  const agentWith = (lookup, connectTimeout = 1000) => ({ [kSettings]: { lookup, lookupAll: true, connectTimeout } })
+  const agentWith = (lookup, connectTimeout = 1000) => ({ lookup, lookupAll: true, connectTimeout })
   const run = (agent) => new Promise((resolve) => lookupTarget(agent, target, (err, list) => resolve({ err, list })))
 
   it('lists every address, IPv6 ones in brackets, and asks for all of them', async function () {
