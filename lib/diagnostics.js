@@ -202,7 +202,6 @@ class DiagnosticsRequest {
   addHeader (key, value) {
     const norm = this._norm
     norm.collector.add(key, value)
-    norm.headers = norm.collector.block
     this.headers = norm.collector.toArray()
     return this
   }

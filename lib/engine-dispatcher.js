@@ -17,7 +17,6 @@ const { normalizeRequest } = require('./normalize')
 const { CurlRequest } = require('./request')
 const { adaptHandler, checkHandler } = require('./handler')
 const { parseProxyOption } = require('./proxy')
-const { timingsOption } = require('./timings')
 const { Origins } = require('./origins')
 
 const { InvalidArgumentError, ClientDestroyedError } = errors
@@ -85,6 +84,15 @@ class EngineDispatcher {
     this.active = new Set()   // CurlRequests not yet finished
     this.idleWaiters = []     // close()/destroy() promises' resolvers
     this.configReleased = false
+    // The HTTP version and proxy of a request to `target` (lib/normalize.js)
+    this.route = (target) => {
+      const proxied = this.proxy !== null && this.proxy.uses(target)
+      return {
+        httpVersion: this.useH2c && target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this.httpVersion,
+        proxied,
+        connectAddress: proxied ? this.proxy.connectAddress(target) : null
+      }
+    }
     registerOrigins(this.configId, this.origins)
     configRegistry.register(this, this.configId, this)
   }
@@ -105,17 +113,13 @@ class EngineDispatcher {
     try {
       if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
       this.checkOpen()
-      norm = normalizeRequest(opts, this.strictContentLength, this.resetAll)
+      norm = normalizeRequest(opts, this.strictContentLength, this.resetAll, this.route)
       // maxOrigins (undici 7): origins in use are those with requests in
       // flight or connections open.
       if (this.origins.size >= this.maxOrigins && !this.origins.has(norm.target.origin)) {
         throw new MaxOriginsReachedError()
       }
       checkHandler(handler, norm.raw)
-      norm.timings = timingsOption(norm.timings)
-      norm.httpVersion = this.useH2c && norm.target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this.httpVersion
-      norm.proxied = this.proxy !== null && this.proxy.uses(norm.target)
-      norm.connectAddress = norm.proxied ? this.proxy.connectAddress(norm.target) : null
     } catch (err) {
       req.failImmediately(err)
       return false

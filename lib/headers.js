@@ -136,6 +136,19 @@ function collectHeaders (headers) {
 }
 
 /**
+ * The request's header block for the engine and the diagnostics messages
+ * ("name: value\n" lines): the connection header, the user's fields as
+ * they are when asked (an undici:request:create subscriber may add to
+ * them, lib/diagnostics.js), and expect last.
+ */
+function headerBlock (norm) {
+  let block = norm.collector.block
+  if (norm.connection !== null) block = `connection: ${norm.connection}\n${block}`
+  if (norm.expectContinue) block += 'expect: 100-continue\n'
+  return block
+}
+
+/**
  * The HTTP/1.1 request head, as undici's client writes it: for the
  * diagnostics `sendHeaders` message, and (with the upgrade lines) as the
  * bytes an upgrade or CONNECT writes into its raw connection.
@@ -143,7 +156,7 @@ function collectHeaders (headers) {
 function requestHead (norm, upgrade = null) {
   let head = `${norm.method} ${norm.path} HTTP/1.1\r\nhost: ${norm.hostHeader ?? norm.target.host}\r\n`
   if (upgrade) head += `connection: upgrade\r\nupgrade: ${upgrade}\r\n`
-  return head + norm.headers.replace(/\n/g, '\r\n') + '\r\n'
+  return head + headerBlock(norm).replace(/\n/g, '\r\n') + '\r\n'
 }
 
 /**
@@ -153,7 +166,7 @@ function requestHead (norm, upgrade = null) {
 function requestHeadH2 (norm) {
   let head = ''
   let authority = norm.hostHeader ?? norm.target.host
-  for (const line of norm.headers.split('\n')) {
+  for (const line of headerBlock(norm).split('\n')) {
     if (line === '') continue
     if (line.slice(0, 5).toLowerCase() === 'host:') {
       authority = line.slice(5).trim()
@@ -302,6 +315,7 @@ module.exports = {
   tokenRegExp,
   headerValueRegExp,
   collectHeaders,
+  headerBlock,
   requestHead,
   requestHeadH2,
   parseResponseHead,

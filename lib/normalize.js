@@ -9,8 +9,8 @@ const { isProxy } = require('node:util').types
 const querystring = require('node:querystring')
 const { Readable } = require('node:stream')
 const { errors } = require('undici')
-const { BODY_NONE, BODY_STREAM } = require('./constants')
-const { tokenRegExp, headerValueRegExp, collectHeaders } = require('./headers')
+const { BODY_NONE, BODY_STREAM, HTTP_1_1 } = require('./constants')
+const { tokenRegExp, headerValueRegExp, collectHeaders, headerBlock } = require('./headers')
 
 const { InvalidArgumentError, NotSupportedError } = errors
 
@@ -244,10 +244,16 @@ function rareOptions (opts) {
   return has
 }
 
+// A request routed nowhere yet (normalizeRequest called only to validate).
+const NO_ROUTE = Object.freeze({ httpVersion: HTTP_1_1, proxied: false, connectAddress: null })
+
 /**
- * Validates `opts` of Dispatcher#dispatch. Returns what the engine needs.
+ * Validates `opts` of Dispatcher#dispatch. Returns what the engine needs,
+ * frozen: what changes while the request runs is the request's own
+ * (lib/request.js). `route(target)` is the agent's choice for the origin:
+ * { httpVersion, proxied, connectAddress } (lib/engine-dispatcher.js).
  */
-function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
+function normalizeRequest (opts, strictContentLength = true, resetAll = false, route = null) {
   if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('opts must be an object.')
   const target = parseOrigin(opts.origin)
   const { method } = opts
@@ -261,6 +267,7 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   const query = (has & OPT_QUERY) !== 0 ? opts.query : undefined
   const idempotent = (has & OPT_IDEMPOTENT) !== 0 ? opts.idempotent : undefined
   const servername = (has & OPT_SERVERNAME) !== 0 ? opts.servername : undefined
+  const timings = (has & OPT_TIMINGS) !== 0 ? opts.timings : undefined
 
   if (typeof path !== 'string') throw new InvalidArgumentError('path must be a string')
   if (path[0] !== '/' && !(path.startsWith('http://') || path.startsWith('https://')) && method !== 'CONNECT') {
@@ -284,6 +291,7 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   if (optExpectContinue != null && typeof optExpectContinue !== 'boolean') {
     throw new InvalidArgumentError('invalid expectContinue')
   }
+  if (timings != null && typeof timings !== 'boolean') throw new InvalidArgumentError('invalid timings')
   if ((has & OPT_THROW_ON_ERROR) !== 0 && opts.throwOnError != null) throw new InvalidArgumentError('invalid throwOnError')
   if ((has & OPT_MAX_REDIRECTIONS) !== 0 && opts.maxRedirections != null && opts.maxRedirections !== 0) {
     throw new InvalidArgumentError('maxRedirections is not supported, use the redirect interceptor')
@@ -348,8 +356,6 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   let reset = collector.reset === true ? true : (optReset ?? null)
   if (reset === null) reset = method === 'HEAD' || method === 'CONNECT'
   if (resetAll) reset = true
-  let headers = collector.block
-  if (!raw || method === 'CONNECT') headers = `connection: ${reset ? 'close' : 'keep-alive'}\n${headers}`
   // Body bytes on a method that defines no payload (GET, HEAD, DELETE...):
   // as undici, the header still says keep-alive, but an HTTP/1.1
   // connection is closed after the response unless `reset: false`, because
@@ -359,9 +365,9 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
   // chunk; an empty one changes nothing.
   const resetOnBody = !expectsPayload && optReset !== false && !raw
   const expectContinue = optExpectContinue === true && hasBody
-  if (expectContinue) headers += 'expect: 100-continue\n'
+  const { httpVersion, proxied, connectAddress } = route === null ? NO_ROUTE : route(target)
 
-  return {
+  return Object.freeze({
     target,
     // Raw (upgrade, CONNECT): the engine only connects; the head is ours.
     url: raw || requestTarget !== null ? `${target.origin}/` : target.origin + path,
@@ -370,9 +376,8 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
     upgrade: raw && method !== 'CONNECT' ? upgrade : null,
     method,
     path,
-    // expectContinue: curl sends the head, waits for 100 (1 s at most, as
-    // curl does) and skips the body when a final status comes first.
-    headers,
+    // the connection header's value (lib/headers.js headerBlock), null for an upgrade
+    connection: !raw || method === 'CONNECT' ? (reset ? 'close' : 'keep-alive') : null,
     collector,
     hostHeader: collector.host,
     body,
@@ -383,31 +388,42 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false) {
     resetOnBody,
     declaredLength,
     lengthMismatch,
+    // expectContinue: curl sends the head, waits for 100 (1 s at most, as
+    // curl does) and skips the body when a final status comes first.
     expectContinue,
     idempotent: idempotent ?? (method === 'GET' || method === 'HEAD'),
     headersTimeout,
     bodyTimeout,
     servername: servername ?? null,
-    timings: (has & OPT_TIMINGS) !== 0 ? opts.timings : undefined // lib/agent.js checks it
-  }
+    timings: timings === true,
+    httpVersion,
+    proxied,
+    connectAddress
+  })
 }
 
-// TLS name different from the host connected to (connect.servername): the
+// Where the engine sends the request: { url, headers, connectTo }. With a
+// TLS name different from the host connected to (connect.servername) the
 // URL carries the name (SNI and certificate check), CURLOPT_CONNECT_TO the
-// address, and the Host header stays the origin's. norm.connectAddress
-// (lib/proxy.js: socks5:// to localhost names) replaces the address, with
-// or without a servername. Returns the connect-to entry, or null when the
-// origin's own name and address are used.
-function applyServername (norm, servername) {
+// address, and the Host header stays the origin's. `connectAddress`
+// (lib/proxy.js: socks5:// to localhost names; connect.lookup's first
+// address with a servername, lib/request.js) replaces the address, with or
+// without a servername. connectTo is null when the origin's own name and
+// address are used.
+function engineTarget (norm, servername, connectAddress) {
   const t = norm.target
+  const headers = headerBlock(norm)
   if (!servername || t.protocol !== 'https:' || servername === t.hostname) {
-    return norm.connectAddress ? `${t.hostname}:${t.port}:${norm.connectAddress}:${t.port}` : null
+    const connectTo = connectAddress ? `${t.hostname}:${t.port}:${connectAddress}:${t.port}` : null
+    return { url: norm.url, headers, connectTo }
   }
   if (!/^[A-Za-z0-9.-]+$/.test(servername)) throw new InvalidArgumentError('invalid servername')
-  const address = norm.connectAddress ?? (t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname)
-  norm.url = `https://${servername}:${t.port}${norm.path}`
-  if (norm.hostHeader === null) norm.headers = `host: ${t.host}\n` + norm.headers
-  return `${servername}:${t.port}:${address}:${t.port}`
+  const address = connectAddress ?? (t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname)
+  return {
+    url: `https://${servername}:${t.port}${norm.path}`,
+    headers: norm.hostHeader === null ? `host: ${t.host}\n` + headers : headers,
+    connectTo: `${servername}:${t.port}:${address}:${t.port}`
+  }
 }
 
-module.exports = { normalizeRequest, applyServername, parseOrigin }
+module.exports = { normalizeRequest, engineTarget, parseOrigin }

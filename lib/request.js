@@ -22,7 +22,7 @@ const {
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, HTTP_1_1
 } = require('./constants')
 const { mapEngineError } = require('./errors')
-const { applyServername } = require('./normalize')
+const { engineTarget } = require('./normalize')
 const { BodyPump } = require('./body-pump')
 const {
   channels, anySubscribers, DiagnosticsRequest, sendingFlag, connectionSocket, BODY_SENT,
@@ -53,7 +53,7 @@ function rethrowLater (err) {
 const KEEP_ALIVE_TIMEOUT = /^keep-alive:[^\n]*?timeout=(\d+)/im
 
 function closesConnection (req, head) {
-  if (req.norm.reset) return true
+  if (req.reset) return true
   if (!keepsAlive(head)) return true
   const m = KEEP_ALIVE_TIMEOUT.exec(head)
   return m !== null && Number(m[1]) * 1000 - req.settings.keepAliveTimeoutThreshold <= 0
@@ -87,7 +87,9 @@ class CurlRequest {
     this.engine = ENGINE_NONE
     this.slot = -1
     this.worker = -1 // set on submit (lib/origins.js pickWorker)
-    this.norm = null
+    this.norm = null         // lib/normalize.js, frozen
+    this.reset = false       // the connection closes after it (norm.reset, or a body on a GET)
+    this.lengthMismatch = false // a content-length warning still to give
     this.reason = null       // abort(): why; the request is aborted once set
     this.paused = false
     this.queue = null        // events held while paused
@@ -120,6 +122,8 @@ class CurlRequest {
 
   start (norm, configId, threads) {
     this.norm = norm
+    this.reset = norm.reset
+    this.lengthMismatch = norm.lengthMismatch
     if (anySubscribers()) {
       this.diag = new DiagnosticsRequest(norm, norm.body.buffer ?? norm.body.source)
       if (channels.create.hasSubscribers) channels.create.publish({ request: this.diag })
@@ -135,7 +139,7 @@ class CurlRequest {
       return
     }
     try {
-      this.submit(norm, configId, threads, null)
+      this.submit(norm, configId, threads, null, norm.connectAddress)
     } catch (err) {
       this.abort(err) // ends with onResponseError, never in silence
     }
@@ -156,10 +160,9 @@ class CurlRequest {
       try {
         const servername = norm.servername ?? this.settings.servername
         if (servername && norm.target.protocol === 'https:' && servername !== hostname) {
-          norm.connectAddress = list[0]
-          this.submit(norm, configId, threads, null)
+          this.submit(norm, configId, threads, null, list[0])
         } else {
-          this.submit(norm, configId, threads, `${hostname}:${port}:${list.join(',')}`)
+          this.submit(norm, configId, threads, `${hostname}:${port}:${list.join(',')}`, null)
         }
       } catch (e) {
         this.abort(e)
@@ -174,11 +177,11 @@ class CurlRequest {
   // body (nginx's `return`) would complete the response while the body is
   // still on its way, and the worker would have to drop the connection
   // (fetch() POSTs opened one connection per request that way).
-  submit (norm, configId, threads, resolveEntry) {
-    const connectTo = resolveEntry ?? applyServername(norm, norm.servername ?? this.settings.servername)
+  submit (norm, configId, threads, resolveEntry, connectAddress) {
+    const where = engineTarget(norm, norm.servername ?? this.settings.servername, connectAddress)
     if (!norm.raw && norm.body.buffer === null && norm.body.source !== null) {
       this.pump = new BodyPump(this)
-      this.pump.run(norm.body.source, norm.bodyLength, () => this.submitNow(norm, configId, threads, resolveEntry, connectTo))
+      this.pump.run(norm.body.source, norm.bodyLength, () => this.submitNow(norm, configId, threads, resolveEntry, where))
       return
     }
     const empty = norm.body.emptySource
@@ -187,31 +190,32 @@ class CurlRequest {
       this.pump.watch(empty) // lib/normalize.js: nothing of it is sent
       empty.resume()
     }
-    this.submitNow(norm, configId, threads, resolveEntry, connectTo)
+    this.submitNow(norm, configId, threads, resolveEntry, where)
   }
 
-  submitNow (norm, configId, threads, resolveEntry, connectTo) {
+  // `where`: lib/normalize.js engineTarget
+  submitNow (norm, configId, threads, resolveEntry, where) {
     const target = norm.target
     this.multiplexed = norm.httpVersion !== HTTP_1_1
     if (norm.resetOnBody && norm.httpVersion === HTTP_1_1 && (norm.body.buffer !== null || this.bodyBytes)) {
-      norm.reset = true // lib/normalize.js
+      this.reset = true // lib/normalize.js resetOnBody
     }
     this.slot = submit({
       configId,
-      url: norm.url,
+      url: where.url,
       origin: target.key,
       method: norm.method,
-      headers: norm.headers,
+      headers: where.headers,
       bodyMode: norm.bodyMode,
       bodyLength: norm.bodyLength,
       headersTimeout: norm.headersTimeout ?? this.settings.headersTimeout,
       bodyTimeout: norm.bodyTimeout ?? this.settings.bodyTimeout,
       worker: (this.worker = this.owner.origins.pickWorker(target, threads)),
       // a raw connection leaves libcurl's cache anyway; FORBID_REUSE would close it
-      flags: (norm.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
+      flags: (this.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
         (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this) | sendingFlag(this.diag),
       httpVersion: norm.httpVersion,
-      connectTo,
+      connectTo: resolveEntry ?? where.connectTo,
       body: norm.body.buffer ?? undefined, // read in place by the engine
       target: norm.requestTarget ?? undefined
     })
@@ -319,12 +323,12 @@ class CurlRequest {
   }
 
   onEngineEvent (type, a, b, c, d, payload) {
-    if (this.norm.lengthMismatch) {
+    if (this.lengthMismatch) {
       // strictContentLength: false and a content-length the body does not
       // match (lib/normalize.js): undici warns as it writes the request, so
       // a request queued behind others warns in its turn, not at dispatch.
       // The engine's first word about the request is the nearest moment.
-      this.norm.lengthMismatch = false
+      this.lengthMismatch = false
       process.emitWarning(new RequestContentLengthMismatchError())
     }
     if (type === EV_TIMINGS) return receiveTimings(this, payload) // not a handler event: never held

@@ -32,13 +32,6 @@ const perfMinusHrtimeMs = performance.now() - Number(process.hrtime.bigint()) / 
 // enum cd_http_version's x10 numbers, as OpenTelemetry's network.protocol.version
 const HTTP_VERSIONS = { 10: '1.0', 11: '1.1', 20: '2', 30: '3' }
 
-// The dispatch option: undefined, null or a boolean.
-function timingsOption (value) {
-  if (value == null) return false
-  if (typeof value !== 'boolean') throw new errors.InvalidArgumentError('invalid timings')
-  return value
-}
-
 // The request flag for a CurlRequest about to be submitted (after its
 // DiagnosticsRequest was made, which subscribers to the channel cause).
 // Raw exchanges (upgrade, CONNECT) are not measured.
@@ -93,4 +86,4 @@ function publishTimings (req) {
   }
 }
 
-module.exports = { TIMINGS_CHANNEL, timingsOption, timingsFlag, decodeTimings, receiveTimings, publishTimings }
+module.exports = { TIMINGS_CHANNEL, timingsFlag, decodeTimings, receiveTimings, publishTimings }

@@ -127,6 +127,30 @@ describe('diagnostics_channel', function () {
     assert.equal(received.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')
   })
 
+  // The header a subscriber adds joins the request's own, which stay: the
+  // connection header (keep-alive, or close with reset: true) as undici's
+  // client writes it, and Expect.
+  it('request.addHeader keeps the request\'s own connection header, as undici\'s Agent', async function () {
+    const inject = ({ request }) => request.addHeader('x-trace', '1')
+    const seen = {}
+    dc.subscribe('undici:request:create', inject)
+    try {
+      for (const [name, dispatcher] of [['undici', new undici.Agent()], ['ours', agent]]) {
+        seen[name] = []
+        for (const reset of [false, true]) {
+          const res = await undici.request(`${server.origin}/inject`, { dispatcher, reset })
+          await res.body.dump()
+          seen[name].push([received.connection, received['x-trace']])
+        }
+        if (dispatcher !== agent) await dispatcher.close()
+      }
+    } finally {
+      dc.unsubscribe('undici:request:create', inject)
+    }
+    assert.deepEqual(seen.undici, [['keep-alive', '1'], ['close', '1']])
+    assert.deepEqual(seen.ours, seen.undici)
+  })
+
   it('publishes undici:request:error with the error', async function () {
     const port = await closedPort()
     let caught
