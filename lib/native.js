@@ -27,8 +27,11 @@ const {
 // batchEnd() after each batch.
 let connections = { disconnected () {}, batchEnd () {} }
 
+// Returns the listener it replaces (test/core.test.js puts it back).
 function onConnectionEvents (listener) {
+  const previous = connections
   connections = listener
+  return previous
 }
 
 function isTerminal (type) {
@@ -128,13 +131,14 @@ function onEvents (count) {
  * Hands one request to the engine; returns its slot. The descriptor:
  *   { configId, url, origin, method, headers, bodyMode, bodyLength,
  *     headersTimeout, bodyTimeout, worker, flags, httpVersion,
- *     connectTo, body }
+ *     connectTo, body, target }
  * url/origin/method/headers: latin1 strings (headers: "name: value\n"
  * lines); bodyMode BODY_*, bodyLength bytes or -1 (chunked); timeouts in
  * ms (0 disables); worker: index, taken modulo the pool; flags REQ_*;
  * httpVersion HTTP_*; connectTo: "HOST:PORT:ADDR:PORT" or null; body: the
  * whole in-memory body (a Uint8Array the engine reads in place until the
- * terminal event) or undefined.
+ * terminal event) or undefined; target: an absolute-form request target
+ * (the request's path as an absolute URL), or undefined.
  * The numbers travel in the shared `submitFields` (napi/cd_protocol.h,
  * SUBMIT_*), read by the bridge without an N-API call; the strings and
  * the body are the arguments of the one native call (napi/cd_requests.c).
@@ -158,5 +162,8 @@ module.exports = {
   submit,
   requests,
   isTerminal,
-  onConnectionEvents
+  onConnectionEvents,
+  // the batch the bridge fills, and its reader: test/core.test.js feeds
+  // batches of its own through them
+  batch: { meta, values, slab, onEvents }
 }

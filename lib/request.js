@@ -579,4 +579,9 @@ function refuseRequest (handler, err) {
   new CurlRequest(null, handler).failImmediately(err)
 }
 
-module.exports = { CurlRequest, refuseRequest }
+module.exports = {
+  CurlRequest,
+  refuseRequest,
+  // test/core.test.js
+  states: { OPEN, ENDING, ENDED, SETTLED, ENGINE_NONE, ENGINE_ACTIVE, ENGINE_DONE }
+}
