@@ -27,6 +27,7 @@ const dc = require('node:diagnostics_channel')
 const { isIP } = require('node:net')
 const { REQ_SENDING, HTTP_2_PRIOR_KNOWLEDGE } = require('./constants')
 const { requestHead, requestHeadH2 } = require('./headers')
+const { kNorm } = require('./symbols')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -194,13 +195,13 @@ class DiagnosticsRequest {
     this.contentLength = norm.collector.contentLength
     this.contentType = norm.collector.contentType
     this.throwOnError = false
-    this._norm = norm
+    this[kNorm] = norm
   }
 
   // Validated like a dispatch header; only effective while
   // undici:request:create is being published (before anything is sent).
   addHeader (key, value) {
-    const norm = this._norm
+    const norm = this[kNorm]
     norm.collector.add(key, value)
     this.headers = norm.collector.toArray()
     return this

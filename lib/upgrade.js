@@ -17,13 +17,13 @@
 // closed after it (libcurl cannot reuse a raw one).
 
 const { clearTimeout, setTimeout } = require('./timers')
-const { Duplex } = require('node:stream')
 const { errors } = require('undici')
 const { binding } = require('./native')
-const { EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, BODY_HIGH_WATER } = require('./constants')
+const { EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED } = require('./constants')
 const { mapEngineError } = require('./errors')
 const { requestHead, parseResponseHead } = require('./headers')
 const { ChunkedDecoder } = require('./chunked')
+const { UpgradedSocket, socketSent, socketReceived } = require('./upgraded-socket')
 
 const { SocketError, HeadersTimeoutError, HeadersOverflowError, BodyTimeoutError } = errors
 
@@ -37,80 +37,6 @@ function fieldValue (pairs, name) {
 
 function hasField (pairs, name) {
   return fieldValue(pairs, name) !== null
-}
-
-/**
- * The Duplex handed to the handler: bytes to and from the raw connection.
- * Reads are paused in the engine while the readable side is full; writes
- * wait for the engine once BODY_HIGH_WATER bytes are on their way.
- */
-class UpgradedSocket extends Duplex {
-  constructor (exchange, address) {
-    super({ allowHalfOpen: false }) // as net.Socket: the peer ending ends ours
-    this._exchange = exchange
-    this._pausedEngine = false
-    this._inFlight = 0
-    this._writeWaiter = null
-    Object.assign(this, address)
-  }
-
-  _read () {
-    if (this._pausedEngine) {
-      this._pausedEngine = false
-      this._exchange.resumeEngine()
-    }
-  }
-
-  _write (chunk, encoding, callback) {
-    if (!this._exchange.write(chunk)) {
-      callback(new SocketError('closed'))
-      return
-    }
-    this._inFlight += chunk.length
-    if (this._inFlight < BODY_HIGH_WATER) callback()
-    else this._writeWaiter = callback
-  }
-
-  _final (callback) {
-    this._exchange.end()
-    callback()
-  }
-
-  _destroy (err, callback) {
-    this._exchange.close()
-    this._flushWaiter(err ?? null)
-    callback(err)
-  }
-
-  _flushWaiter (err) {
-    const waiter = this._writeWaiter
-    if (waiter !== null) {
-      this._writeWaiter = null
-      waiter(err)
-    }
-  }
-
-  // From the engine.
-  _sent () {
-    this._inFlight = 0
-    this._flushWaiter(null)
-  }
-
-  _received (chunk) {
-    if (!this.push(chunk) && !this._pausedEngine) {
-      this._pausedEngine = true
-      this._exchange.pauseEngine()
-    }
-  }
-
-  // net.Socket methods that callers use on upgraded sockets; libcurl owns
-  // the descriptor, so they change nothing.
-  setNoDelay () { return this }
-  setKeepAlive () { return this }
-  setTimeout (ms, cb) { if (cb) this.once('timeout', cb); return this }
-  ref () { return this }
-  unref () { return this }
-  address () { return { address: this.localAddress, port: this.localPort, family: this.remoteFamily } }
 }
 
 /**
@@ -179,10 +105,10 @@ class RawExchange {
     if (socket === null) return this.beforeUpgrade(type, a, b, c, d, payload)
     switch (type) {
       case EV_DATA:
-        socket._received(payload)
+        socketReceived(socket, payload)
         break
       case EV_BODY_WANTED:
-        socket._sent()
+        socketSent(socket)
         break
       case EV_END:
         socket.push(null)
