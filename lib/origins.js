@@ -11,7 +11,7 @@
 
 const { errors } = require('undici')
 const { SPILL_IN_FLIGHT } = require('./constants')
-const { parseOrigin } = require('./normalize')
+const { parseOrigin } = require('./origin')
 
 const { SocketError, InformationalError } = errors
 

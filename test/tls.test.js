@@ -194,7 +194,7 @@ describe('tls', function () {
 
     it('every origin of one host name runs on one worker (one DNS lookup); IP literals spread by port', function () {
       if (kind === 'undici') this.skip() // our routing
-      const { parseOrigin } = require('../lib/normalize')
+      const { parseOrigin } = require('../lib/origin')
       const hashes = (origins) => new Set(origins.map((o) => parseOrigin(o).hash))
       assert.equal(hashes(['http://localhost:1', 'https://localhost:2', 'http://localhost', 'https://LOCALHOST:443']).size, 1)
       assert.ok(hashes(Array.from({ length: 16 }, (_, i) => `http://127.0.0.1:${1000 + i}`)).size > 4)
