@@ -55,7 +55,13 @@ typedef struct cd_addon {
   struct cd__load_js *loads;
 } cd_addon;
 
-/* The calling environment's addon. */
-cd_addon *cd__addon(napi_env env);
+/* The calling environment's addon (module init stored it as the
+ * environment's instance data). Inline here, not in cd_module.c: every
+ * bridge file needs it, and cd_module.c calls them. */
+static inline cd_addon *cd__addon(napi_env env) {
+  void *data = NULL;
+  napi_get_instance_data(env, &data);
+  return data;
+}
 
 #endif /* CD_ADDON_H */

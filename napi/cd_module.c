@@ -26,12 +26,6 @@
 #include "cd_protocol.h"
 #include "cd_requests.h"
 
-cd_addon *cd__addon(napi_env env) {
-  void *data = NULL;
-  napi_get_instance_data(env, &data);
-  return data;
-}
-
 /* A typed array JS shares with the bridge for the environment's life:
  * checks its type and length, keeps a reference, returns its data (or
  * NULL with an exception pending). */
