@@ -130,8 +130,14 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   }
   ev->a = (int32_t)status;
   ev->b = req->resp.hdr ? cd__head_version(req->resp.hdr) : 0;
+  ev->d = -1;
   if (status >= 200) req->resp.version = ev->b;
-  if (status >= 200 && req->resp.hdr != NULL) req->resp.keepalive_hint_ms = cd__head_keepalive_hint(req->resp.hdr, req->resp.hdr_len);
+  if (status >= 200 && req->resp.hdr != NULL) {
+    /* the owner's reading of the head too: it parses the fields only to
+     * hand them over */
+    ev->c = (int32_t)cd__head_facts(req->resp.hdr, req->resp.hdr_len, &req->resp.keepalive_hint_ms);
+    ev->d = (int32_t)req->resp.keepalive_hint_ms;
+  }
   req->resp.hdr_len = 0;
   if (status >= 200 && ev->b == 20) {
     /* The origin multiplexes: `connections` now counts sessions. */

@@ -217,7 +217,10 @@ void cd_request_release(cd_request *req);
 /* ---- events ------------------------------------------------------------- */
 
 enum cd_event_type {
-  CD_EV_HEADERS = 1,     /* a: status, b: HTTP version x10 (10, 11, 20); data: raw header block, status line first */
+  CD_EV_HEADERS = 1,     /* a: status, b: HTTP version x10 (10, 11, 20); data: raw header block,
+                          * status line first; a final (>= 200) head's facts: c: CD_HEAD_*
+                          * bits, d: its "Keep-Alive: timeout=" hint in ms, or -1 (1xx
+                          * heads: c 0, d -1) */
   CD_EV_DATA = 2,        /* data: response body bytes */
   CD_EV_BODY_WANTED = 3, /* the worker has sent every queued body byte */
   CD_EV_END = 4,         /* terminal; data: raw trailer lines (may be empty) */
@@ -300,6 +303,14 @@ enum cd_error {
 #define CD_ERRF_CONNECTED 1     /* a connection had been established */
 #define CD_ERRF_HEADERS 2       /* final response headers had been delivered */
 #define CD_ERRF_CONNECT_STATUS_SHIFT 8 /* d >> this: the proxy's CONNECT status, or 0 */
+
+/* CD_EV_HEADERS facts (c) of a final response head: what its fields say of
+ * its connection and framing, so that the owner need not parse them again. */
+#define CD_HEAD_KEEPS_ALIVE 1   /* the connection stays open after it: HTTP/1.1 (and
+                                 * later) without "Connection: close", HTTP/1.0 with
+                                 * "Connection: keep-alive" (llhttp's test) */
+#define CD_HEAD_CHUNKED 2       /* a Transfer-Encoding field naming chunked */
+#define CD_HEAD_HAS_LENGTH 4    /* a Content-Length field */
 
 /* Owner-thread view of one event. Free with cd_event_free. The payload is
  * data[], or, for a DATA event written into a landing (see

@@ -11,6 +11,7 @@
 //   HTTP_*        HTTP versions          ERR_*    engine error codes
 //   ERRF_*        CD_EV_ERROR flag bits, ERRF_CONNECT_STATUS_SHIFT: the proxy's
 //                 CONNECT status above them
+//   HEAD_*        CD_EV_HEADERS facts of a final response head (its `c`)
 //   META_*        one event in the batch's Int32Array: META_FIELDS int32s,
 //                 field offsets META_TYPE, META_SLOT, META_A .. META_D
 //   BATCH_MAX     events per batch       SLAB_SIZE  bytes of the slab

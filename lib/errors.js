@@ -6,12 +6,11 @@
 
 const { errors } = require('undici')
 const os = require('node:os')
-const { keepsAlive } = require('./headers')
 const util = require('node:util')
 
 const {
   ERR_HEADERS_TIMEOUT, ERR_BODY_TIMEOUT, ERR_HEADERS_OVERFLOW, ERR_AMBIGUOUS_LENGTH, ERR_CONNECTION_LOST,
-  ERRF_CONNECTED, ERRF_HEADERS, ERRF_CONNECT_STATUS_SHIFT
+  ERRF_CONNECTED, ERRF_HEADERS, ERRF_CONNECT_STATUS_SHIFT, HEAD_KEEPS_ALIVE, HEAD_CHUNKED, HEAD_HAS_LENGTH
 } = require('./constants')
 
 // CURLcode values used below (curl/curl.h)
@@ -58,9 +57,6 @@ function systemError (syscall, errno, host, port) {
   return err
 }
 
-const CONTENT_LENGTH = /^content-length:/im
-const CHUNKED = /^transfer-encoding:[^\n]*\bchunked\b/im
-
 function tag (err, curlCode, message) {
   Object.defineProperty(err, 'curlCode', { value: curlCode, enumerable: false, configurable: true })
   if (message && err.message !== message) {
@@ -76,9 +72,10 @@ function tag (err, curlCode, message) {
  * @param {number} flags ERRF_* | proxy CONNECT status << ERRF_CONNECT_STATUS_SHIFT
  * @param {string} message libcurl's message
  * @param {{hostname: string, port: string, connectTimeout: number}} target
- * @param {string | null} head the final response head, when one came
+ * @param {number | null} facts the final response head's HEAD_* facts
+ *   (EV_HEADERS), when one came
  */
-function mapEngineError (code, osErrno, verify, flags, message, target, head = null) {
+function mapEngineError (code, osErrno, verify, flags, message, target, facts = null) {
   switch (code) {
     case ERR_HEADERS_TIMEOUT:
       return new errors.HeadersTimeoutError()
@@ -128,13 +125,13 @@ function mapEngineError (code, osErrno, verify, flags, message, target, head = n
       // chunked one. As undici's parser: on a keep-alive response the close
       // itself is the fault; a response that closes its connection anyway
       // ends with its framing unfinished.
-      if (head === null || keepsAlive(head)) {
+      if (facts === null || (facts & HEAD_KEEPS_ALIVE) !== 0) {
         err = new errors.SocketError('other side closed')
-      } else if (CHUNKED.test(head)) {
+      } else if ((facts & HEAD_CHUNKED) !== 0) {
         // the close came inside a chunked body: llhttp's finish() fails so
         err = new errors.HTTPParserError('Response does not match the HTTP/1.1 protocol (Invalid EOF state)', 'INVALID_EOF_STATE')
       } else {
-        err = CONTENT_LENGTH.test(head) ? new errors.ResponseContentLengthMismatchError() : new errors.SocketError('other side closed')
+        err = (facts & HEAD_HAS_LENGTH) !== 0 ? new errors.ResponseContentLengthMismatchError() : new errors.SocketError('other side closed')
       }
       break
     case CURLE.SEND_ERROR:

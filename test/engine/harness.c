@@ -318,6 +318,9 @@ static void file_event(th_env *t, cd_event *ev) {
       if (ev->b != 10 && ev->b != 11 && ev->b != 20)
         CD_FAIL("[%s] slot %u: HEADERS with version %d", t->name, r->slot, ev->b);
       check_status_line(t, r, ev);
+      if (ev->a < 200 && (ev->c != 0 || ev->d != -1))
+        CD_FAIL("[%s] slot %u: HEADERS %d with facts %d, hint %d (a 1xx head has none)",
+                t->name, r->slot, ev->a, ev->c, ev->d);
       if (ev->a < 200) {
         if (r->ninfo < 8) r->info_status[r->ninfo] = ev->a;
         if (r->info_head == NULL) {
@@ -330,6 +333,8 @@ static void file_event(th_env *t, cd_event *ev) {
         r->version = ev->b;
         r->head = copy_bytes(ev->data, ev->len);
         r->head_len = ev->len;
+        r->head_facts = ev->c;
+        r->keepalive_hint = ev->d;
         r->t_headers = now;
       }
       break;

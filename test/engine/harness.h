@@ -62,6 +62,8 @@ struct th_req {
   int version;
   char *head;           /* final header block */
   size_t head_len;
+  int head_facts;       /* its CD_HEAD_* facts (HEADERS' c) */
+  int keepalive_hint;   /* its Keep-Alive hint in ms, or -1 (HEADERS' d) */
   int ndata;
   int nbody_wanted;
   int nconnected;       /* CONNECTED events (0 or 1) */

@@ -559,6 +559,13 @@ static int handle(ts_conn *c, ts_req *rq) {
     return send_simple(c, rq, 200, "OK", "Content-Encoding: gzip\r\n",
                        "notgzip", 7);
 
+  if (path_is(t, "/keepalive-hint")) {
+    char extra[96];
+    snprintf(extra, sizeof extra, "Keep-Alive: timeout=%llu, max=5\r\n",
+             query_ull(t, "s", 5));
+    return send_simple(c, rq, 200, "OK", extra, "hello", 5);
+  }
+
   return send_simple(c, rq, 404, "Not Found", NULL, "not found", 9);
 }
 

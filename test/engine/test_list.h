@@ -109,6 +109,11 @@
   X(hdr_exact_counts)               \
   X(hdr_percentile_accuracy)        \
   X(hdr_merge)                      \
+  /* test_head.c */                 \
+  X(head_facts_connection)          \
+  X(head_facts_framing)             \
+  X(head_facts_keepalive_hint)      \
+  X(head_facts_events)              \
   /* test_load.c */                 \
   X(load_amount_exact)              \
   X(load_templates_status_classes)  \
