@@ -21,7 +21,7 @@ const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS, EV_CONNECTING, EV_SENDING,
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, HTTP_1_1, HEAD_KEEPS_ALIVE
 } = require('./constants')
-const { mapEngineError } = require('./errors')
+const { mapEngineError, curlCodeOf } = require('./errors')
 const { applyServername } = require('./normalize')
 const { BodyPump } = require('./body-pump')
 const {
@@ -439,7 +439,7 @@ class CurlRequest {
           if ((d & ERRF_CONNECTED) === 0) {
             // A libcurl failure before any connection was made: the agent
             // reports it as undici's pools do.
-            if (a >= 0) this.connectFailed(err)
+            if (curlCodeOf(d) !== 0) this.connectFailed(err)
           } else if (!this.multiplexed) {
             // The connection dies with the request: its 'disconnect'
             // carries this error, as undici's (the socket is destroyed

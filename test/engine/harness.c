@@ -443,6 +443,12 @@ static void file_event(th_env *t, cd_event *ev) {
       r->err_b = ev->b;
       r->err_c = ev->c;
       r->err_d = ev->d;
+      r->err_curl = ev->d >> CD_ERRF_CURL_CODE_SHIFT;
+      /* a CURLcode in a is libcurl's, and goes in d too; the engine's own
+       * codes carry none, or the CURLcode they class */
+      if (ev->a > 0 && r->err_curl != ev->a)
+        CD_FAIL("[%s] slot %u: ERROR %d with CURLcode %d in d", t->name, r->slot,
+                ev->a, r->err_curl);
       terminal = 1;
       break;
 

@@ -76,6 +76,7 @@ struct th_req {
   size_t body_len, body_cap;
   int terminal;         /* 0 or CD_EV_END / CD_EV_ERROR / CD_EV_ABORTED */
   int err_a, err_b, err_c, err_d;
+  int err_curl;         /* ERROR: the CURLcode in d (d >> CD_ERRF_CURL_CODE_SHIFT), or 0 */
   char *term_data;      /* END: trailers; ERROR: message (NUL-terminated) */
   size_t term_len;
   int flags;            /* the CD_REQ_* flags it was submitted with */

@@ -114,6 +114,11 @@
   X(head_facts_framing)             \
   X(head_facts_keepalive_hint)      \
   X(head_facts_events)              \
+  /* test_errclass.c */             \
+  X(errclass_headers_overflow)      \
+  X(errclass_bad_chunk)             \
+  X(errclass_tls_hostname)          \
+  X(errclass_event)                 \
   /* test_load.c */                 \
   X(load_amount_exact)              \
   X(load_templates_status_classes)  \
