@@ -48,9 +48,10 @@ int cd__errclass(int curl_code, long os_errno, bool headers, const char *message
        * the message */
       if (os_errno == ECONNRESET || os_errno == EPIPE) return curl_code;
       /* libcurl's chunked decoder refused the framing, as CURLE_RECV_ERROR
-       * again: 7.88 writes "<reason> in chunked-encoding" (lib/transfer.c,
-       * reasons from Curl_chunked_strerror); 8.x "chunk hex-length ..." or
-       * "invalid chunk size: ..." (lib/http_chunks.c) before that one. */
+       * again: up to 8.5 it writes "<reason> in chunked-encoding"
+       * (lib/transfer.c, reasons from Curl_chunked_strerror); from 8.6 a
+       * bad size comes first as "chunk hex-length ..." or (later) "invalid
+       * chunk size: ..." (lib/http_chunks.c), other faults as before. */
       if (contains_nocase(message, "chunk")) return CD_ERR_BAD_CHUNK;
       return curl_code;
     case CURLE_OUT_OF_MEMORY:

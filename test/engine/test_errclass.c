@@ -43,11 +43,11 @@ TEST_IMPL(errclass_headers_overflow) {
 }
 
 TEST_IMPL(errclass_bad_chunk) {
-  /* 7.88: "<reason> in chunked-encoding" */
+  /* up to 8.5: "<reason> in chunked-encoding" */
   expect_class(CURLE_RECV_ERROR, 0, true, "Illegal or missing hexadecimal sequence in chunked-encoding",
                CD_ERR_BAD_CHUNK);
   expect_class(CURLE_RECV_ERROR, EAGAIN, true, "Malformed encoding found in chunked-encoding", CD_ERR_BAD_CHUNK);
-  /* 8.x */
+  /* 8.6 and later */
   expect_class(CURLE_RECV_ERROR, 0, true, "chunk hex-length char not a hex digit: 0x7a", CD_ERR_BAD_CHUNK);
   expect_class(CURLE_RECV_ERROR, 0, true, "invalid chunk size: 'fffffffffffffffff'", CD_ERR_BAD_CHUNK);
   expect_class(CURLE_SEND_ERROR, 0, true, "CHUNK", CD_ERR_BAD_CHUNK);
