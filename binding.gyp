@@ -24,6 +24,7 @@
         "engine/cd_share.c",
         "engine/cd_timings.c",
         "engine/cd_head.c",
+        "engine/cd_errclass.c",
         "engine/cd_options.c",
         "engine/cd_upwait.c",
         "engine/cd_transfer.c",

@@ -1,9 +1,10 @@
 /* cd_head.h - what the engine reads of a response head (a header block
  * as libcurl hands it over, status line first, CRLF lines): its HTTP
  * version, its framing and the server's keep-alive hint. The owner gets
- * the block itself in CD_EV_HEADERS.
+ * the block itself in CD_EV_HEADERS, and with it the facts of
+ * cd__head_facts, so that it reads the fields only to hand them over.
  *
- * A leaf: libc only. Threading: any.
+ * A leaf: libc, and engine.h's CD_HEAD_* bits. Threading: any.
  */
 #ifndef CD_HEAD_H
 #define CD_HEAD_H
@@ -24,8 +25,17 @@ int cd__head_version(const char *status_line);
  * *coded_out. */
 int cd__head_ambiguous_length(const char *block, size_t len, int64_t *length_out, bool *coded_out);
 
-/* "Keep-Alive: timeout=N" in a header block: N seconds in ms (0 for N <= 0),
- * or -1 without one or beyond a day. */
-int64_t cd__head_keepalive_hint(const char *block, size_t len);
+/* What a final response head says of its connection and framing: the
+ * CD_HEAD_* bits (engine.h) of CD_EV_HEADERS. Stores its "Keep-Alive:
+ * timeout=N" hint in *keepalive_hint_ms: N seconds in ms (0 for N = 0), or
+ * -1 without one or beyond a day. The fields are found as lib/ found them
+ * with regular expressions before (/^name:/im over the block's text, so
+ * byte for byte the same answers): a field's line starts at the block's
+ * start or after a CR or LF, and its text runs to the next LF; names and
+ * the words looked for in values (close, keep-alive, chunked: whole words,
+ * as \b...\b) match in any ASCII case; the hint is the first "timeout="
+ * followed by digits in the first Keep-Alive line that has one (undici
+ * too takes the first timeout= of all its Keep-Alive values). */
+unsigned cd__head_facts(const char *block, size_t len, int64_t *keepalive_hint_ms);
 
 #endif /* CD_HEAD_H */

@@ -10,6 +10,7 @@
 #include "cd_channel.h"
 #include "cd_config.h"
 #include "cd_conn.h"
+#include "cd_errclass.h"
 #include "cd_grow.h"
 #include "cd_head.h"
 #include "cd_limit.h"
@@ -130,8 +131,14 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   }
   ev->a = (int32_t)status;
   ev->b = req->resp.hdr ? cd__head_version(req->resp.hdr) : 0;
+  ev->d = -1;
   if (status >= 200) req->resp.version = ev->b;
-  if (status >= 200 && req->resp.hdr != NULL) req->resp.keepalive_hint_ms = cd__head_keepalive_hint(req->resp.hdr, req->resp.hdr_len);
+  if (status >= 200 && req->resp.hdr != NULL) {
+    /* the owner's reading of the head too: it parses the fields only to
+     * hand them over */
+    ev->c = (int32_t)cd__head_facts(req->resp.hdr, req->resp.hdr_len, &req->resp.keepalive_hint_ms);
+    ev->d = (int32_t)req->resp.keepalive_hint_ms;
+  }
   req->resp.hdr_len = 0;
   if (status >= 200 && ev->b == 20) {
     /* The origin multiplexes: `connections` now counts sessions. */
@@ -321,6 +328,9 @@ static void setup_easy(cd__worker *w, cd_request *req, CURL *e) {
   cd__conn_setup(&w->conns, req, e);
 }
 
+/* The terminal ERROR event. `code` is one of the engine's own (< 0), or
+ * the CURLcode libcurl failed the transfer with (> 0): that one goes out in
+ * d, and in a unless cd__errclass classes it as an engine code. */
 static void emit_error(cd_request *req, int code, const char *message) {
   cd_event *ev = cd__event_new_terminal(req, CD_EV_ERROR, message, strlen(message));
   ev->a = code;
@@ -337,9 +347,13 @@ static void emit_error(cd_request *req, int code, const char *message) {
     ev->b = (int32_t)os_errno;
     ev->c = (int32_t)verify;
     if (connect_time > 0 || pretransfer_time > 0) ev->d |= CD_ERRF_CONNECTED;
-    ev->d |= (int32_t)(connect_code & 0xfff) << CD_ERRF_CONNECT_STATUS_SHIFT;
+    ev->d |= (int32_t)(connect_code & CD_ERRF_CONNECT_STATUS_MASK) << CD_ERRF_CONNECT_STATUS_SHIFT;
   }
   if (req->resp.final_headers) ev->d |= CD_ERRF_HEADERS;
+  if (code > 0 && code <= INT32_MAX >> CD_ERRF_CURL_CODE_SHIFT) {
+    ev->a = cd__errclass(code, (long)ev->b, req->resp.final_headers, message);
+    ev->d |= (int32_t)code << CD_ERRF_CURL_CODE_SHIFT;
+  }
   cd__channel_push_event(req->chan, ev);
 }
 

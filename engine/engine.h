@@ -217,13 +217,17 @@ void cd_request_release(cd_request *req);
 /* ---- events ------------------------------------------------------------- */
 
 enum cd_event_type {
-  CD_EV_HEADERS = 1,     /* a: status, b: HTTP version x10 (10, 11, 20); data: raw header block, status line first */
+  CD_EV_HEADERS = 1,     /* a: status, b: HTTP version x10 (10, 11, 20); data: raw header block,
+                          * status line first; a final (>= 200) head's facts: c: CD_HEAD_*
+                          * bits, d: its "Keep-Alive: timeout=" hint in ms, or -1 (1xx
+                          * heads: c 0, d -1) */
   CD_EV_DATA = 2,        /* data: response body bytes */
   CD_EV_BODY_WANTED = 3, /* the worker has sent every queued body byte */
   CD_EV_END = 4,         /* terminal; data: raw trailer lines (may be empty) */
   CD_EV_ERROR = 5,       /* terminal; a: cd_error code, b: OS errno, c: TLS verify result,
                           * d: CD_ERRF_* | proxy CONNECT status
-                          * << CD_ERRF_CONNECT_STATUS_SHIFT; data: message */
+                          * << CD_ERRF_CONNECT_STATUS_SHIFT | libcurl's CURLcode
+                          * << CD_ERRF_CURL_CODE_SHIFT; data: message */
   CD_EV_ABORTED = 6,     /* terminal; answer to cd_request_abort */
   CD_EV_CONNECTED = 8,   /* this request opened the connection it is about to use;
                           * a and data as CD_EV_SENDING's */
@@ -286,20 +290,37 @@ typedef struct cd_timings {
  * response's size. */
 #define CD_RESPONSE_WINDOW (256 * 1024)
 
-/* Error codes of CD_EV_ERROR: a CURLcode (>= 0), or one of the engine's own. */
+/* Error codes of CD_EV_ERROR: a CURLcode (>= 0), or one of the engine's own.
+ * A libcurl failure that its CURLcode does not tell apart from others is
+ * given one of the engine's codes instead (cd_errclass.c: HEADERS_OVERFLOW,
+ * BAD_CHUNK, TLS_HOSTNAME); the CURLcode itself is in d either way. */
 enum cd_error {
   CD_ERR_HEADERS_TIMEOUT = -1,
   CD_ERR_BODY_TIMEOUT = -2,
-  CD_ERR_HEADERS_OVERFLOW = -3,
+  CD_ERR_HEADERS_OVERFLOW = -3, /* a response head over max_header_size, or over one of
+                                 * libcurl's own limits on headers */
   CD_ERR_NO_MEMORY = -4,
   CD_ERR_AMBIGUOUS_LENGTH = -6, /* conflicting Content-Length, or with Transfer-Encoding */
-  CD_ERR_CONNECTION_LOST = -7   /* CD_REQ_NO_RETRY: the connection died under the request */
+  CD_ERR_CONNECTION_LOST = -7,  /* CD_REQ_NO_RETRY: the connection died under the request */
+  CD_ERR_BAD_CHUNK = -8,        /* libcurl's chunked decoder refused the response's framing */
+  CD_ERR_TLS_HOSTNAME = -9      /* the server's certificate does not name the host */
 };
 
 /* CD_EV_ERROR flags */
 #define CD_ERRF_CONNECTED 1     /* a connection had been established */
 #define CD_ERRF_HEADERS 2       /* final response headers had been delivered */
-#define CD_ERRF_CONNECT_STATUS_SHIFT 8 /* d >> this: the proxy's CONNECT status, or 0 */
+#define CD_ERRF_CONNECT_STATUS_SHIFT 8 /* (d >> this) & CD_ERRF_CONNECT_STATUS_MASK: */
+#define CD_ERRF_CONNECT_STATUS_MASK 0xfff /* the proxy's CONNECT status, or 0 */
+#define CD_ERRF_CURL_CODE_SHIFT 20 /* d >> this: the CURLcode libcurl failed the transfer
+                                    * with, or 0 for the engine's own errors */
+
+/* CD_EV_HEADERS facts (c) of a final response head: what its fields say of
+ * its connection and framing, so that the owner need not parse them again. */
+#define CD_HEAD_KEEPS_ALIVE 1   /* the connection stays open after it: HTTP/1.1 (and
+                                 * later) without "Connection: close", HTTP/1.0 with
+                                 * "Connection: keep-alive" (llhttp's test) */
+#define CD_HEAD_CHUNKED 2       /* a Transfer-Encoding field naming chunked */
+#define CD_HEAD_HAS_LENGTH 4    /* a Content-Length field */
 
 /* Owner-thread view of one event. Free with cd_event_free. The payload is
  * data[], or, for a DATA event written into a landing (see

@@ -9,8 +9,10 @@
 //   SLOT_NONE     the slot of environment-level events (CD_SLOT_NONE as int32)
 //   REQ_*         request flags          BODY_*   body modes
 //   HTTP_*        HTTP versions          ERR_*    engine error codes
-//   ERRF_*        CD_EV_ERROR flag bits, ERRF_CONNECT_STATUS_SHIFT: the proxy's
-//                 CONNECT status above them
+//   ERRF_*        CD_EV_ERROR flag bits, ERRF_CONNECT_STATUS_SHIFT and _MASK: the
+//                 proxy's CONNECT status above them, ERRF_CURL_CODE_SHIFT:
+//                 libcurl's CURLcode above that
+//   HEAD_*        CD_EV_HEADERS facts of a final response head (its `c`)
 //   META_*        one event in the batch's Int32Array: META_FIELDS int32s,
 //                 field offsets META_TYPE, META_SLOT, META_A .. META_D
 //   BATCH_MAX     events per batch       SLAB_SIZE  bytes of the slab

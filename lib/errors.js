@@ -2,16 +2,18 @@
 
 // Engine errors (a CURLcode or one of the engine's own codes, the OS errno,
 // the TLS verify result) turned into the errors undici's Agent raises, built
-// from the user's undici so that `instanceof` works.
+// from the user's undici so that `instanceof` works. By code only: the
+// libcurl failures that only libcurl's message tells apart come classed by
+// the engine (engine/cd_errclass.c), their CURLcode beside the class.
 
 const { errors } = require('undici')
 const os = require('node:os')
-const { keepsAlive } = require('./headers')
 const util = require('node:util')
 
 const {
   ERR_HEADERS_TIMEOUT, ERR_BODY_TIMEOUT, ERR_HEADERS_OVERFLOW, ERR_AMBIGUOUS_LENGTH, ERR_CONNECTION_LOST,
-  ERRF_CONNECTED, ERRF_HEADERS, ERRF_CONNECT_STATUS_SHIFT
+  ERR_BAD_CHUNK, ERR_TLS_HOSTNAME, ERRF_CONNECTED, ERRF_CONNECT_STATUS_SHIFT, ERRF_CONNECT_STATUS_MASK,
+  ERRF_CURL_CODE_SHIFT, HEAD_KEEPS_ALIVE, HEAD_CHUNKED, HEAD_HAS_LENGTH
 } = require('./constants')
 
 // CURLcode values used below (curl/curl.h)
@@ -29,8 +31,7 @@ const CURLE = {
   RECV_ERROR: 56,
   PEER_FAILED_VERIFICATION: 60,
   BAD_CONTENT_ENCODING: 61,
-  SSL_CACERT_BADFILE: 77,
-  TOO_LARGE: 100 // libcurl >= 8.6
+  SSL_CACERT_BADFILE: 77
 }
 
 // OpenSSL X509_V_ERR_* -> the code Node's TLS gives the same failure.
@@ -58,9 +59,6 @@ function systemError (syscall, errno, host, port) {
   return err
 }
 
-const CONTENT_LENGTH = /^content-length:/im
-const CHUNKED = /^transfer-encoding:[^\n]*\bchunked\b/im
-
 function tag (err, curlCode, message) {
   Object.defineProperty(err, 'curlCode', { value: curlCode, enumerable: false, configurable: true })
   if (message && err.message !== message) {
@@ -69,37 +67,51 @@ function tag (err, curlCode, message) {
   return err
 }
 
+// The CURLcode libcurl failed the request with, from an EV_ERROR's flags;
+// 0 for the engine's own errors.
+function curlCodeOf (flags) {
+  return flags >> ERRF_CURL_CODE_SHIFT
+}
+
 /**
  * @param {number} code CURLcode (>= 0) or ERR_* (< 0)
  * @param {number} osErrno
  * @param {number} verify TLS verify result (X509_V_ERR_*)
  * @param {number} flags ERRF_* | proxy CONNECT status << ERRF_CONNECT_STATUS_SHIFT
+ *   | libcurl's CURLcode << ERRF_CURL_CODE_SHIFT
  * @param {string} message libcurl's message
  * @param {{hostname: string, port: string, connectTimeout: number}} target
- * @param {string | null} head the final response head, when one came
+ * @param {number | null} facts the final response head's HEAD_* facts
+ *   (EV_HEADERS), when one came
  */
-function mapEngineError (code, osErrno, verify, flags, message, target, head = null) {
-  switch (code) {
-    case ERR_HEADERS_TIMEOUT:
-      return new errors.HeadersTimeoutError()
-    case ERR_BODY_TIMEOUT:
-      return new errors.BodyTimeoutError()
-    case ERR_HEADERS_OVERFLOW:
-      return new errors.HeadersOverflowError()
-    case ERR_AMBIGUOUS_LENGTH:
-      // undici refuses the same responses with this error
-      return new errors.ResponseContentLengthMismatchError()
-    case ERR_CONNECTION_LOST:
-      // a non-idempotent request whose connection died under it, or (HTTP/2)
-      // went away with GOAWAY or refused its stream: the engine's message
-      // says which may have happened, as undici's SocketError does
-      return new errors.SocketError(message || 'other side closed')
+function mapEngineError (code, osErrno, verify, flags, message, target, facts = null) {
+  let curlCode = curlCodeOf(flags)
+  if (curlCode === 0) {
+    // the engine's own errors (ERR_HEADERS_OVERFLOW here is maxHeaderSize)
+    switch (code) {
+      case ERR_HEADERS_TIMEOUT:
+        return new errors.HeadersTimeoutError()
+      case ERR_BODY_TIMEOUT:
+        return new errors.BodyTimeoutError()
+      case ERR_HEADERS_OVERFLOW:
+        return new errors.HeadersOverflowError()
+      case ERR_AMBIGUOUS_LENGTH:
+        // undici refuses the same responses with this error
+        return new errors.ResponseContentLengthMismatchError()
+      case ERR_CONNECTION_LOST:
+        // a non-idempotent request whose connection died under it, or
+        // (HTTP/2) went away with GOAWAY or refused its stream: the
+        // engine's message says which may have happened, as undici's
+        // SocketError does
+        return new errors.SocketError(message || 'other side closed')
+    }
+    curlCode = code // ERR_NO_MEMORY, tagged with its own code
   }
-  const connectStatus = flags >> ERRF_CONNECT_STATUS_SHIFT
+  const connectStatus = (flags >> ERRF_CONNECT_STATUS_SHIFT) & ERRF_CONNECT_STATUS_MASK
   if (connectStatus !== 0 && connectStatus !== 200) {
     // The proxy refused the CONNECT tunnel (407, 403, 502...): undici's
     // ProxyAgent fails such requests with this error and message.
-    return tag(new errors.RequestAbortedError(`Proxy response (${connectStatus}) !== 200 when HTTP Tunneling`), code, message)
+    return tag(new errors.RequestAbortedError(`Proxy response (${connectStatus}) !== 200 when HTTP Tunneling`), curlCode, message)
   }
   const { hostname, port } = target
   let err
@@ -128,56 +140,43 @@ function mapEngineError (code, osErrno, verify, flags, message, target, head = n
       // chunked one. As undici's parser: on a keep-alive response the close
       // itself is the fault; a response that closes its connection anyway
       // ends with its framing unfinished.
-      if (head === null || keepsAlive(head)) {
+      if (facts === null || (facts & HEAD_KEEPS_ALIVE) !== 0) {
         err = new errors.SocketError('other side closed')
-      } else if (CHUNKED.test(head)) {
+      } else if ((facts & HEAD_CHUNKED) !== 0) {
         // the close came inside a chunked body: llhttp's finish() fails so
         err = new errors.HTTPParserError('Response does not match the HTTP/1.1 protocol (Invalid EOF state)', 'INVALID_EOF_STATE')
       } else {
-        err = CONTENT_LENGTH.test(head) ? new errors.ResponseContentLengthMismatchError() : new errors.SocketError('other side closed')
+        err = (facts & HEAD_HAS_LENGTH) !== 0 ? new errors.ResponseContentLengthMismatchError() : new errors.SocketError('other side closed')
       }
+      break
+    case ERR_HEADERS_OVERFLOW:
+      // one of libcurl's own limits on a response's headers (on a header
+      // line, the header count, the whole block), above a larger
+      // maxHeaderSize
+      err = new errors.HeadersOverflowError()
+      break
+    case ERR_BAD_CHUNK:
+      // libcurl's chunked decoder failed: the server sent bad framing
+      err = new errors.HTTPParserError(message, 'INVALID_CHUNK_SIZE')
       break
     case CURLE.SEND_ERROR:
     case CURLE.RECV_ERROR:
-      if (/^Too large response headers/.test(message)) {
-        // libcurl's own limit on a whole header block (300 KB; libcurl >=
-        // 8.3, and Debian's 7.88 as a security fix), above a larger
-        // maxHeaderSize. Checked before the errno: that is whatever the
-        // last socket call left, and a server still writing the block can
-        // leave ECONNRESET there once libcurl gives up on it.
-        err = new errors.HeadersOverflowError()
-      } else if (osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE) {
-        err = systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
-      } else if (/chunk/i.test(message)) {
-        // libcurl's chunked decoder failed: the server sent bad framing (the
-        // OS errno is whatever the last socket call left, so not checked)
-        err = new errors.HTTPParserError(message, 'INVALID_CHUNK_SIZE')
-      } else {
-        err = new errors.SocketError('other side closed')
-      }
+      err = osErrno === os.constants.errno.ECONNRESET || osErrno === os.constants.errno.EPIPE
+        ? systemError(code === CURLE.SEND_ERROR ? 'write' : 'read', osErrno)
+        : new errors.SocketError('other side closed')
       break
     case CURLE.UNSUPPORTED_PROTOCOL:
     case CURLE.WEIRD_SERVER_REPLY:
       err = new errors.HTTPParserError(message, 'INVALID_CONSTANT')
       break
     case CURLE.OUT_OF_MEMORY:
-      // Before the response headers were delivered this is libcurl's own
-      // limit on one header line (~100 KB), reported without a message.
-      err = (flags & ERRF_HEADERS) === 0 || /header/i.test(message)
-        ? new errors.HeadersOverflowError()
-        : new Error(message)
+      err = new Error(message)
       break
-    case CURLE.TOO_LARGE:
-      // libcurl >= 8.6 reports its limits on one header line (the line
-      // limit that 7.x reported as OUT_OF_MEMORY) and on the header count
-      // (5000) with this code. After the headers: another of its limits
-      // (a paused transfer's buffer, for one), kept as it says.
-      err = (flags & ERRF_HEADERS) === 0
-        ? new errors.HeadersOverflowError()
-        : new errors.SocketError(message)
-      break
+    case ERR_TLS_HOSTNAME:
     case CURLE.PEER_FAILED_VERIFICATION: {
-      const known = X509_CODES[verify] ?? (/subject name|does not match|altname/i.test(message) ? X509_CODES[62] : null)
+      // a host name that does not match: libcurl's own check, which leaves
+      // no verify result of its own, unless OpenSSL gave one
+      const known = X509_CODES[verify] ?? (code === ERR_TLS_HOSTNAME ? X509_CODES[62] : null)
       err = new Error(known ? known[1] : message)
       err.code = known ? known[0] : 'ERR_TLS_CERT_VERIFY'
       break
@@ -189,7 +188,7 @@ function mapEngineError (code, osErrno, verify, flags, message, target, head = n
     default:
       err = new errors.SocketError(message)
   }
-  return tag(err, code, message)
+  return tag(err, curlCode, message)
 }
 
-module.exports = { mapEngineError, errors }
+module.exports = { mapEngineError, curlCodeOf, errors }

@@ -300,17 +300,6 @@ function fieldsToRaw (pairs) {
   return raw
 }
 
-const CONNECTION_CLOSE = /^connection:[^\n]*\bclose\b/im
-const CONNECTION_KEEP_ALIVE = /^connection:[^\n]*\bkeep-alive\b/im
-
-// What a raw response head says of its connection (as llhttp's keep-alive
-// test): HTTP/1.1 stays open unless it says close, HTTP/1.0 closes unless
-// it says keep-alive.
-function keepsAlive (head) {
-  if (CONNECTION_CLOSE.test(head)) return false
-  return !head.startsWith('HTTP/1.0') || CONNECTION_KEEP_ALIVE.test(head)
-}
-
 module.exports = {
   tokenRegExp,
   headerValueRegExp,
@@ -319,7 +308,6 @@ module.exports = {
   requestHead,
   requestHeadH2,
   parseResponseHead,
-  keepsAlive,
   parseTrailers,
   fieldsToObject,
   fieldsToRaw

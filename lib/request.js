@@ -19,16 +19,16 @@ const { errors } = require('undici')
 const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS, EV_CONNECTING, EV_SENDING,
-  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, HTTP_1_1
+  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, HTTP_1_1, HEAD_KEEPS_ALIVE
 } = require('./constants')
-const { mapEngineError } = require('./errors')
+const { mapEngineError, curlCodeOf } = require('./errors')
 const { engineTarget } = require('./normalize')
 const { BodyPump } = require('./body-pump')
 const {
   channels, anySubscribers, DiagnosticsRequest, sendingFlag, connectionSocket, BODY_SENT,
   publishBody, publishSendHeaders, publishBeforeConnect, publishConnected, publishConnectError
 } = require('./diagnostics')
-const { parseResponseHead, keepsAlive, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
+const { parseResponseHead, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
 const { DispatchController } = require('./controller')
 const { wantsHeaderObjects } = require('./handler')
 const { kSetResponseHeaders } = require('./symbols')
@@ -50,13 +50,12 @@ function rethrowLater (err) {
 // close`, when the response does not keep the connection alive, or when
 // the server's `Keep-Alive: timeout=` hint leaves no time once
 // keepAliveTimeoutThreshold is taken off (the engine closes it then).
-const KEEP_ALIVE_TIMEOUT = /^keep-alive:[^\n]*?timeout=(\d+)/im
-
-function closesConnection (req, head) {
+// `facts` and `hintMs` are the engine's reading of the head (EV_HEADERS'
+// HEAD_* bits and hint, engine/cd_head.c).
+function closesConnection (req, facts, hintMs) {
   if (req.reset) return true
-  if (!keepsAlive(head)) return true
-  const m = KEEP_ALIVE_TIMEOUT.exec(head)
-  return m !== null && Number(m[1]) * 1000 - req.settings.keepAliveTimeoutThreshold <= 0
+  if ((facts & HEAD_KEEPS_ALIVE) === 0) return true
+  return hintMs >= 0 && hintMs - req.settings.keepAliveTimeoutThreshold <= 0
 }
 
 // A request's life on the handler's side, one way only:
@@ -104,7 +103,7 @@ class CurlRequest {
     this.maxResponseSize = owner === null ? -1 : this.settings.maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
-    this.finalHead = null    // the final response head, as received
+    this.headFacts = null    // the final response head's HEAD_* facts (EV_HEADERS)
     this.expectsReset = false // lib/origins.js expectReset was told
     this.headDelivered = false // a final response head reached the handler
     // HTTP/2: a stream's failure is not its connection's. Known from the
@@ -338,9 +337,9 @@ class CurlRequest {
     if (type === EV_CONNECTED) return this.connected(a, payload)
     if (type === EV_SENDING) return publishSendHeaders(this, a, payload)
     if (type === EV_HEADERS && a >= 200 && this.raw === null) {
-      this.finalHead = payload // lib/errors.js: how a cut-short body fails
+      this.headFacts = c // lib/errors.js: how a cut-short body fails
       this.multiplexed = b >= 20
-      if (b < 20 && closesConnection(this, payload)) {
+      if (b < 20 && closesConnection(this, c, d)) {
         // Received, not yet delivered (it may wait while paused): the
         // close that follows is the agent's own reset, as undici's
         // (lib/agent.js).
@@ -448,11 +447,11 @@ class CurlRequest {
           return
         }
         case EV_ERROR: {
-          const err = mapEngineError(a, b, c, d, payload, this.errorTarget(), this.finalHead)
+          const err = mapEngineError(a, b, c, d, payload, this.errorTarget(), this.headFacts)
           if ((d & ERRF_CONNECTED) === 0) {
             // A libcurl failure before any connection was made: the agent
             // reports it as undici's pools do.
-            if (a >= 0) this.connectFailed(err)
+            if (curlCodeOf(d) !== 0) this.connectFailed(err)
           } else if (!this.multiplexed) {
             // The connection dies with the request: its 'disconnect'
             // carries this error, as undici's (the socket is destroyed

@@ -2,15 +2,19 @@
 
 // The JS core's pieces on their own, without a server or the engine:
 // the chunked decoder (lib/chunked.js), connect.lookup's resolution
-// (lib/lookup.js), and the diagnostics payload builders
-// (lib/diagnostics.js). Each is also exercised end to end elsewhere; here
-// their edges are pinned one by one.
+// (lib/lookup.js), the diagnostics payload builders (lib/diagnostics.js)
+// and the engine error fields' reading (lib/errors.js). Each is also
+// exercised end to end elsewhere; here their edges are pinned one by one.
 
 const assert = require('node:assert/strict')
 const { ChunkedDecoder } = require('../lib/chunked')
 const { lookupTarget } = require('../lib/lookup')
 const { connectionSocket } = require('../lib/diagnostics')
-const { HTTP_1_1, HTTP_2_PRIOR_KNOWLEDGE } = require('../lib/constants')
+const { mapEngineError, curlCodeOf, errors } = require('../lib/errors')
+const {
+  HTTP_1_1, HTTP_2_PRIOR_KNOWLEDGE, ERR_HEADERS_OVERFLOW, ERR_BAD_CHUNK, ERR_TLS_HOSTNAME, ERR_NO_MEMORY,
+  ERRF_CONNECTED, ERRF_HEADERS, ERRF_CONNECT_STATUS_SHIFT, ERRF_CURL_CODE_SHIFT
+} = require('../lib/constants')
 
 function decode (pieces) {
   const data = []
@@ -142,5 +146,59 @@ describe('unit: connectionSocket (diagnostics)', function () {
   it('a Unix socket: no addresses', function () {
     assert.deepEqual(connectionSocket(' 0  0', 0, norm()),
       { remoteAddress: undefined, remotePort: undefined, remoteFamily: undefined, localAddress: undefined, localPort: undefined })
+  })
+})
+
+describe('unit: engine error fields (lib/errors.js)', function () {
+  const target = { hostname: 'example.test', port: '443', connectTimeout: 10000 }
+  const curl = (code) => code << ERRF_CURL_CODE_SHIFT
+  const map = (code, flags, { errno = 0, verify = 0, message = 'libcurl says' } = {}) =>
+    mapEngineError(code, errno, verify, flags, message, target)
+
+  it('curlCodeOf: the CURLcode above the flags and the CONNECT status, 0 for the engine\'s own', function () {
+    assert.equal(curlCodeOf(0), 0)
+    assert.equal(curlCodeOf(ERRF_CONNECTED | ERRF_HEADERS | (407 << ERRF_CONNECT_STATUS_SHIFT)), 0)
+    assert.equal(curlCodeOf(curl(56) | ERRF_CONNECTED), 56)
+    assert.equal(curlCodeOf(curl(101) | (4095 << ERRF_CONNECT_STATUS_SHIFT) | ERRF_CONNECTED | ERRF_HEADERS), 101)
+  })
+
+  it('the engine\'s classes of libcurl failures, tagged with the CURLcode', function () {
+    const overflow = map(ERR_HEADERS_OVERFLOW, curl(56) | ERRF_CONNECTED, { message: 'Too large response headers: 307201 > 307200' })
+    assert.ok(overflow instanceof errors.HeadersOverflowError)
+    assert.equal(overflow.curlCode, 56)
+    const chunk = map(ERR_BAD_CHUNK, curl(56) | ERRF_CONNECTED | ERRF_HEADERS, { message: 'Malformed encoding found in chunked-encoding' })
+    assert.ok(chunk instanceof errors.HTTPParserError)
+    assert.equal(chunk.code, 'HPE_INVALID_CHUNK_SIZE')
+    assert.equal(chunk.message, 'Malformed encoding found in chunked-encoding')
+    assert.equal(chunk.curlCode, 56)
+    const name = map(ERR_TLS_HOSTNAME, curl(60) | ERRF_CONNECTED)
+    assert.equal(name.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
+    assert.equal(name.curlCode, 60)
+    assert.equal(name.curlMessage, 'libcurl says')
+    // a verify result OpenSSL gave names the failure first
+    assert.equal(map(ERR_TLS_HOSTNAME, curl(60) | ERRF_CONNECTED, { verify: 10 }).code, 'CERT_HAS_EXPIRED')
+  })
+
+  it('the message is never read for the class', function () {
+    const recv = map(56, curl(56) | ERRF_CONNECTED | ERRF_HEADERS, { message: 'Too large response headers in chunked-encoding' })
+    assert.ok(recv instanceof errors.SocketError)
+    assert.equal(recv.message, 'other side closed')
+    assert.equal(map(60, curl(60) | ERRF_CONNECTED, { message: 'subject name does not match' }).code, 'ERR_TLS_CERT_VERIFY')
+    const oom = map(27, curl(27) | ERRF_CONNECTED | ERRF_HEADERS, { message: 'bad header' })
+    assert.ok(!(oom instanceof errors.HeadersOverflowError))
+  })
+
+  it('the engine\'s own errors: maxHeaderSize untagged, ERR_NO_MEMORY tagged with its own code', function () {
+    const own = map(ERR_HEADERS_OVERFLOW, ERRF_CONNECTED)
+    assert.ok(own instanceof errors.HeadersOverflowError)
+    assert.equal(own.curlCode, undefined)
+    assert.equal(map(ERR_NO_MEMORY, ERRF_CONNECTED, { message: 'out of memory' }).curlCode, ERR_NO_MEMORY)
+  })
+
+  it('a refused CONNECT tunnel: the proxy\'s status beside the CURLcode', function () {
+    const err = map(56, curl(56) | (407 << ERRF_CONNECT_STATUS_SHIFT) | ERRF_CONNECTED, { message: 'CONNECT tunnel failed, response 407' })
+    assert.ok(err instanceof errors.RequestAbortedError)
+    assert.equal(err.message, 'Proxy response (407) !== 200 when HTTP Tunneling')
+    assert.equal(err.curlCode, 56)
   })
 })

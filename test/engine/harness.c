@@ -318,6 +318,9 @@ static void file_event(th_env *t, cd_event *ev) {
       if (ev->b != 10 && ev->b != 11 && ev->b != 20)
         CD_FAIL("[%s] slot %u: HEADERS with version %d", t->name, r->slot, ev->b);
       check_status_line(t, r, ev);
+      if (ev->a < 200 && (ev->c != 0 || ev->d != -1))
+        CD_FAIL("[%s] slot %u: HEADERS %d with facts %d, hint %d (a 1xx head has none)",
+                t->name, r->slot, ev->a, ev->c, ev->d);
       if (ev->a < 200) {
         if (r->ninfo < 8) r->info_status[r->ninfo] = ev->a;
         if (r->info_head == NULL) {
@@ -330,6 +333,8 @@ static void file_event(th_env *t, cd_event *ev) {
         r->version = ev->b;
         r->head = copy_bytes(ev->data, ev->len);
         r->head_len = ev->len;
+        r->head_facts = ev->c;
+        r->keepalive_hint = ev->d;
         r->t_headers = now;
       }
       break;
@@ -438,6 +443,12 @@ static void file_event(th_env *t, cd_event *ev) {
       r->err_b = ev->b;
       r->err_c = ev->c;
       r->err_d = ev->d;
+      r->err_curl = ev->d >> CD_ERRF_CURL_CODE_SHIFT;
+      /* a CURLcode in a is libcurl's, and goes in d too; the engine's own
+       * codes carry none, or the CURLcode they class */
+      if (ev->a > 0 && r->err_curl != ev->a)
+        CD_FAIL("[%s] slot %u: ERROR %d with CURLcode %d in d", t->name, r->slot,
+                ev->a, r->err_curl);
       terminal = 1;
       break;
 

@@ -62,6 +62,8 @@ struct th_req {
   int version;
   char *head;           /* final header block */
   size_t head_len;
+  int head_facts;       /* its CD_HEAD_* facts (HEADERS' c) */
+  int keepalive_hint;   /* its Keep-Alive hint in ms, or -1 (HEADERS' d) */
   int ndata;
   int nbody_wanted;
   int nconnected;       /* CONNECTED events (0 or 1) */
@@ -74,6 +76,7 @@ struct th_req {
   size_t body_len, body_cap;
   int terminal;         /* 0 or CD_EV_END / CD_EV_ERROR / CD_EV_ABORTED */
   int err_a, err_b, err_c, err_d;
+  int err_curl;         /* ERROR: the CURLcode in d (d >> CD_ERRF_CURL_CODE_SHIFT), or 0 */
   char *term_data;      /* END: trailers; ERROR: message (NUL-terminated) */
   size_t term_len;
   int flags;            /* the CD_REQ_* flags it was submitted with */

@@ -559,6 +559,20 @@ static int handle(ts_conn *c, ts_req *rq) {
     return send_simple(c, rq, 200, "OK", "Content-Encoding: gzip\r\n",
                        "notgzip", 7);
 
+  if (path_is(t, "/keepalive-hint")) {
+    char extra[96];
+    snprintf(extra, sizeof extra, "Keep-Alive: timeout=%llu, max=5\r\n",
+             query_ull(t, "s", 5));
+    return send_simple(c, rq, 200, "OK", extra, "hello", 5);
+  }
+
+  if (path_is(t, "/bad-chunk")) {
+    if (send_head(c, rq, 200, "OK", "Transfer-Encoding: chunked\r\n", -1))
+      return 0;
+    if (!is_head(rq)) conn_writef(c, "zz\r\nhello\r\n0\r\n\r\n");
+    return 0;
+  }
+
   return send_simple(c, rq, 404, "Not Found", NULL, "not found", 9);
 }
 

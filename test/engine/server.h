@@ -31,6 +31,8 @@
  *   /status?code=CODE         that status; no body for 1xx/204/304
  *   /redirect                 302 Location: /hello, body "moved"
  *   /gzip                     200 Content-Encoding: gzip, raw body "notgzip"
+ *   /keepalive-hint?s=SECONDS 200 "hello" with "Keep-Alive: timeout=SECONDS, max=5"
+ *   /bad-chunk                200 chunked whose first chunk size is "zz"
  *   anything else             404
  * HEAD gets the same headers and no body.
  */

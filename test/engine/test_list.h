@@ -109,6 +109,16 @@
   X(hdr_exact_counts)               \
   X(hdr_percentile_accuracy)        \
   X(hdr_merge)                      \
+  /* test_head.c */                 \
+  X(head_facts_connection)          \
+  X(head_facts_framing)             \
+  X(head_facts_keepalive_hint)      \
+  X(head_facts_events)              \
+  /* test_errclass.c */             \
+  X(errclass_headers_overflow)      \
+  X(errclass_bad_chunk)             \
+  X(errclass_tls_hostname)          \
+  X(errclass_event)                 \
   /* test_load.c */                 \
   X(load_amount_exact)              \
   X(load_templates_status_classes)  \
