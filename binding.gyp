@@ -1,6 +1,6 @@
 {
   "variables": {
-    "deps": "libcurl liburcu-memb liburcu-cds ck",
+    "deps": "libcurl liburcu-memb liburcu-cds ck zlib libbrotlidec libzstd",
     "sanitize%": "<!(node -p \"process.env.CURL_DISPATCHER_SANITIZE || ''\")"
   },
   "targets": [
@@ -25,6 +25,9 @@
         "engine/cd_timings.c",
         "engine/cd_head.c",
         "engine/cd_errclass.c",
+        "engine/cd_decode.c",
+        "engine/cd_bodydec.c",
+        "engine/cd_data.c",
         "engine/cd_options.c",
         "engine/cd_upwait.c",
         "engine/cd_transfer.c",

@@ -37,6 +37,16 @@ export interface AgentProxyOptions {
   proxyTls?: { ca?: string | Buffer | Array<string | Buffer>, rejectUnauthorized?: boolean }
 }
 
+/** The `decompress` option (agent and dispatch option): as undici's interceptors.decompress(), decoded in the worker. */
+export interface DecompressOptions {
+  /** statuses whose bodies stay coded (default [204, 304]; at most 16) */
+  skipStatusCodes?: number[]
+  /** leave error statuses (>= 400) coded (default true) */
+  skipErrorResponses?: boolean
+  /** most decoded bytes, else ResponseExceededMaxSizeError (default 0: no limit) */
+  maxSize?: number
+}
+
 export interface AgentOptions {
   /** Worker threads this agent spreads origins over (1-64). The process-wide pool grows to the largest value asked for. */
   threads?: number
@@ -64,6 +74,8 @@ export interface AgentOptions {
   maxConcurrentStreams?: number
   /** Largest response body in bytes; -1 for no limit. */
   maxResponseSize?: number
+  /** decode Content-Encoding (gzip, deflate, br, zstd...) in the worker */
+  decompress?: boolean | DecompressOptions
   /** Local IP address to bind outgoing connections to. */
   localAddress?: string
   autoSelectFamily?: boolean
@@ -163,9 +175,11 @@ export interface TimingsMessage {
 
 export declare const TIMINGS_CHANNEL: 'curl-dispatcher:request:timings'
 
-/** undici's DispatchOptions, and `timings: true` to get `controller.timings`. */
+/** undici's DispatchOptions, `timings: true` to get `controller.timings`, and `decompress`. */
 export interface DispatchOptions extends Dispatcher.DispatchOptions {
   timings?: boolean
+  /** overrides the agent's `decompress` for this request */
+  decompress?: boolean | DecompressOptions
 }
 
 /** The controller this Agent hands to handlers; `timings` is set before onResponseEnd/onResponseError when the dispatch options said `timings: true` (null until then, and when not asked). */

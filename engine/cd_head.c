@@ -130,3 +130,31 @@ unsigned cd__head_facts(const char *block, size_t len, int64_t *keepalive_hint_m
   if (length) facts |= CD_HEAD_HAS_LENGTH;
   return facts;
 }
+
+long cd__head_field_join(const char *block, size_t len, const char *name, char *out, size_t cap) {
+  size_t name_len = strlen(name), used = 0;
+  long need = -1;
+  const char *p = block, *end = block + len;
+  if (cap > 0) out[0] = '\0';
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *line_end = eol ? eol : end;
+    if (has_prefix(p, line_end, name, name_len) && p + name_len < line_end && p[name_len] == ':') {
+      const char *v = p + name_len + 1, *ve = line_end;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      size_t n = (size_t)(ve - v);
+      need = need < 0 ? (long)n : need + 1 + (long)n;
+      if (used > 0 || need > (long)n) {
+        if (used + 1 < cap) out[used++] = ',';
+      }
+      size_t room = cap > used + 1 ? cap - used - 1 : 0;
+      size_t take = n < room ? n : room;
+      memcpy(out + used, v, take);
+      used += take;
+      if (cap > 0) out[used] = '\0';
+    }
+    p = eol ? eol + 1 : end;
+  }
+  return need;
+}

@@ -38,4 +38,11 @@ int cd__head_ambiguous_length(const char *block, size_t len, int64_t *length_out
  * too takes the first timeout= of all its Keep-Alive values). */
 unsigned cd__head_facts(const char *block, size_t len, int64_t *keepalive_hint_ms);
 
+/* The values of every `name:` field of a header block (name in lower case,
+ * matched in any ASCII case), each trimmed of spaces and tabs, joined with
+ * "," as undici joins a repeated field. Writes at most cap - 1 bytes and a
+ * NUL into out; returns the length the whole join needs (as snprintf), or
+ * -1 without such a field. */
+long cd__head_field_join(const char *block, size_t len, const char *name, char *out, size_t cap);
+
 #endif /* CD_HEAD_H */

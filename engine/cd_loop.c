@@ -28,6 +28,7 @@
 
 #include "cd_clock.h"
 #include "cd_channel.h"
+#include "cd_data.h"
 #include "cd_conn.h"
 #include "cd_limit.h"
 #include "cd_load.h"
@@ -257,7 +258,7 @@ static void *worker_main(void *arg) {
     if (w->now_ms >= w->conn_sweep_ms) w->conn_sweep_ms = cd__conn_sweep(&w->conns, w->now_ms);
     fire_timers(w);
     unstall_transfers(w);
-    if (!cds_list_empty(&w->data_pending)) cd__transfer_flush_data(w);
+    if (!cds_list_empty(&w->data_pending)) cd__data_flush_all(w);
     if (w->shares != NULL) sweep_shares(w, 0);
     cd__dirty_list_notify(&w->dirty);
     park(w);
@@ -313,6 +314,7 @@ void cd__loop_stop(cd__worker *w) {
   cd__conn_table_free(&w->conns);  /* after every connection has closed */
   cd__timer_heap_free(&w->timers);
   free(w->dirty.items);
+  free(w->decoded);
   cd__limits_free(&w->limits);
   free(w);
 }

@@ -138,6 +138,8 @@ cd_request *cd__request_new(cd_env *env, struct cd_channel *chan, cd_config *con
   req->headers_timeout_ms = o->headers_timeout_ms;
   req->body_timeout_ms = o->body_timeout_ms;
   req->http_version = o->http_version;
+  req->decode_skip_len = o->decode_skip_len < CD_DECODE_SKIP_MAX ? o->decode_skip_len : CD_DECODE_SKIP_MAX;
+  if (req->decode_skip_len) memcpy(req->decode_skip, o->decode_skip, req->decode_skip_len * sizeof(uint16_t));
   req->flags = o->flags;
 
   cd__timer_init(&req->timer);

@@ -40,6 +40,7 @@ struct cd__conn_table;
 struct cd__limit;
 struct cd__share;
 struct cd__worker;
+struct cd__decoder;
 
 /* Request body bytes on their way to the read callback (or a raw socket).
  * Ownership: allocated by the owner (cd__chunk_new), then owned by the
@@ -93,6 +94,8 @@ struct cd_request {
   uint32_t body_timeout_ms;
   int http_version;
   int flags;                        /* CD_REQ_* */
+  uint16_t decode_skip[CD_DECODE_SKIP_MAX]; /* CD_REQ_DECODE: statuses left coded */
+  unsigned decode_skip_len;
 
   /* [worker] The transfer: everything only the request's worker touches
    * (as curl keeps a SingleRequest beside each Curl_easy), one part per
@@ -129,6 +132,15 @@ struct cd_request {
     cd_event *data_pending;         /* DATA being filled this loop turn, or NULL */
     struct cds_list_head data_node; /* worker->data_pending while data_pending */
   } resp;
+
+  /* cd_transfer.c and cd_bodydec.c (CD_REQ_DECODE): a coded response body */
+  struct {
+    struct cd__decoder *decoder;    /* undoing the final response's codings, or NULL */
+    size_t skip;                    /* bytes at the start of libcurl's next deliveries
+                                     * that the decoder already has (a paused write is
+                                     * delivered again from its start) */
+    char error[192];                /* CD_ERR_DECODE's payload */
+  } dec;
 
   /* cd_transfer.c: the request body on its way to the read callback */
   struct {

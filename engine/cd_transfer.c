@@ -7,9 +7,11 @@
 
 #include <urcu/list.h>
 
+#include "cd_bodydec.h"
 #include "cd_channel.h"
 #include "cd_config.h"
 #include "cd_conn.h"
+#include "cd_data.h"
 #include "cd_errclass.h"
 #include "cd_grow.h"
 #include "cd_head.h"
@@ -124,6 +126,14 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
     req->error = CD_ERR_AMBIGUOUS_LENGTH;
     return 0;
   }
+  int decoded = 0;
+  if (status >= 200 && req->resp.hdr != NULL) {
+    decoded = cd__bodydec_start(req, status, req->resp.hdr, req->resp.hdr_len);
+    if (decoded < 0) {
+      req->error = decoded == -1 ? CD_ERR_DECODE : CD_ERR_NO_MEMORY;
+      return 0;
+    }
+  }
   cd_event *ev = cd__event_new(req->chan, req, CD_EV_HEADERS, req->resp.hdr, req->resp.hdr_len);
   if (ev == NULL) {
     req->error = CD_ERR_NO_MEMORY;
@@ -138,6 +148,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
      * hand them over */
     ev->c = (int32_t)cd__head_facts(req->resp.hdr, req->resp.hdr_len, &req->resp.keepalive_hint_ms);
     ev->d = (int32_t)req->resp.keepalive_hint_ms;
+    if (decoded) ev->c |= CD_HEAD_DECODED;
   }
   req->resp.hdr_len = 0;
   if (status >= 200 && ev->b == 20) {
@@ -155,65 +166,6 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
   return n;
 }
 
-/* The request's DATA event being filled goes to the owner. */
-static void flush_data(cd_request *req) {
-  cd_event *ev = req->resp.data_pending;
-  if (ev == NULL) return;
-  req->resp.data_pending = NULL;
-  cds_list_del_init(&req->resp.data_node);
-  cd__channel_push_event(req->chan, ev);
-}
-
-void cd__transfer_flush_data(cd__worker *w) {
-  cd_request *req, *tmp;
-  cds_list_for_each_entry_safe(req, tmp, &w->data_pending, resp.data_node) flush_data(req);
-}
-
-/* Body bytes for the owner. curl hands them over in reads of whatever the
- * socket had (16 KiB at a time on loopback, where the worker outpaces the
- * server): the writes of one loop turn are gathered into one event of up
- * to CD__EVENT_LARGE bytes, sent at the end of the turn, so the owner gets
- * fewer, larger chunks (fewer Buffers, fewer calls). The last bytes of a
- * response of known length go out at once, so small responses cost no
- * more than before. */
-static int queue_data(cd__worker *w, cd_request *req, const char *ptr, size_t n) {
-  cd_event *ev = req->resp.data_pending;
-  if (ev != NULL && ev->landing != NULL && ev->len + n <= ev->landing_cap) {
-    memcpy(ev->landing + ev->len, ptr, n);
-    ev->len += n;
-    cd__window_add(req, n);
-    return 0;
-  }
-  if (ev != NULL && ev->landing == NULL && ev->len + n <= ev->cap) {
-    memcpy(ev->data + ev->len, ptr, n);
-    ev->len += n;
-    ev->data[ev->len] = '\0';
-    cd__window_add(req, n);
-    return 0;
-  }
-  flush_data(req);
-  int more = req->resp.length < 0 || req->resp.received + (int64_t)n < req->resp.length;
-  /* A large body goes into a landing when the owner gave one (the bytes
-   * then reach JS without another copy), else into an event. */
-  int large = n >= CD_LANDING_MIN || (more && req->resp.received >= (int64_t)CD_LANDING_MIN);
-  ev = large && n <= CD__EVENT_LARGE
-    ? cd__event_new_landed(req->chan, req, ptr, n, (int32_t)w->index) : NULL;
-  if (ev != NULL && !more) {
-    cd__window_add(req, n);
-    cd__channel_push_event(req->chan, ev);
-    return 0;
-  }
-  if (ev == NULL) {
-    if (!more || n >= CD__EVENT_LARGE) return cd__emit(req, CD_EV_DATA, ptr, n);
-    ev = cd__event_new_room(req->chan, req, CD_EV_DATA, ptr, n, CD__EVENT_LARGE);
-  }
-  if (ev == NULL) return -1;
-  cd__window_add(req, n);
-  req->resp.data_pending = ev;
-  cds_list_add_tail(&req->resp.data_node, &w->data_pending);
-  return 0;
-}
-
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
   cd_request *req = userdata;
   cd__worker *w = req->worker;
@@ -226,7 +178,14 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return cd__pause_hold_recv(req, reason);
   }
   if (n == 0) return 0;
-  if (queue_data(w, req, ptr, n) != 0) {
+  if (req->dec.decoder != NULL) {
+    size_t taken = cd__bodydec_write(w, req, ptr, n);
+    if (taken == 0) return 0;
+    if (req->body_timeout_ms) req->deadline_ms = w->now_ms + req->body_timeout_ms;
+    if (taken == n && req->resp.length >= 0 && req->resp.received >= req->resp.length) arm_early(w, req);
+    return taken;
+  }
+  if (cd__data_queue(w, req, ptr, n) != 0) {
     req->error = CD_ERR_NO_MEMORY;
     return 0;  /* makes curl fail the transfer */
   }
@@ -387,6 +346,7 @@ static void transfer_release(cd__worker *w, cd_request *req) {
     req->share = NULL;
   }
   cd__request_drop_body(req);
+  cd__bodydec_release(req);
   cds_list_del_init(&req->chan_node);
   req->state = CD__T_DONE;
   cd__stat_add(&cd__live.transfers, -1);
@@ -473,7 +433,8 @@ static int retry_on_new_connection(cd__worker *w, cd_request *req, int result) {
 
 void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
   if (req->state == CD__T_DONE || req->state == CD__T_NEW) return;
-  flush_data(req);  /* every byte before the terminal event */
+  if (how == CURLE_OK && req->error == 0 && req->dec.decoder != NULL) cd__bodydec_finish(w, req);
+  cd__data_flush(req);  /* every byte before the terminal event */
   /* (returns 0 at once for CD__END_ABORTED and CD__END_SILENT) */
   if (retry_on_new_connection(w, req, how)) return;
   if ((req->flags & CD_REQ_TIMINGS) && how != CD__END_SILENT) cd__timings_emit(req);
@@ -485,7 +446,7 @@ void cd__transfer_end(cd__worker *w, cd_request *req, int how) {
     cd__channel_push_event(req->chan, cd__event_new_terminal(req, CD_EV_END, req->resp.trailers, req->resp.trailers_len));
   } else if (req->error != 0 || how < 0) {
     int code = req->error != 0 ? req->error : how;
-    const char *message = engine_error_message(code);
+    const char *message = code == CD_ERR_DECODE ? req->dec.error : engine_error_message(code);
     if (code == CD_ERR_CONNECTION_LOST && req->http_version != CD_HTTP_1_1)
       /* libcurl wanted it sent again: on HTTP/2 most often a GOAWAY above
        * its last stream id, or a refused stream (RFC 9113 §8.7) */

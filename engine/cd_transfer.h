@@ -50,9 +50,6 @@ void cd__transfer_unstall(cd_request *req);
 /* Starts the requests waiting behind limits that grew this loop turn (an
  * origin seen to answer in HTTP/2). */
 void cd__transfer_fill_limits(cd__worker *w);
-/* Sends the DATA events filled during this loop turn (curl's writes of one
- * turn become one event per request, up to 64 KiB). */
-void cd__transfer_flush_data(cd__worker *w);
 /* How long a transfer whose response is complete may go on uploading the
  * rest of its body (to keep its connection) before it is ended anyway. */
 #define CD__EARLY_GRACE_MS 50

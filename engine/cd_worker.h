@@ -51,6 +51,8 @@ typedef struct cd__worker {
   struct cds_list_head upload_waits; /* [worker] cd_transfer.c: uploads paused for the owner's body */
   uint64_t early_next_ms;           /* [worker] when the first of `early` is ended, or UINT64_MAX */
   struct cds_list_head data_pending; /* [worker] cd_transfer.c: DATA events being filled */
+  char *decoded;                    /* [worker] cd_transfer.c: CD__EVENT_LARGE bytes a decoder
+                                     * writes into, allocated on first use */
   long max_streams;                 /* [worker] CURLMOPT_MAX_CONCURRENT_STREAMS set on `multi` */
   struct cds_list_head raw;         /* [worker] cd_raw.c: open CD_REQ_RAW connections */
   cd__dirty_list dirty;             /* [worker] channels to notify */

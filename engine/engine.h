@@ -163,6 +163,11 @@ enum cd_http_version {
                                   * CD_EV_CONNECTING when it opens one of its own,
                                   * CD_EV_SENDING each time libcurl is about to send
                                   * it; without the flag neither is sent */
+#define CD_REQ_DECODE 128        /* undo the final response's content codings in the
+                                  * worker (cd_decode.h) unless its status is in
+                                  * decode_skip or is an error: DATA carries the decoded
+                                  * bytes, HEADERS' facts say CD_HEAD_DECODED */
+#define CD_REQ_DECODE_ERRORS 256 /* with CD_REQ_DECODE: error statuses (>= 400) too */
 
 typedef struct cd_request_opts {
   const char *url;         /* absolute http(s) URL, already validated */
@@ -188,7 +193,11 @@ typedef struct cd_request_opts {
                             * sends a `path` that is one), or NULL */
   unsigned worker;         /* which worker runs it (taken modulo the pool) */
   uint32_t slot;           /* the owner's id, echoed in every event */
+  const uint16_t *decode_skip; /* CD_REQ_DECODE: statuses left coded, at most */
+  unsigned decode_skip_len;    /* CD_DECODE_SKIP_MAX of them */
 } cd_request_opts;
+
+#define CD_DECODE_SKIP_MAX 16
 
 /* Hands a request to its worker. The returned object carries one
  * reference for the owner. Returns NULL if out of memory. */
@@ -303,7 +312,10 @@ enum cd_error {
   CD_ERR_AMBIGUOUS_LENGTH = -6, /* conflicting Content-Length, or with Transfer-Encoding */
   CD_ERR_CONNECTION_LOST = -7,  /* CD_REQ_NO_RETRY: the connection died under the request */
   CD_ERR_BAD_CHUNK = -8,        /* libcurl's chunked decoder refused the response's framing */
-  CD_ERR_TLS_HOSTNAME = -9      /* the server's certificate does not name the host */
+  CD_ERR_TLS_HOSTNAME = -9,     /* the server's certificate does not name the host */
+  CD_ERR_DECODE = -10           /* CD_REQ_DECODE: the body could not be decoded, or has too
+                                 * many codings; data: "<code> <errno> <message>", Node's
+                                 * zlib error for the same bytes ("-" and 0: none) */
 };
 
 /* CD_EV_ERROR flags */
@@ -321,6 +333,8 @@ enum cd_error {
                                  * "Connection: keep-alive" (llhttp's test) */
 #define CD_HEAD_CHUNKED 2       /* a Transfer-Encoding field naming chunked */
 #define CD_HEAD_HAS_LENGTH 4    /* a Content-Length field */
+#define CD_HEAD_DECODED 8       /* CD_REQ_DECODE: the worker undoes its content codings;
+                                 * DATA carries the decoded bytes */
 
 /* Owner-thread view of one event. Free with cd_event_free. The payload is
  * data[], or, for a DATA event written into a landing (see

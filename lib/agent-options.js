@@ -9,6 +9,7 @@ const os = require('node:os')
 const net = require('node:net')
 const { errors } = require('undici')
 const { MAX_WORKERS, DEFAULT_MAX_HEADER_SIZE } = require('./constants')
+const { decompressOption } = require('./decompress')
 
 const { InvalidArgumentError } = errors
 
@@ -89,6 +90,7 @@ function validateOptions (opts) {
     throw new InvalidArgumentError('useH2c must be a valid boolean value')
   }
   if (socketPath != null && typeof socketPath !== 'string') throw new InvalidArgumentError('invalid socketPath')
+  decompressOption(opts.decompress)
   const { maxOrigins } = opts
   if (maxOrigins !== undefined && (typeof maxOrigins !== 'number' || Number.isNaN(maxOrigins) || maxOrigins <= 0)) {
     throw new InvalidArgumentError('maxOrigins must be a number greater than 0')
@@ -171,6 +173,8 @@ function agentSettings (opts, connect) {
       lookup: connect.lookup ?? null,
       lookupAll: connect.autoSelectFamily ?? opts.autoSelectFamily ?? net.getDefaultAutoSelectFamily?.() ?? true,
       socketPath: opts.socketPath ?? connect.socketPath ?? null,
+      // lib/decompress.js: null, or how responses are decoded in the worker
+      decompress: decompressOption(opts.decompress),
       localAddress: opts.localAddress ?? null
     })
 }

@@ -90,7 +90,8 @@ class EngineDispatcher {
       return {
         httpVersion: this.useH2c && target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this.httpVersion,
         proxied,
-        connectAddress: proxied ? this.proxy.connectAddress(target) : null
+        connectAddress: proxied ? this.proxy.connectAddress(target) : null,
+        decompress: settings.decompress
       }
     }
     registerOrigins(this.configId, this.origins)

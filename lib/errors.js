@@ -9,10 +9,11 @@
 const { errors } = require('undici')
 const os = require('node:os')
 const util = require('node:util')
+const { decodeError } = require('./decompress')
 
 const {
   ERR_HEADERS_TIMEOUT, ERR_BODY_TIMEOUT, ERR_HEADERS_OVERFLOW, ERR_AMBIGUOUS_LENGTH, ERR_CONNECTION_LOST,
-  ERR_BAD_CHUNK, ERR_TLS_HOSTNAME, ERRF_CONNECTED, ERRF_CONNECT_STATUS_SHIFT, ERRF_CONNECT_STATUS_MASK,
+  ERR_BAD_CHUNK, ERR_TLS_HOSTNAME, ERR_DECODE, ERRF_CONNECTED, ERRF_CONNECT_STATUS_SHIFT, ERRF_CONNECT_STATUS_MASK,
   ERRF_CURL_CODE_SHIFT, HEAD_KEEPS_ALIVE, HEAD_CHUNKED, HEAD_HAS_LENGTH
 } = require('./constants')
 
@@ -104,6 +105,9 @@ function mapEngineError (code, osErrno, verify, flags, message, target, facts = 
         // engine's message says which may have happened, as undici's
         // SocketError does
         return new errors.SocketError(message || 'other side closed')
+      case ERR_DECODE:
+        // the decompress option: what the interceptor would have raised
+        return decodeError(message)
     }
     curlCode = code // ERR_NO_MEMORY, tagged with its own code
   }

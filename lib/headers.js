@@ -23,6 +23,7 @@ class HeaderCollector {
     this.contentLength = null
     this.contentType = null
     this.reset = null
+    this.acceptEncoding = false // the request names its own (lib/decompress.js)
   }
 
   add (key, val) {
@@ -80,6 +81,9 @@ class HeaderCollector {
       }
       case 'content-type':
         if (this.contentType === null) this.contentType = val
+        break
+      case 'accept-encoding':
+        this.acceptEncoding = true
         break
     }
     this.push(key, val)
@@ -139,11 +143,14 @@ function collectHeaders (headers) {
  * The request's header block for the engine and the diagnostics messages
  * ("name: value\n" lines): the connection header, the user's fields as
  * they are when asked (an undici:request:create subscriber may add to
- * them, lib/diagnostics.js), and expect last.
+ * them, lib/diagnostics.js), the accept-encoding the decompress option
+ * asks with when the request has none (lib/decompress.js), and expect
+ * last.
  */
 function headerBlock (norm) {
   let block = norm.collector.block
   if (norm.connection !== null) block = `connection: ${norm.connection}\n${block}`
+  if (norm.acceptEncoding !== null && !norm.collector.acceptEncoding) block += `accept-encoding: ${norm.acceptEncoding}\n`
   if (norm.expectContinue) block += 'expect: 100-continue\n'
   return block
 }

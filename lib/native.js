@@ -131,14 +131,15 @@ function onEvents (count) {
  * Hands one request to the engine; returns its slot. The descriptor:
  *   { configId, url, origin, method, headers, bodyMode, bodyLength,
  *     headersTimeout, bodyTimeout, worker, flags, httpVersion,
- *     connectTo, body, target }
+ *     connectTo, body, target, decodeSkip }
  * url/origin/method/headers: latin1 strings (headers: "name: value\n"
  * lines); bodyMode BODY_*, bodyLength bytes or -1 (chunked); timeouts in
  * ms (0 disables); worker: index, taken modulo the pool; flags REQ_*;
  * httpVersion HTTP_*; connectTo: "HOST:PORT:ADDR:PORT" or null; body: the
  * whole in-memory body (a Uint8Array the engine reads in place until the
  * terminal event) or undefined; target: an absolute-form request target
- * (the request's path as an absolute URL), or undefined.
+ * (the request's path as an absolute URL), or undefined; decodeSkip: with
+ * REQ_DECODE, the statuses whose bodies stay coded ("204,304").
  * The numbers travel in the shared `submitFields` (napi/cd_protocol.h,
  * SUBMIT_*), read by the bridge without an N-API call; the strings and
  * the body are the arguments of the one native call (napi/cd_requests.c).
@@ -152,7 +153,7 @@ function submit (d) {
   submitFields[SUBMIT_WORKER] = d.worker
   submitFields[SUBMIT_FLAGS] = d.flags
   submitFields[SUBMIT_HTTP_VERSION] = d.httpVersion
-  return binding.submit(d.url, d.origin, d.method, d.headers, d.connectTo, d.body, d.target)
+  return binding.submit(d.url, d.origin, d.method, d.headers, d.connectTo, d.body, d.target, d.decodeSkip)
 }
 
 binding.init(onEvents, meta, values, slab, submitFields)

@@ -11,6 +11,7 @@ const { BODY_NONE, BODY_STREAM, HTTP_1_1 } = require('./constants')
 const { tokenRegExp, collectHeaders, headerBlock } = require('./headers')
 const { parseOrigin } = require('./origin')
 const { normalizeBody, bufferedLength } = require('./request-body')
+const { decompressOption, ACCEPT_ENCODING } = require('./decompress')
 
 const { InvalidArgumentError, NotSupportedError } = errors
 
@@ -53,12 +54,13 @@ const OPT_QUERY = 128
 const OPT_IDEMPOTENT = 256
 const OPT_SERVERNAME = 512
 const OPT_TIMINGS = 1024
-const OPT_ALL = 2047
+const OPT_DECOMPRESS = 2048
+const OPT_ALL = 4095
 const RARE_OPTIONS = new Map([
   ['upgrade', OPT_UPGRADE], ['headersTimeout', OPT_HEADERS_TIMEOUT], ['bodyTimeout', OPT_BODY_TIMEOUT],
   ['reset', OPT_RESET], ['expectContinue', OPT_EXPECT_CONTINUE], ['throwOnError', OPT_THROW_ON_ERROR],
   ['maxRedirections', OPT_MAX_REDIRECTIONS], ['query', OPT_QUERY], ['idempotent', OPT_IDEMPOTENT],
-  ['servername', OPT_SERVERNAME], ['timings', OPT_TIMINGS]
+  ['servername', OPT_SERVERNAME], ['timings', OPT_TIMINGS], ['decompress', OPT_DECOMPRESS]
 ])
 
 // V8 12 (Node 22) and later cache those misses; there, reading every
@@ -77,13 +79,14 @@ function rareOptions (opts) {
 }
 
 // A request routed nowhere yet (normalizeRequest called only to validate).
-const NO_ROUTE = Object.freeze({ httpVersion: HTTP_1_1, proxied: false, connectAddress: null })
+const NO_ROUTE = Object.freeze({ httpVersion: HTTP_1_1, proxied: false, connectAddress: null, decompress: null })
 
 /**
  * Validates `opts` of Dispatcher#dispatch. Returns what the engine needs,
  * frozen: what changes while the request runs is the request's own
  * (lib/request.js). `route(target)` is the agent's choice for the origin:
- * { httpVersion, proxied, connectAddress } (lib/engine-dispatcher.js).
+ * { httpVersion, proxied, connectAddress, decompress } (lib/engine-dispatcher.js;
+ * decompress: the agent's option, which the request's own overrides).
  */
 function normalizeRequest (opts, strictContentLength = true, resetAll = false, route = null) {
   const o = readOptions(opts)
@@ -116,8 +119,11 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false, r
   // chunk; an empty one changes nothing.
   const resetOnBody = !expectsPayload && o.reset !== false && !raw
   const expectContinue = o.expectContinue === true && hasBody
-  const { httpVersion, proxied, connectAddress } = route === null ? NO_ROUTE : route(target)
+  const { httpVersion, proxied, connectAddress, decompress: agentDecompress } = route === null ? NO_ROUTE : route(target)
   const { path, requestTarget, upgrade } = o
+  // decoded in the worker (lib/decompress.js); a HEAD response has no body
+  // to decode, and an upgrade's bytes are not a response body
+  const decompress = raw || upperMethod === 'HEAD' ? null : (o.decompress !== undefined ? o.decompress : agentDecompress)
 
   return Object.freeze({
     target,
@@ -150,7 +156,9 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false, r
     timings: o.timings === true,
     httpVersion,
     proxied,
-    connectAddress
+    connectAddress,
+    decompress,
+    acceptEncoding: decompress !== null ? ACCEPT_ENCODING : null
   })
 }
 
@@ -171,6 +179,8 @@ function readOptions (opts) {
   const idempotent = (has & OPT_IDEMPOTENT) !== 0 ? opts.idempotent : undefined
   const servername = (has & OPT_SERVERNAME) !== 0 ? opts.servername : undefined
   const timings = (has & OPT_TIMINGS) !== 0 ? opts.timings : undefined
+  // undefined: the agent's
+  const decompress = (has & OPT_DECOMPRESS) !== 0 && opts.decompress !== undefined ? decompressOption(opts.decompress) : undefined
 
   if (typeof path !== 'string') throw new InvalidArgumentError('path must be a string')
   if (path[0] !== '/' && !(path.startsWith('http://') || path.startsWith('https://')) && method !== 'CONNECT') {
@@ -219,7 +229,8 @@ function readOptions (opts) {
     expectContinue: optExpectContinue,
     idempotent,
     servername,
-    timings
+    timings,
+    decompress
   }
 }
 

@@ -2,9 +2,10 @@
 
 // One request as JS sees it (CurlRequest): submitting it, the order of the
 // handler's callbacks, pause/resume, abort. Its DispatchController is
-// lib/controller.js, the legacy-handler adapter lib/handler.js, header
-// parsing lib/headers.js, a streamed body's pump lib/body-pump.js, the
-// diagnostics messages lib/diagnostics.js, connect.lookup lib/lookup.js.
+// lib/controller.js, the legacy-handler adapter lib/handler.js, a response
+// head's delivery lib/response-head.js, a streamed body's pump
+// lib/body-pump.js, the diagnostics messages lib/diagnostics.js,
+// connect.lookup lib/lookup.js, the decompress option lib/decompress.js.
 //
 // Invariants (undici's contract):
 //   - exactly one terminal callback (onResponseEnd or onResponseError),
@@ -19,7 +20,8 @@ const { errors } = require('undici')
 const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS, EV_CONNECTING, EV_SENDING,
-  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, HTTP_1_1, HEAD_KEEPS_ALIVE
+  ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, REQ_DECODE, REQ_DECODE_ERRORS,
+  HTTP_1_1, HEAD_KEEPS_ALIVE
 } = require('./constants')
 const { mapEngineError, curlCodeOf } = require('./errors')
 const { engineTarget } = require('./normalize')
@@ -28,18 +30,17 @@ const {
   channels, anySubscribers, DiagnosticsRequest, sendingFlag, connectionSocket, BODY_SENT,
   publishBody, publishSendHeaders, publishBeforeConnect, publishConnected, publishConnectError
 } = require('./diagnostics')
-const { parseResponseHead, parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
+const { parseTrailers, fieldsToObject, fieldsToRaw } = require('./headers')
 const { DispatchController } = require('./controller')
 const { wantsHeaderObjects } = require('./handler')
 const { kSetResponseHeaders } = require('./symbols')
 const { RawExchange } = require('./upgrade')
 const { timingsFlag, receiveTimings, publishTimings } = require('./timings')
 const { lookupTarget } = require('./lookup')
+const { maxSizeError } = require('./decompress')
+const { deliverHead } = require('./response-head')
 
-const {
-  RequestAbortedError, RequestContentLengthMismatchError, ResponseExceededMaxSizeError,
-  SocketError
-} = errors
+const { RequestAbortedError, RequestContentLengthMismatchError, ResponseExceededMaxSizeError } = errors
 
 function rethrowLater (err) {
   process.nextTick(() => { throw err })
@@ -102,6 +103,8 @@ class CurlRequest {
     this.bodyBytes = false   // a streamed body gave bytes before it was submitted
     this.maxResponseSize = owner === null ? -1 : this.settings.maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
+    this.decodedLimit = 0    // decompress' maxSize, for a response the worker decodes (0: none)
+    this.decodedBytes = 0    // decoded bytes delivered, with decodedLimit only
     this.timings = null      // lib/timings.js, with REQ_TIMINGS
     this.headFacts = null    // the final response head's HEAD_* facts (EV_HEADERS)
     this.expectsReset = false // lib/origins.js expectReset was told
@@ -212,11 +215,13 @@ class CurlRequest {
       worker: (this.worker = this.owner.origins.pickWorker(target, threads)),
       // a raw connection leaves libcurl's cache anyway; FORBID_REUSE would close it
       flags: (this.reset && !norm.raw ? REQ_RESET : 0) | (norm.proxied ? REQ_PROXY : 0) | (norm.idempotent ? 0 : REQ_NO_RETRY) |
-        (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this) | sendingFlag(this.diag),
+        (norm.raw ? REQ_RAW : 0) | (resolveEntry !== null ? REQ_RESOLVE : 0) | timingsFlag(this) | sendingFlag(this.diag) |
+        (norm.decompress !== null ? REQ_DECODE | (norm.decompress.skipErrorResponses ? 0 : REQ_DECODE_ERRORS) : 0),
       httpVersion: norm.httpVersion,
       connectTo: resolveEntry ?? where.connectTo,
       body: norm.body.buffer ?? undefined, // read in place by the engine
-      target: norm.requestTarget ?? undefined
+      target: norm.requestTarget ?? undefined,
+      decodeSkip: norm.decompress?.skipList
     })
     requests[this.slot] = this
     this.engine = ENGINE_ACTIVE
@@ -378,40 +383,16 @@ class CurlRequest {
     const { handler, controller } = this
     try {
       switch (type) {
-        case EV_HEADERS: {
-          if (a === 101) {
-            // a switch of protocols nobody asked for (upgrades are raw
-            // exchanges, lib/upgrade.js): libcurl would wait for another
-            // head; undici refuses it so
-            this.abort(new SocketError('bad upgrade'))
-            return
-          }
-          if (a === 100 && !this.norm.expectContinue) {
-            // a 100 Continue to a request that sent no Expect: the server
-            // is not answering this request; undici's parser refuses it
-            // the same way (libcurl would wait on for a final head)
-            this.abort(new SocketError('bad response'))
-            return
-          }
-          // As undici (its parser's message begin): each response head,
-          // 1xx ones too; fetch times responseStart with it.
-          handler.onResponseStarted?.()
-          const head = parseResponseHead(payload)
-          controller[kSetResponseHeaders](head.pairs)
-          if (this.diag !== null && channels.headers.hasSubscribers) {
-            channels.headers.publish({
-              request: this.diag,
-              response: { statusCode: a, headers: controller.rawHeaders, statusText: head.statusMessage }
-            })
-          }
-          const headers = wantsHeaderObjects(handler) ? fieldsToObject(head.pairs) : null
-          if (a >= 200) this.headDelivered = true
-          handler.onResponseStart?.(controller, a, headers, head.statusMessage)
+        case EV_HEADERS:
+          deliverHead(this, a, c, payload)
           return
-        }
         case EV_DATA:
           if (this.maxResponseSize >= 0 && (this.received += payload.length) > this.maxResponseSize) {
             this.abort(new ResponseExceededMaxSizeError(), true)
+            return
+          }
+          if (this.decodedLimit > 0 && (this.decodedBytes += payload.length) > this.decodedLimit) {
+            this.abort(maxSizeError(this.decodedBytes, this.decodedLimit), true)
             return
           }
           if (this.diag !== null && channels.bodyChunkReceived.hasSubscribers) {

@@ -1,6 +1,8 @@
 /* cd_requests.c - submit, write, pause, resume, abort (see cd_requests.h). */
 #include "cd_requests.h"
 
+#include <stdlib.h>
+
 #include "cd_addon.h"
 #include "cd_args.h"
 #include "cd_protocol.h"
@@ -9,16 +11,18 @@
 #define STACK_STR 2048
 
 /* submit(url, origin, method, headers, connectTo: string | null,
- *        body: Uint8Array | undefined, target: string | undefined) -> slot
+ *        body: Uint8Array | undefined, target: string | undefined,
+ *        decodeSkip: string | undefined) -> slot
  *
  * One request descriptor (lib/native.js submit() documents the JS shape):
  * its numbers are in the shared Float64Array a->submit_fields, at the
  * CD__SUBMIT_* offsets (cd_protocol.h), written by JS just before this
- * call; its strings and body are the arguments. `body` is the whole
+ * call; its strings and body are the arguments. `decodeSkip`: with
+ * CD_REQ_DECODE, the statuses whose bodies stay coded, as "204,304". `body` is the whole
  * request body: the engine reads it in place (a reference keeps it alive
  * until the terminal event), no copy. */
 napi_value cd__js_submit(napi_env env, napi_callback_info info) {
-  enum { URL, ORIGIN, METHOD, HEADERS, CONNECT_TO, BODY, TARGET, ARGS };
+  enum { URL, ORIGIN, METHOD, HEADERS, CONNECT_TO, BODY, TARGET, DECODE_SKIP, ARGS };
   cd_addon *a = cd__addon(env);
   size_t argc = ARGS;
   napi_value argv[ARGS];
@@ -50,6 +54,21 @@ napi_value cd__js_submit(napi_env env, napi_callback_info info) {
     if (target_type == napi_string &&
         (target = cd__get_latin1(env, argv[TARGET], target_s, sizeof(target_s), NULL)) == NULL)
       return NULL;
+  }
+  uint16_t decode_skip[CD_DECODE_SKIP_MAX];
+  unsigned decode_skip_len = 0;
+  if (argc > DECODE_SKIP) {
+    char skip_s[128];
+    napi_valuetype skip_type;
+    napi_typeof(env, argv[DECODE_SKIP], &skip_type);
+    char *skip = skip_type == napi_string ? cd__get_latin1(env, argv[DECODE_SKIP], skip_s, sizeof(skip_s), NULL) : NULL;
+    for (char *p = skip; p != NULL && *p && decode_skip_len < CD_DECODE_SKIP_MAX;) {
+      long code = strtol(p, &p, 10);
+      if (code > 0 && code < 1000) decode_skip[decode_skip_len++] = (uint16_t)code;
+      while (*p == ',' || *p == ' ') p++;
+      if (*p && (*p < '0' || *p > '9')) break;
+    }
+    if (skip != NULL) cd__free_str(skip, skip_s);
   }
   char *connect_to = NULL;
   napi_valuetype connect_type;
@@ -87,6 +106,8 @@ napi_value cd__js_submit(napi_env env, napi_callback_info info) {
           .body_data = body_data,
           .body_data_len = body_len,
           .slot = slot,
+          .decode_skip = decode_skip,
+          .decode_skip_len = decode_skip_len,
       };
       cd_request *req = cd_request_submit(a->env, a->configs[config_id], &o);
       if (req == NULL) {

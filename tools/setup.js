@@ -6,7 +6,8 @@
 // --build-only):
 //   1. what building the addon needs and the machine lacks: the tool chain
 //      (python3, make, gcc, libc6-dev, pkg-config) and the libraries
-//      (libcurl4-openssl-dev, liburcu-dev, libck-dev), installed with
+//      (libcurl4-openssl-dev, liburcu-dev, libck-dev, and for the worker's
+//      decoding zlib1g-dev, libbrotli-dev, libzstd-dev), installed with
 //      apt-get as root, else named in one command to run as root,
 //   2. the npm dev dependencies (unless --build-only),
 //   3. the native addon, built with node-gyp against the headers of the Node
@@ -34,7 +35,12 @@ const BUILD_NEEDS = [
   { what: 'pkg-config', have: () => onPath('pkg-config'), pkg: 'pkg-config' },
   { what: 'libcurl', have: () => hasModule('libcurl'), pkg: 'libcurl4-openssl-dev' },
   { what: 'liburcu', have: () => hasModule('liburcu-memb') && hasModule('liburcu-cds'), pkg: 'liburcu-dev' },
-  { what: 'concurrencykit', have: () => hasModule('ck'), pkg: 'libck-dev' }
+  { what: 'concurrencykit', have: () => hasModule('ck'), pkg: 'libck-dev' },
+  // the decompress option's decoders (engine/cd_decode.c); the run-time
+  // libraries come with libcurl4 anyway
+  { what: 'zlib', have: () => hasModule('zlib'), pkg: 'zlib1g-dev' },
+  { what: 'brotli', have: () => hasModule('libbrotlidec') && hasModule('libbrotlienc'), pkg: 'libbrotli-dev' },
+  { what: 'zstd', have: () => hasModule('libzstd'), pkg: 'libzstd-dev' }
 ]
 const APT_LISTS = '/var/lib/apt/lists'
 const APT_ARCHIVES = '/var/cache/apt/archives'

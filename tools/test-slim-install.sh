@@ -102,7 +102,7 @@ say "1. as a user, nothing installed: one message naming every package"
 if as_user "mkdir -p ~/svc && cd ~/svc && $install_cmd" >"$work/user1.log" 2>&1; then
   cat "$work/user1.log"; fail "the install succeeded without a tool chain"
 fi
-for pkg in python3 make gcc libc6-dev pkg-config libcurl4-openssl-dev liburcu-dev libck-dev; do
+for pkg in python3 make gcc libc6-dev pkg-config libcurl4-openssl-dev liburcu-dev libck-dev zlib1g-dev libbrotli-dev libzstd-dev; do
   grep -q -- " $pkg" "$work/user1.log" || { cat "$work/user1.log"; fail "the message does not name $pkg"; }
 done
 grep -q "sudo" "$work/user1.log" && { cat "$work/user1.log"; fail "the message names sudo, which the machine lacks"; }
@@ -122,7 +122,7 @@ out=$(in_root "cd /root/svc && cp /tmp/try.js . && node try.js") || fail "a requ
 [ "$out" = "200 hello from /slim" ] || fail "the request as root gave: $out"
 size_after=$(du -sm --exclude=proc --exclude=dev --exclude=root --exclude=home --exclude=tmp "$rootfs" | cut -f1)
 say "   installed in ${t_root} s; request: $out; system ${size_before} MB -> ${size_after} MB, no apt lists or .deb left"
-say "   the addon needs at run time: $(in_root "ldd /root/svc/node_modules/curl-dispatcher/build/Release/curl_dispatcher.node" | awk '/=>/ {print $1}' | grep -E 'curl|urcu|ck' | tr '\n' ' ')"
+say "   the addon needs at run time: $(in_root "ldd /root/svc/node_modules/curl-dispatcher/build/Release/curl_dispatcher.node" | awk '/=>/ {print $1}' | grep -E 'curl|urcu|ck|libz|brotli|zstd' | tr '\n' ' ')"
 
 say "3. as the user again, the packages now there"
 t2=$(date +%s)

@@ -105,6 +105,17 @@
   X(config_release_closes_idle)     \
   X(attach_detach_cycles)           \
   X(poll_small_batches)             \
+  /* test_decode.c */               \
+  X(decode_round_trip)              \
+  X(decode_stacked)                 \
+  X(decode_header_values)           \
+  X(decode_corrupt)                 \
+  X(decode_truncated)               \
+  X(decode_empty_body)              \
+  X(decode_gzip_members)            \
+  X(decode_trailing_data)           \
+  X(decode_push_pull)               \
+  X(decode_bomb)                    \
   /* test_hdr.c */                  \
   X(hdr_exact_counts)               \
   X(hdr_percentile_accuracy)        \

@@ -93,3 +93,13 @@ async function loadUsage (): Promise<void> {
   void load({ url: 'http://x/', duration: '5s' })
 }
 void loadUsage
+
+function decompressUsage (): void {
+  const a = new Agent({ decompress: true })
+  const b = new Agent({ decompress: { skipStatusCodes: [204, 304, 206], skipErrorResponses: false, maxSize: 1 << 20 } })
+  a.dispatch({ origin: 'http://x', path: '/', method: 'GET', decompress: false }, {})
+  // @ts-expect-error skipStatusCodes is a list of numbers
+  void new Agent({ decompress: { skipStatusCodes: '204' } })
+  void [a, b]
+}
+void decompressUsage
