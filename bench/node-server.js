@@ -10,6 +10,7 @@ const http = require('node:http')
 const https = require('node:https')
 const http2 = require('node:http2')
 const path = require('node:path')
+const zlib = require('node:zlib')
 
 const cfg = JSON.parse(process.argv[2])
 const files = new Map()
@@ -39,6 +40,13 @@ function handle (req, res) {
   if (!body) {
     res.writeHead(404, { 'content-length': 0 })
     res.end()
+    return
+  }
+  if (req.url === '/json' && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+    // as nginx's gzip on, level 1, made per response
+    const coded = zlib.gzipSync(body, { level: 1 })
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': coded.length })
+    res.end(coded)
     return
   }
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length })

@@ -36,6 +36,13 @@ const SCENARIOS = [
   { id: 'serial-get-12b', title: 'Serial latency, HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 1, tool: 'wrk' },
   // A service does work of its own on each response: 20 µs of synchronous
   // JS per response. Native tools do none, so they are no ceiling here.
+  // A JSON API answer (88 KiB) as a service fetches it: compressed by the
+  // server (gzip level 1, about 9 KiB), decoded by the client. undici's
+  // fetch() decodes on the JS thread; its request() and dispatch with
+  // interceptors.decompress(); ours with the decompress option, in the
+  // worker. The identity rows are the same answer uncompressed.
+  { id: 'json-gzip', title: 'HTTP/1.1 GET 88 KiB JSON, gzip, decoded', server: 'http', path: '/json', concurrency: 32, decompress: true, acceptEncoding: 'gzip', clients: ['ours-request', 'undici-request', 'ours-fetch', 'undici-fetch', 'ours-dispatch', 'undici-dispatch'] },
+  { id: 'json-identity', title: 'HTTP/1.1 GET 88 KiB JSON, identity', server: 'http', path: '/json', concurrency: 32, acceptEncoding: 'identity', clients: ['ours-request', 'undici-request', 'ours-fetch', 'undici-fetch'] },
   { id: 'busy-get-12b', title: 'Busy JS thread (20 µs per response), HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 64, busyUs: 20, clients: ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request'] },
   // How throughput grows with our worker threads (undici has one thread):
   // on a machine with more cores than workers, each row should gain.
@@ -214,7 +221,9 @@ async function runRound (row, scenario, servers, opts) {
     h2: !!scenario.h2,
     threads: row.threads ?? opts.threads,
     urls: urls.length > 1 ? urls : undefined,
-    busyUs: scenario.busyUs || 0
+    busyUs: scenario.busyUs || 0,
+    decompress: !!scenario.decompress,
+    acceptEncoding: scenario.acceptEncoding
   }
   return runChild(cfg, opts.warmupMs + opts.durationMs + 30000)
 }

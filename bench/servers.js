@@ -17,11 +17,17 @@ const path = require('node:path')
 
 // Path -> body size. The 12-byte body is the "no payload" case; the others
 // exercise body streaming at growing sizes.
+// /json: an API's answer, a JSON array of about 88 KiB, which the servers
+// compress (gzip level 1, about 9 KiB on the wire) for a client that asks.
+const JSON_BODY = Buffer.from(JSON.stringify(Array.from({ length: 700 }, (_, i) => ({
+  id: i, name: `item ${i}`, email: `user${i}@example.com`, active: i % 3 !== 0, score: (i * 7919) % 1000 / 10, tags: ['a', 'b', 'c'].slice(0, i % 4)
+}))))
 const FILES = {
   '/12b': 12,
   '/1k': 1024,
   '/64k': 64 * 1024,
-  '/1m': 1024 * 1024
+  '/1m': 1024 * 1024,
+  '/json': JSON_BODY.length
 }
 const SINK_PATH = '/sink'
 const SINK_REPLY = 'ok'
@@ -73,7 +79,7 @@ function writeDocroot (dir) {
   for (const [name, size] of Object.entries(FILES)) {
     // 12 B is "hello world\n"; larger bodies are a repeated letter (content
     // does not matter, only size; nothing is compressed).
-    const body = size === 12 ? Buffer.from('hello world\n') : Buffer.alloc(size, 'x')
+    const body = name === '/json' ? JSON_BODY : size === 12 ? Buffer.from('hello world\n') : Buffer.alloc(size, 'x')
     fs.writeFileSync(path.join(dir, name.slice(1)), body)
   }
 }
@@ -102,6 +108,13 @@ function nginxConfig ({ dir, ports, tls }) {
     # request on the connection), so keep-alive survives a POST.
     location = ${SINK_PATH} {
       return 200 "${SINK_REPLY}";
+    }
+    location = /json {
+      default_type application/json;
+      gzip on;
+      gzip_comp_level 1;
+      gzip_types application/json;
+      gzip_min_length 0;
     }
     location / {
     }`

@@ -15,6 +15,10 @@
 //   warmupMs, durationMs, ca (PEM), h2 (bool), threads (number | null),
 //   urls (several origins, used in turn; url is then the first),
 //   busyUs (synchronous JS work per response, a service's own handler)
+//   decompress (a compressed answer decoded: ours with the decompress
+//   option, undici's dispatch and request with interceptors.decompress(),
+//   its fetch by itself)
+//   acceptEncoding (the request's accept-encoding field: every row the same)
 
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
@@ -53,7 +57,10 @@ function makeDispatcher (undici) {
       opts.connections = 1
       opts.pipelining = cfg.concurrency
     }
-    return { dispatcher: new undici.Agent(opts) }
+    const agent = new undici.Agent(opts)
+    // fetch decodes by itself: an interceptor under it would decode first
+    if (cfg.decompress && cfg.api !== 'fetch') return { dispatcher: agent.compose(undici.interceptors.decompress()) }
+    return { dispatcher: agent }
   }
 
   let Agent
@@ -66,6 +73,7 @@ function makeDispatcher (undici) {
   const opts = { connect }
   if (cfg.threads != null) opts.threads = cfg.threads
   if (cfg.h2) opts.allowH2 = true
+  if (cfg.decompress) opts.decompress = true
   try {
     return { dispatcher: new Agent(opts) }
   } catch (err) {
@@ -259,7 +267,8 @@ async function main () {
 
   const urls = (cfg.urls || [cfg.url]).map((u) => new URL(u))
   const body = cfg.bodySize ? Buffer.alloc(cfg.bodySize, 'b') : undefined
-  const headers = body ? { 'content-type': 'application/octet-stream' } : undefined
+  let headers = body ? { 'content-type': 'application/octet-stream' } : undefined
+  if (cfg.acceptEncoding) headers = { ...headers, 'accept-encoding': cfg.acceptEncoding }
   const start = cfg.api === 'dispatch'
     ? makeDispatchStart(dispatcher, urls, body, headers)
     : cfg.api === 'request'
