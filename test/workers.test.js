@@ -1,6 +1,6 @@
 'use strict'
 
-// One busy origin spreads over the agent's workers (Agent#_pickWorker):
+// One busy origin spreads over the agent's workers (lib/origins.js pickWorker):
 // its home worker takes up to SPILL_IN_FLIGHT requests in flight, the
 // next ones go to the least busy worker. With `connections` it stays on
 // its home worker, where the engine enforces the limit.
