@@ -43,6 +43,8 @@ export interface DecompressOptions {
   skipStatusCodes?: number[]
   /** leave error statuses (>= 400) coded (default true) */
   skipErrorResponses?: boolean
+  /** keep content-encoding and content-length in a decoded response's headers (default false) */
+  preserveHeaders?: boolean
   /** most decoded bytes, else ResponseExceededMaxSizeError (default 0: no limit) */
   maxSize?: number
 }

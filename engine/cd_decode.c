@@ -81,10 +81,13 @@ typedef struct cd__io {
   int last;
 } cd__io;
 
+/* As undici 8's interceptor: compress and x-compress are the UNIX compress
+ * (LZW) format (RFC 9110 8.4.1.1), which zlib cannot read; undici 7
+ * inflated them, turning a readable body into Z_DATA_ERROR. They pass
+ * through as unknown codings. */
 static const struct { const char *name; int kind; } cd__codings[] = {
     {"gzip", CD__GUNZIP}, {"x-gzip", CD__GUNZIP}, {"deflate", CD__INFLATE},
-    {"compress", CD__INFLATE}, {"x-compress", CD__INFLATE}, {"br", CD__BROTLI},
-    {"zstd", CD__ZSTD}};
+    {"br", CD__BROTLI}, {"zstd", CD__ZSTD}};
 
 /* JS String.prototype.trim's ASCII part (a header value has no other). */
 static int cd__space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
@@ -191,7 +194,10 @@ int cd__decoder_new(const char *value, size_t len, cd__decoder **out, char *errb
     if (s->kind == CD__BROTLI)
       ok = (s->u.br = BrotliDecoderCreateInstance(NULL, NULL, NULL)) != NULL;
     else if (s->kind == CD__ZSTD)
-      ok = (s->u.zs = ZSTD_createDCtx()) != NULL;
+      /* an 8 MiB window at most, as undici 8 (RFC 9659 3): a frame that
+       * asks for more fails, where Node's default allows 128 MiB */
+      ok = (s->u.zs = ZSTD_createDCtx()) != NULL &&
+           !ZSTD_isError(ZSTD_DCtx_setParameter(s->u.zs, ZSTD_d_windowLogMax, 23));
     else /* Node's windowBits: 15, plus 16 for gzip */
       ok = inflateInit2(&s->u.z, s->kind == CD__GUNZIP ? 15 + 16 : 15) == Z_OK;
     if (!ok) break;

@@ -3,13 +3,13 @@
  *
  * A decoder is a chain of up to CD__DECODE_MAX_CODINGS stages, last coding
  * first (the interceptor's order): gzip and x-gzip as Node's Gunzip,
- * deflate, compress and x-compress as its Inflate (zlib-wrapped), br as its
+ * deflate as its Inflate (zlib-wrapped), br as its
  * BrotliDecompress, zstd as its ZstdDecompress (Node 24). Input is pushed
  * (copied into a backlog), output pulled into the caller's buffer: a stage
  * decodes only as much as fits, so a decompression bomb costs CPU, never
  * memory beyond the caller's cap, one 16 KiB buffer per stacked stage and
- * the libraries' own windows (zlib 32 KiB, brotli up to 16 MiB, zstd up to
- * 128 MiB, as in Node).
+ * the libraries' own windows (zlib 32 KiB, brotli up to 16 MiB as in Node,
+ * zstd up to 8 MiB as undici 8 allows).
  *
  * Errors carry Node's message, code and errno for the same failure, so the
  * JS side can rebuild the Error the interceptor would have raised.
@@ -47,7 +47,8 @@ enum {
  * joined with ","; items trimmed of whitespace, empty items skipped,
  * case-insensitive).
  * Returns 1 with *out set when there is at least one item and every item is
- * one it decodes (gzip, x-gzip, deflate, compress, x-compress, br, zstd);
+ * one it decodes (gzip, x-gzip, deflate, br, zstd; compress and x-compress,
+ * LZW, pass through, as with undici 8's interceptor);
  * 0 with *out NULL when an item is not one of those or there is none (the
  * body then passes through untouched, as with the interceptor);
  * -1 when the value has more than CD__DECODE_MAX_CODINGS parts (counted as

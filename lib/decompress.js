@@ -2,13 +2,14 @@
 
 // The `decompress` option (the Agent's, and a dispatch option that
 // overrides it): responses with a Content-Encoding are decoded in the
-// worker (engine/cd_decode.c), with the semantics of undici's
-// interceptors.decompress(): gzip, x-gzip, deflate, compress, x-compress,
-// br and zstd, stacked up to five; an unknown coding passes through as it
-// came; 1xx, 204 and 304 (skipStatusCodes) and by default error statuses
-// (skipErrorResponses) are not touched; HEAD responses neither. What the
-// handler then sees of a decoded response: no content-encoding and no
-// content-length field, and the decoded bytes, at most maxSize of them.
+// worker (engine/cd_decode.c), with the semantics of undici 8's
+// interceptors.decompress(): gzip, x-gzip, deflate, br and zstd, stacked
+// up to five; an unknown coding passes through as it came (compress and
+// x-compress too: LZW, which undici 7 wrongly inflated); 1xx, 204 and 304
+// (skipStatusCodes) and by default error statuses (skipErrorResponses) are
+// not touched; HEAD responses neither. What the handler then sees of a
+// decoded response: no content-encoding and no content-length field
+// (unless preserveHeaders), and the decoded bytes, at most maxSize of them.
 
 const { errors } = require('undici')
 
@@ -21,23 +22,25 @@ const ACCEPT_ENCODING = 'gzip, deflate, br, zstd'
 
 /**
  * The option, checked: null (off) or a frozen
- * { skipStatusCodes, skipErrorResponses, maxSize, skipList }, skipList
- * being the codes as the engine takes them ("204,304").
+ * { skipStatusCodes, skipErrorResponses, preserveHeaders, maxSize, skipList },
+ * skipList being the codes as the engine takes them ("204,304").
  */
 function decompressOption (value, name = 'decompress') {
   if (value == null || value === false) return null
   if (value === true) value = {}
   if (typeof value !== 'object') throw new InvalidArgumentError(`${name} must be a boolean or an object`)
-  const { skipStatusCodes = DEFAULT_SKIP_STATUS_CODES, skipErrorResponses = true, maxSize = 0 } = value
+  const { skipStatusCodes = DEFAULT_SKIP_STATUS_CODES, skipErrorResponses = true, preserveHeaders = false, maxSize = 0 } = value
   if (!Array.isArray(skipStatusCodes) || skipStatusCodes.length > 16 ||
       !skipStatusCodes.every((c) => Number.isInteger(c) && c >= 100 && c <= 999)) {
     throw new InvalidArgumentError(`${name}.skipStatusCodes must be an array of HTTP status codes`)
   }
   if (typeof skipErrorResponses !== 'boolean') throw new InvalidArgumentError(`${name}.skipErrorResponses must be a boolean`)
+  if (typeof preserveHeaders !== 'boolean') throw new InvalidArgumentError(`${name}.preserveHeaders must be a boolean`)
   if (!Number.isSafeInteger(maxSize) || maxSize < 0) throw new InvalidArgumentError('maxSize must be a non-negative integer')
   return Object.freeze({
     skipStatusCodes: Object.freeze([...skipStatusCodes]),
     skipErrorResponses,
+    preserveHeaders,
     maxSize,
     skipList: skipStatusCodes.join(',')
   })

@@ -55,9 +55,12 @@ function deliverHead (req, status, facts, block) {
   if (status >= 200 && (facts & HEAD_DECODED) !== 0) {
     // the worker decodes the body: the handler sees the response as the
     // interceptor leaves it
-    pairs = withoutCodingFields(pairs)
-    controller[kSetResponseHeaders](pairs)
-    req.decodedLimit = req.norm.decompress.maxSize
+    const { preserveHeaders, maxSize } = req.norm.decompress
+    if (!preserveHeaders) {
+      pairs = withoutCodingFields(pairs)
+      controller[kSetResponseHeaders](pairs)
+    }
+    req.decodedLimit = maxSize
   }
   const headers = wantsHeaderObjects(handler) ? fieldsToObject(pairs) : null
   if (status >= 200) req.headDelivered = true

@@ -18,6 +18,9 @@ const { getCerts } = require('./support/certs')
 
 const hasZstd = typeof zlib.zstdCompressSync === 'function'
 const hasInterceptor = typeof undici.interceptors.decompress === 'function'
+// undici 7's interceptor inflates compress and x-compress (LZW, which zlib
+// cannot read); undici 8's, and ours, pass them through
+const undiciInflatesCompress = Number(require('undici/package.json').version.split('.')[0]) < 8
 
 const BODY = Buffer.from(JSON.stringify(Array.from({ length: 3000 }, (_, i) => ({ id: i, name: `item ${i}`, ok: i % 3 === 0 }))))
 // zstd of ZSTD_BODY, made with libzstd 1.5.4 (level 3): Node 20 has no zstd
@@ -29,7 +32,8 @@ const encoders = {
   gzip: (b) => zlib.gzipSync(b),
   'x-gzip': (b) => zlib.gzipSync(b),
   deflate: (b) => zlib.deflateSync(b),
-  compress: (b) => zlib.deflateSync(b),
+  compress: (b) => zlib.deflateSync(b), // what undici 7's interceptor took it for (it is LZW)
+  'x-compress': (b) => zlib.deflateSync(b),
   br: (b) => zlib.brotliCompressSync(b),
   zstd: (b) => zlib.zstdCompressSync(b),
   identity: (b) => b
@@ -156,7 +160,7 @@ describe('decompress option', function () {
   }
 
   const cases = [
-    ...['gzip', 'x-gzip', 'deflate', 'compress', 'br', ...(hasZstd ? ['zstd'] : [])].flatMap((e) => [
+    ...['gzip', 'x-gzip', 'deflate', 'br', ...(hasZstd ? ['zstd'] : [])].flatMap((e) => [
       [`${e}, sized`, `/coded?e=${e}`],
       [`${e}, chunked`, `/coded?e=${e}&chunked`]
     ]),
@@ -193,6 +197,27 @@ describe('decompress option', function () {
       }
     })
   }
+
+  it('compress and x-compress (LZW) pass through as they came, as undici 8\'s interceptor', async function () {
+    const undiciAgent = hasInterceptor && !undiciInflatesCompress ? theirs() : null
+    try {
+      for (const e of ['compress', 'x-compress']) {
+        const got = await outcome(ours, `${server.origin}/coded?e=${e}`)
+        assert.equal(got.headers['content-encoding'], e)
+        assert.equal(got.body, zlib.deflateSync(BODY).toString('base64'))
+        if (undiciAgent !== null) assert.deepEqual(got, await outcome(undiciAgent, `${server.origin}/coded?e=${e}`))
+      }
+    } finally {
+      await undiciAgent?.close()
+    }
+  })
+
+  it('preserveHeaders keeps content-encoding and content-length on a decoded response, as undici 8\'s', async function () {
+    const res = await undici.request(`${server.origin}/coded?e=gzip`, { dispatcher: ours, decompress: { preserveHeaders: true } })
+    assert.equal(res.headers['content-encoding'], 'gzip')
+    assert.equal(res.headers['content-length'], String(zlib.gzipSync(BODY).length))
+    assert.equal(await res.body.text(), BODY.toString())
+  })
 
   it('as undici\'s interceptor with skipErrorResponses: false and its own skipStatusCodes', async function () {
     if (!hasInterceptor) this.skip()
@@ -289,6 +314,7 @@ describe('decompress option', function () {
     assert.throws(() => new Agent({ decompress: { maxSize: -1 } }), { name: 'InvalidArgumentError', message: 'maxSize must be a non-negative integer' })
     assert.throws(() => new Agent({ decompress: { skipStatusCodes: ['204'] } }), { name: 'InvalidArgumentError' })
     assert.throws(() => new Agent({ decompress: { skipErrorResponses: 1 } }), { name: 'InvalidArgumentError' })
+    assert.throws(() => new Agent({ decompress: { preserveHeaders: 'yes' } }), { name: 'InvalidArgumentError' })
     return assert.rejects(undici.request(server.origin + '/echo', { dispatcher: ours, decompress: { maxSize: 1.5 } }), { name: 'InvalidArgumentError' })
   })
 
