@@ -84,14 +84,26 @@ class EngineDispatcher {
     this.active = new Set()   // CurlRequests not yet finished
     this.idleWaiters = []     // close()/destroy() promises' resolvers
     this.configReleased = false
-    // The HTTP version and proxy of a request to `target` (lib/normalize.js)
-    this.route = (target) => {
-      const proxied = this.proxy !== null && this.proxy.uses(target)
-      return {
-        httpVersion: this.useH2c && target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this.httpVersion,
-        proxied,
-        connectAddress: proxied ? this.proxy.connectAddress(target) : null,
-        decompress: settings.decompress
+    // The HTTP version, proxy and decompress option of a request to
+    // `target` (lib/normalize.js). Without a proxy only the scheme matters:
+    // one frozen answer per scheme, no object per request.
+    const httpVersionOf = (target) => this.useH2c && target.protocol === 'http:' ? HTTP_2_PRIOR_KNOWLEDGE : this.httpVersion
+    if (this.proxy === null) {
+      const direct = (protocol) => Object.freeze({
+        httpVersion: httpVersionOf({ protocol }), proxied: false, connectAddress: null, decompress: settings.decompress
+      })
+      const http = direct('http:')
+      const https = direct('https:')
+      this.route = (target) => target.protocol === 'http:' ? http : https
+    } else {
+      this.route = (target) => {
+        const proxied = this.proxy.uses(target)
+        return {
+          httpVersion: httpVersionOf(target),
+          proxied,
+          connectAddress: proxied ? this.proxy.connectAddress(target) : null,
+          decompress: settings.decompress
+        }
       }
     }
     registerOrigins(this.configId, this.origins)

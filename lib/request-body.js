@@ -124,4 +124,4 @@ function normalizeBody (body, collector) {
   throw new InvalidArgumentError('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable')
 }
 
-module.exports = { normalizeBody, bufferedLength, isStream }
+module.exports = { normalizeBody, bufferedLength }
