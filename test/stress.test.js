@@ -15,16 +15,7 @@ const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const { createAgent, kind, Agent, underSanitizer } = require('./support/agent')
 const { startServer } = require('./support/servers')
-const { waitFor, sleep } = require('./support/collect')
-const v8 = require('node:v8')
-const vm = require('node:vm')
-
-// A full collection, so that RSS after the storm counts what is still held,
-// not garbage V8 has not collected yet.
-function collectGarbage () {
-  v8.setFlagsFromString('--expose-gc')
-  vm.runInNewContext('gc')()
-}
+const { waitFor, sleep, collectGarbage } = require('./support/collect')
 
 const TOTAL = Number(process.env.STRESS_REQUESTS || 3000)
 const IN_FLIGHT = Number(process.env.STRESS_IN_FLIGHT || 256)

@@ -16,6 +16,8 @@
 
 const { AssertionError } = require('node:assert')
 const crypto = require('node:crypto')
+const v8 = require('node:v8')
+const vm = require('node:vm')
 
 function collect (agent, opts, hooks = {}, { grace = 50 } = {}) {
   return new Promise((resolve, reject) => {
@@ -142,4 +144,11 @@ async function waitFor (fn, ms = 3000, what = 'condition') {
   }
 }
 
-module.exports = { collect, compact, sha256, sleep, waitFor }
+// A full collection, so that memory figures count what is still held, not
+// garbage V8 has not collected yet.
+function collectGarbage () {
+  v8.setFlagsFromString('--expose-gc')
+  vm.runInNewContext('gc')()
+}
+
+module.exports = { collect, collectGarbage, compact, sha256, sleep, waitFor }
