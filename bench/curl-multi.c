@@ -21,7 +21,7 @@
  *
  * Build: cc -std=c11 -Wall -Wextra -O2 -o curl-multi curl-multi.c \
  *          $(pkg-config --cflags --libs libcurl)
- * Usage: curl-multi URL CONCURRENCY DURATION_MS [--post BYTES] [--h2]
+ * Usage: curl-multi URL CONCURRENCY DURATION_MS [--post BYTES] [--put] [--h2]
  *          [--insecure] [--cacert FILE] [--warmup MS] [--expect-bytes N]
  */
 #define _XOPEN_SOURCE 700
@@ -48,6 +48,7 @@ typedef struct {
   long duration_ms;
   long warmup_ms;
   long post_bytes;     /* -1: GET */
+  int put;             /* the body goes as PUT instead of POST */
   long expect_bytes;   /* -1: not checked */
   int h2;
   int insecure;
@@ -88,7 +89,7 @@ static void die(const char *what) {
 static void usage(const char *msg) {
   if (msg != NULL) fprintf(stderr, "curl-multi: %s\n", msg);
   fprintf(stderr,
-          "usage: curl-multi URL CONCURRENCY DURATION_MS [--post BYTES] [--h2]\n"
+          "usage: curl-multi URL CONCURRENCY DURATION_MS [--post BYTES] [--put] [--h2]\n"
           "         [--insecure] [--cacert FILE] [--warmup MS] [--expect-bytes N]\n");
   exit(2);
 }
@@ -118,6 +119,8 @@ static void parse_args(int argc, char **argv, options *o) {
     int has_value = i + 1 < argc;
     if (strcmp(a, "--h2") == 0) {
       o->h2 = 1;
+    } else if (strcmp(a, "--put") == 0) {
+      o->put = 1;
     } else if (strcmp(a, "--insecure") == 0) {
       o->insecure = 1;
     } else if (strcmp(a, "--post") == 0 && has_value) {
@@ -208,6 +211,7 @@ static void setup_easy(slot *s, const options *o, struct curl_slist *headers, co
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, BUFFER_SIZE);
+  if (getenv("CM_UPLOAD_BUF")) curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, atol(getenv("CM_UPLOAD_BUF")));
   if (o->h2) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Wait for the connection that can multiplex rather than open another. */
@@ -218,6 +222,7 @@ static void setup_easy(slot *s, const options *o, struct curl_slist *headers, co
   if (body != NULL) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->post_bytes);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    if (o->put) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
   }
   if (o->cacert != NULL) curl_easy_setopt(e, CURLOPT_CAINFO, o->cacert);
   if (o->insecure) {

@@ -2,7 +2,7 @@
 
 // Fallback benchmark server for machines without nginx, run by servers.js in
 // its own process. Serves the same paths as the nginx config: the docroot
-// files (held in memory), and a POST sink that reads the whole body before
+// files (held in memory), and a sink (POST, PUT) that reads the whole body before
 // answering, over HTTP/1.1, HTTPS and HTTP/2 over TLS on 127.0.0.1 only.
 
 const fs = require('node:fs')
@@ -58,6 +58,8 @@ const tls = { key: fs.readFileSync(cfg.key), cert: fs.readFileSync(cfg.cert) }
 const h1opts = { keepAliveTimeout: 300000, headersTimeout: 0, requestTimeout: 0 }
 const servers = [
   http.createServer(h1opts, handle).listen(cfg.ports.http, '127.0.0.1'),
+  // Node always writes from memory: the sendfile-off origin is one more port
+  http.createServer(h1opts, handle).listen(cfg.ports.mem, '127.0.0.1'),
   https.createServer({ ...h1opts, ...tls }, handle).listen(cfg.ports.https, '127.0.0.1'),
   http2.createSecureServer({ ...tls, settings: { maxConcurrentStreams: 128 } }, handle).listen(cfg.ports.h2, '127.0.0.1'),
   ...cfg.ports.extra.map((port) => http.createServer(h1opts, handle).listen(port, '127.0.0.1'))

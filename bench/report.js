@@ -43,13 +43,16 @@ function machineInfo () {
 function addRatios (scenario) {
   const base = scenario.rows.find((r) => r.baseline && r.summary)
   for (const row of scenario.rows) {
-    if (!row.summary || !base) continue
+    if (!row.summary) continue
     const s = row.summary
-    const b = base.summary
+    // our row against undici's row of the same API (request() against
+    // undici.request() over undici's Agent, and so on)
+    const peer = row.agent === 'ours' && scenario.rows.find((r) => r.agent === 'undici' && r.api === row.api && r.summary)
     row.ratio = {
-      rps: s.rps && b.rps ? s.rps / b.rps : null,
-      cpuPerReq: s.cpuPerReqUs && b.cpuPerReqUs ? s.cpuPerReqUs / b.cpuPerReqUs : null,
-      jsPerReq: s.jsPerReqUs && b.jsPerReqUs ? s.jsPerReqUs / b.jsPerReqUs : null
+      rps: base && s.rps && base.summary.rps ? s.rps / base.summary.rps : null,
+      cpuPerReq: base && s.cpuPerReqUs && base.summary.cpuPerReqUs ? s.cpuPerReqUs / base.summary.cpuPerReqUs : null,
+      jsPerReq: base && s.jsPerReqUs && base.summary.jsPerReqUs ? s.jsPerReqUs / base.summary.jsPerReqUs : null,
+      sameApiRps: peer && s.rps && peer.summary.rps ? s.rps / peer.summary.rps : null
     }
   }
 }
@@ -74,7 +77,8 @@ const COLUMNS = [
   { head: 'conns', get: (r) => fmt(r.summary.conns, 0) },
   { head: 'req/s ×', get: (r) => fmt(r.ratio?.rps, 2) },
   { head: 'CPU/req ×', get: (r) => fmt(r.ratio?.cpuPerReq, 2) },
-  { head: 'JS/req ×', get: (r) => fmt(r.ratio?.jsPerReq, 2) }
+  { head: 'JS/req ×', get: (r) => fmt(r.ratio?.jsPerReq, 2) },
+  { head: 'same API ×', get: (r) => fmt(r.ratio?.sameApiRps, 2) }
 ]
 
 // A client that keeps its connections opens about one per request in
@@ -174,6 +178,7 @@ const LEGEND = [
   'JS ceiling req/s: 1e6 / JS µs/req, what one Node thread could reach given cores for the other threads.',
   'RSS MB: peak resident set of the client process. conns: connections the server accepted during the row.',
   'req/s ×, CPU/req × and JS/req ×: against "undici Agent dispatch" of the same scenario.',
+  'same API ×: req/s of our row against undici\'s row of the same API (request(), stream(), pipeline(), fetch()) over undici\'s Agent.',
   'A row that opened more than 2 connections per request in flight (HTTP/2: more than 10 in all) is flagged "connection churn".',
   'Each client row runs in a fresh process per round. wrk/h2load are ceilings: native, no warm-up, CPU/RSS by GNU time.',
   'libcurl multi (C): libcurl alone in the engine\'s pattern (bench/curl-multi.c), same warm-up, CPU/RSS by getrusage;',

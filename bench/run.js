@@ -28,9 +28,20 @@ const curlMulti = require('./clients/curl-multi')
 
 const SCENARIOS = [
   { id: 'h1-get-12b', title: 'HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 64, tool: 'wrk' },
-  { id: 'h1-get-64k', title: 'HTTP/1.1 GET 64 KiB', server: 'http', path: '/64k', concurrency: 64, tool: 'wrk' },
-  { id: 'h1-get-1m', title: 'HTTP/1.1 GET 1 MiB', server: 'http', path: '/1m', concurrency: 16, tool: 'wrk' },
+  // Bodies. `streams` adds the stream() and pipeline() rows, which write the
+  // body into a Writable that consumes it. Each GET is also run against the
+  // same nginx with sendfile off ('mem'), which writes from its own buffers
+  // as dynamic servers, Node servers and TLS without kTLS do.
+  { id: 'h1-get-64k', title: 'HTTP/1.1 GET 64 KiB', server: 'http', path: '/64k', concurrency: 64, tool: 'wrk', streams: true },
+  { id: 'h1-get-64k-mem', title: 'HTTP/1.1 GET 64 KiB, server writes from memory (sendfile off)', server: 'mem', path: '/64k', concurrency: 64, tool: 'wrk', streams: true },
+  { id: 'h1-get-1m', title: 'HTTP/1.1 GET 1 MiB', server: 'http', path: '/1m', concurrency: 16, tool: 'wrk', streams: true },
+  { id: 'h1-get-1m-mem', title: 'HTTP/1.1 GET 1 MiB, server writes from memory (sendfile off)', server: 'mem', path: '/1m', concurrency: 16, tool: 'wrk', streams: true },
+  // A consumer slower than the network (1 ms per 64 KiB, 64 MB/s per
+  // request): throughput is the consumer's; what counts is memory (RSS).
+  { id: 'h1-get-1m-slow', title: 'HTTP/1.1 GET 1 MiB into a slow Writable (1 ms per 64 KiB)', server: 'http', path: '/1m', concurrency: 16, consumeUsPer64k: 1000, clients: ['ours-stream', 'undici-stream', 'ours-pipeline', 'undici-pipeline'] },
   { id: 'h1-post-16k', title: 'HTTP/1.1 POST 16 KiB', server: 'http', path: SINK_PATH, method: 'POST', bodySize: 16 * 1024, concurrency: 64, tool: 'wrk' },
+  { id: 'h1-put-1m', title: 'HTTP/1.1 PUT 1 MiB from a Buffer', server: 'http', path: SINK_PATH, method: 'PUT', bodySize: 1024 * 1024, concurrency: 16, tool: 'wrk' },
+  { id: 'h1-put-1m-file', title: 'HTTP/1.1 PUT 1 MiB from a file stream (fs.createReadStream)', server: 'http', path: SINK_PATH, method: 'PUT', bodySize: 1024 * 1024, bodyFile: '1m', concurrency: 16, clients: ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request', 'ours-fetch', 'undici-fetch'] },
   { id: 'https-get-12b', title: 'HTTPS (HTTP/1.1) GET 12 B', server: 'https', path: '/12b', concurrency: 64, tool: 'wrk' },
   { id: 'h2-get-12b', title: 'HTTP/2 over TLS GET 12 B', server: 'h2', h2: true, path: '/12b', concurrency: 64, tool: 'h2load' },
   { id: 'serial-get-12b', title: 'Serial latency, HTTP/1.1 GET 12 B', server: 'http', path: '/12b', concurrency: 1, tool: 'wrk' },
@@ -50,19 +61,24 @@ const SCENARIOS = [
   { id: 'scale-4-origins', title: 'Scaling over threads, 4 origins, HTTP/1.1 GET 12 B', server: 'origins', path: '/12b', concurrency: 256, threadsSweep: [1, 2, 4] }
 ]
 
-// Table order: the four main rows, then fetch (secondary), then the ceilings
+// Table order: the four main rows, stream() and pipeline() where the scenario
+// asks for them, then fetch, then the ceilings
 // (wrk or h2load, then libcurl by itself).
 const CLIENTS = [
   { id: 'ours-dispatch', agent: 'ours', api: 'dispatch', label: 'curl-dispatcher dispatch' },
   { id: 'ours-request', agent: 'ours', api: 'request', label: 'curl-dispatcher request' },
   { id: 'undici-dispatch', agent: 'undici', api: 'dispatch', label: 'undici Agent dispatch', baseline: true },
   { id: 'undici-request', agent: 'undici', api: 'request', label: 'undici Agent request' },
+  { id: 'ours-stream', agent: 'ours', api: 'stream', label: 'curl-dispatcher stream', streams: true },
+  { id: 'undici-stream', agent: 'undici', api: 'stream', label: 'undici Agent stream', streams: true },
+  { id: 'ours-pipeline', agent: 'ours', api: 'pipeline', label: 'curl-dispatcher pipeline', streams: true },
+  { id: 'undici-pipeline', agent: 'undici', api: 'pipeline', label: 'undici Agent pipeline', streams: true },
   { id: 'ours-fetch', agent: 'ours', api: 'fetch', label: 'curl-dispatcher fetch' },
   { id: 'undici-fetch', agent: 'undici', api: 'fetch', label: 'undici Agent fetch' }
 ]
 
 // Run order within a round: ours and undici alternate (A/B pairs).
-const RUN_ORDER = ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request', 'ours-fetch', 'undici-fetch', 'tool', 'curl-multi']
+const RUN_ORDER = ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request', 'ours-stream', 'undici-stream', 'ours-pipeline', 'undici-pipeline', 'ours-fetch', 'undici-fetch', 'tool', 'curl-multi']
 
 // The rows of one scenario and their run order. A scenario may name its
 // clients (no ceiling rows then), or sweep our Agent's thread count
@@ -82,7 +98,9 @@ function scenarioRows (scenario, opts) {
     const rows = CLIENTS.filter((c) => scenario.clients.includes(c.id)).map((c) => ({ ...c }))
     return { rows, order: RUN_ORDER.filter((id) => scenario.clients.includes(id)) }
   }
-  return { rows: [...CLIENTS.map((c) => ({ ...c })), toolRow(scenario), curlMultiRow(opts)], order: RUN_ORDER }
+  const clients = CLIENTS.filter((c) => scenario.streams || !c.streams).map((c) => ({ ...c }))
+  const rows = [...clients, toolRow(scenario), curlMultiRow(opts)]
+  return { rows, order: RUN_ORDER.filter((id) => rows.some((r) => r.id === id)) }
 }
 
 function usage (msg) {
@@ -171,7 +189,7 @@ function curlMultiRow (opts) {
 }
 
 function expectedBytes (scenario) {
-  return scenario.method === 'POST' ? Buffer.byteLength(SINK_REPLY) : FILES[scenario.path]
+  return scenario.path === SINK_PATH ? Buffer.byteLength(SINK_REPLY) : FILES[scenario.path]
 }
 
 async function runRound (row, scenario, servers, opts) {
@@ -223,7 +241,10 @@ async function runRound (row, scenario, servers, opts) {
     urls: urls.length > 1 ? urls : undefined,
     busyUs: scenario.busyUs || 0,
     decompress: !!scenario.decompress,
-    acceptEncoding: scenario.acceptEncoding
+    acceptEncoding: scenario.acceptEncoding,
+    // the docroot's file of that name: its size is the scenario's bodySize
+    bodyFile: scenario.bodyFile ? path.join(servers.dir, 'www', scenario.bodyFile) : undefined,
+    consumeUsPer64k: scenario.consumeUsPer64k || 0
   }
   return runChild(cfg, opts.warmupMs + opts.durationMs + 30000)
 }

@@ -103,10 +103,23 @@ function makeCertificate (dir) {
 function nginxConfig ({ dir, ports, tls }) {
   const common = `
     root ${path.join(dir, 'www')};
-    # /sink answers after nginx has read and discarded the request body
-    # ("return" discards it; lingering reads finish it before the next
-    # request on the connection), so keep-alive survives a POST.
+    # /sink answers POST and PUT after nginx has read the whole request body,
+    # as an upload endpoint does. "return" alone would answer at once and
+    # discard the rest, and a client still sending then drops the connection
+    # (undici and libcurl both do). The mirror module reads the body before
+    # the content phase (its subrequest answers 204 and is discarded); the
+    # static handler then refuses the method and error_page turns that into
+    # the reply.
     location = ${SINK_PATH} {
+      mirror /sink-mirror;
+      mirror_request_body on;
+      error_page 404 405 =200 @sink_reply;
+    }
+    location = /sink-mirror {
+      internal;
+      return 204;
+    }
+    location @sink_reply {
       return 200 "${SINK_REPLY}";
     }
     location = /json {
@@ -156,6 +169,15 @@ ${ports.extra.map((p) => `    listen 127.0.0.1:${p} backlog=4096;`).join('\n')}
     location = ${STATUS_PATH} {
       stub_status;
     }
+${common}
+  }
+
+  # The same content written from nginx's own buffers (sendfile off), as a
+  # dynamic server, a Node server or TLS without kTLS writes it: the bytes
+  # are copied into the socket by the server, which changes how they arrive.
+  server {
+    listen 127.0.0.1:${ports.mem} backlog=4096;
+    sendfile off;
 ${common}
   }
 
@@ -258,8 +280,8 @@ async function startServers ({ prefer = 'nginx' } = {}) {
   try {
     writeDocroot(path.join(dir, 'www'))
     const tls = makeCertificate(dir)
-    const [http, https, h2, ...extra] = await freePorts(3 + EXTRA_ORIGINS)
-    const ports = { http, https, h2, extra }
+    const [http, https, h2, mem, ...extra] = await freePorts(4 + EXTRA_ORIGINS)
+    const ports = { http, https, h2, mem, extra }
     const nginx = prefer === 'nginx' ? which('nginx') : null
     if (nginx) {
       impl = await startNginx(nginx, dir, ports, tls)
@@ -280,6 +302,8 @@ async function startServers ({ prefer = 'nginx' } = {}) {
       http: `http://127.0.0.1:${http}`,
       https: `https://127.0.0.1:${https}`,
       h2: `https://127.0.0.1:${h2}`,
+      // plain HTTP, bodies written from the server's memory (sendfile off)
+      mem: `http://127.0.0.1:${mem}`,
       // the main plain-HTTP origin first, then the extra ones
       origins: [http, ...extra].map((p) => `http://127.0.0.1:${p}`),
       async stop () {
@@ -338,16 +362,24 @@ async function verifyServers (servers) {
       const got = (await res.body.arrayBuffer()).byteLength
       if (res.statusCode !== 200 || got !== size) throw new Error(`GET ${p}: status ${res.statusCode}, ${got} bytes, expected ${size}`)
     }
-    for (let i = 0; i < 3; i++) {
-      const res = await client.request({ path: SINK_PATH, method: 'POST', body: Buffer.alloc(16 * 1024, 'p') })
+    for (const [method, size] of [['POST', 16 * 1024], ['POST', 16 * 1024], ['PUT', 1024 * 1024]]) {
+      const res = await client.request({ path: SINK_PATH, method, body: Buffer.alloc(size, 'p') })
       const text = await res.body.text()
-      if (res.statusCode !== 200 || text !== SINK_REPLY) throw new Error(`POST ${SINK_PATH}: status ${res.statusCode}, body ${JSON.stringify(text)}`)
+      if (res.statusCode !== 200 || text !== SINK_REPLY) throw new Error(`${method} ${SINK_PATH}: status ${res.statusCode}, body ${JSON.stringify(text)}`)
     }
     const res = await client.request({ path: '/12b', method: 'GET' })
     await res.body.arrayBuffer()
-    if (connects !== 1) throw new Error(`keep-alive broken: ${connects} connections for 8 sequential requests (POST sink closes connections?)`)
+    if (connects !== 1) throw new Error(`keep-alive broken: ${connects} connections for ${Object.keys(FILES).length + 4} sequential requests (the sink closes connections?)`)
   } finally {
     await client.close()
+  }
+  const memClient = new undici.Client(servers.mem)
+  try {
+    const res = await memClient.request({ path: '/1m', method: 'GET' })
+    const got = (await res.body.arrayBuffer()).byteLength
+    if (res.statusCode !== 200 || got !== FILES['/1m']) throw new Error(`GET ${servers.mem}/1m: status ${res.statusCode}, ${got} bytes`)
+  } finally {
+    await memClient.close()
   }
   const a = await acceptedConnections(servers)
   const b = await acceptedConnections(servers)

@@ -10,7 +10,8 @@
 // CPU used. The result goes to the parent over IPC as one JSON message.
 //
 // argv[2] is the JSON config written by run.js:
-//   agent: 'ours' | 'undici'        api: 'dispatch' | 'request' | 'fetch'
+//   agent: 'ours' | 'undici'
+//   api: 'dispatch' | 'request' | 'stream' | 'pipeline' | 'fetch'
 //   url, method, bodySize, expectStatus, expectBytes, concurrency,
 //   warmupMs, durationMs, ca (PEM), h2 (bool), threads (number | null),
 //   urls (several origins, used in turn; url is then the first),
@@ -19,8 +20,15 @@
 //   option, undici's dispatch and request with interceptors.decompress(),
 //   its fetch by itself)
 //   acceptEncoding (the request's accept-encoding field: every row the same)
+//   bodyFile (the request body is a fresh fs.createReadStream of this file
+//   for each request, instead of one Buffer of bodySize bytes)
+//   consumeUsPer64k (stream() and pipeline() rows: the Writable the body
+//   goes into takes this long per 64 KiB before it asks for more, as a slow
+//   disk or a slow downstream client would)
 
+const fs = require('node:fs')
 const path = require('node:path')
+const { Writable, pipeline } = require('node:stream')
 const { performance } = require('node:perf_hooks')
 const { Samples, percentile } = require('../stats')
 const threadCpu = require('./thread-cpu')
@@ -101,16 +109,12 @@ function makeDispatchStart (dispatcher, urls, body, headers) {
     onResponseEnd () { this.cb(null, this.status, this.bytes) }
     onResponseError (controller, err) { this.cb(err) }
   }
-  const all = urls.map((url) => ({ origin: url.origin, path: url.pathname, method: cfg.method, headers, body }))
-  if (all.length === 1) {
-    const opts = all[0]
-    return (cb) => dispatcher.dispatch(opts, new Handler(cb))
-  }
+  const all = urls.map((url) => ({ origin: url.origin, path: url.pathname, method: cfg.method, headers }))
   let next = 0
   return (cb) => {
     const opts = all[next]
     next = (next + 1) % all.length
-    dispatcher.dispatch(opts, new Handler(cb))
+    dispatcher.dispatch({ ...opts, body: body() }, new Handler(cb))
   }
 }
 
@@ -126,9 +130,8 @@ function cycle (urls) {
 
 function makeRequestStart (undici, dispatcher, urls, body, headers) {
   const nextHref = cycle(urls)
-  const opts = { dispatcher, method: cfg.method, headers, body }
   async function one () {
-    const res = await undici.request(nextHref(), opts)
+    const res = await undici.request(nextHref(), { dispatcher, method: cfg.method, headers, body: body() })
     let bytes = 0
     for await (const chunk of res.body) bytes += chunk.length
     return [res.statusCode, bytes]
@@ -136,11 +139,58 @@ function makeRequestStart (undici, dispatcher, urls, body, headers) {
   return (cb) => one().then(([s, b]) => cb(null, s, b), cb)
 }
 
+// Where stream() and pipeline() write the body: a Writable that consumes the
+// bytes as a file or an HTTP response would, at full speed or, with
+// consumeUsPer64k, at a slow consumer's pace.
+function makeSink (onBytes) {
+  const usPer64k = cfg.consumeUsPer64k || 0
+  return new Writable({
+    write (chunk, encoding, callback) {
+      onBytes(chunk.length)
+      if (!usPer64k) return callback()
+      setTimeout(callback, usPer64k * chunk.length / 65536 / 1000)
+    }
+  })
+}
+
+function makeStreamStart (undici, dispatcher, urls, body, headers) {
+  const nextHref = cycle(urls)
+  return (cb) => {
+    let status = 0
+    let bytes = 0
+    undici.stream(nextHref(), { dispatcher, method: cfg.method, headers, body: body() }, ({ statusCode }) => {
+      status = statusCode
+      return makeSink((n) => { bytes += n })
+    }).then(() => cb(null, status, bytes), cb)
+  }
+}
+
+function makePipelineStart (undici, dispatcher, urls, body, headers) {
+  const nextHref = cycle(urls)
+  return (cb) => {
+    let status = 0
+    let bytes = 0
+    const duplex = undici.pipeline(nextHref(), { dispatcher, method: cfg.method, headers }, ({ statusCode, body }) => {
+      status = statusCode
+      return body
+    })
+    const source = body()
+    const sink = makeSink((n) => { bytes += n })
+    pipeline(duplex, sink, (err) => (err ? cb(err) : cb(null, status, bytes)))
+    // what the request sends goes in through the duplex's writable side
+    if (source == null) duplex.end()
+    else if (Buffer.isBuffer(source)) duplex.end(source)
+    else source.pipe(duplex)
+  }
+}
+
 function makeFetchStart (undici, dispatcher, urls, body, headers) {
   const nextHref = cycle(urls)
-  const opts = { dispatcher, method: cfg.method, headers, body }
   async function one () {
-    const res = await undici.fetch(nextHref(), opts)
+    const init = { dispatcher, method: cfg.method, headers, body: body() }
+    // a stream body needs fetch's half-duplex mode
+    if (init.body && !Buffer.isBuffer(init.body)) init.duplex = 'half'
+    const res = await undici.fetch(nextHref(), init)
     let bytes = 0
     for await (const chunk of res.body) bytes += chunk.length
     return [res.status, bytes]
@@ -266,14 +316,22 @@ async function main () {
   const dispatcher = made.dispatcher
 
   const urls = (cfg.urls || [cfg.url]).map((u) => new URL(u))
-  const body = cfg.bodySize ? Buffer.alloc(cfg.bodySize, 'b') : undefined
-  let headers = body ? { 'content-type': 'application/octet-stream' } : undefined
+  // body() gives each request its body: one shared Buffer, or a fresh file
+  // stream (a Readable cannot be sent twice)
+  const buffer = cfg.bodySize ? Buffer.alloc(cfg.bodySize, 'b') : undefined
+  const body = cfg.bodyFile ? () => fs.createReadStream(cfg.bodyFile) : () => buffer
+  let headers = cfg.bodySize ? { 'content-type': 'application/octet-stream' } : undefined
+  // a stream has no length of its own: declare it, as an upload of a file does
+  if (cfg.bodyFile) headers['content-length'] = String(cfg.bodySize)
   if (cfg.acceptEncoding) headers = { ...headers, 'accept-encoding': cfg.acceptEncoding }
-  const start = cfg.api === 'dispatch'
-    ? makeDispatchStart(dispatcher, urls, body, headers)
-    : cfg.api === 'request'
-      ? makeRequestStart(undici, dispatcher, urls, body, headers)
-      : makeFetchStart(undici, dispatcher, urls, body, headers)
+  const makers = {
+    dispatch: () => makeDispatchStart(dispatcher, urls, body, headers),
+    request: () => makeRequestStart(undici, dispatcher, urls, body, headers),
+    stream: () => makeStreamStart(undici, dispatcher, urls, body, headers),
+    pipeline: () => makePipelineStart(undici, dispatcher, urls, body, headers),
+    fetch: () => makeFetchStart(undici, dispatcher, urls, body, headers)
+  }
+  const start = makers[cfg.api]()
 
   const r = await runClosedLoop(start)
   // Closing is not timed; bounded so a dispatcher that hangs on close still

@@ -42,7 +42,8 @@ function build (dir) {
 // or { status: 'error', reason }.
 function run ({ binary, url, method, bodySize, expectBytes, concurrency, h2, caFile, warmupMs, durationMs, onSpawn }) {
   const argv = [url, String(concurrency), String(Math.round(durationMs)), '--warmup', String(Math.round(warmupMs))]
-  if (method === 'POST') argv.push('--post', String(bodySize))
+  if (method === 'POST' || method === 'PUT') argv.push('--post', String(bodySize))
+  if (method === 'PUT') argv.push('--put')
   if (h2) argv.push('--h2')
   if (url.startsWith('https:')) argv.push(...(caFile ? ['--cacert', caFile] : ['--insecure']))
   if (expectBytes != null) argv.push('--expect-bytes', String(expectBytes))
