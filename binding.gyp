@@ -43,7 +43,6 @@
         "napi/cd_config_js.c",
         "napi/cd_constants.c",
         "napi/cd_events.c",
-        "napi/cd_landing_mem.c",
         "napi/cd_load_js.c",
         "napi/cd_module.c",
         "napi/cd_requests.c",

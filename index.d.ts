@@ -114,10 +114,6 @@ export interface EngineStats {
   inflight: number
   /** transfers each worker has finished since it started, by worker index */
   workerTransfers: number[]
-  /** in the whole process: 64 KiB blocks of collected response chunks kept for the next large bodies (at most 1024) */
-  landingsKept: number
-  /** in the whole process: blocks handed out as response chunks (or lent to workers) that V8 has not collected yet */
-  landingsLent: number
 }
 
 export interface AgentOriginStats {

@@ -211,7 +211,6 @@ static void setup_easy(slot *s, const options *o, struct curl_slist *headers, co
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, BUFFER_SIZE);
-  if (getenv("CM_UPLOAD_BUF")) curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, atol(getenv("CM_UPLOAD_BUF")));
   if (o->h2) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Wait for the connection that can multiplex rather than open another. */

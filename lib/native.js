@@ -64,18 +64,10 @@ function giveLanding (worker, id, buffer) {
   }
 }
 
-// A landing's memory comes from the addon's free list of collected ones
-// (napi/cd_landing_mem.h: fresh memory costs the worker a page fault per
-// 4 KiB it writes), or from Buffer.allocUnsafeSlow where Node allows no
-// external Buffers.
-function newLanding () {
-  return binding.newLanding() ?? Buffer.allocUnsafeSlow(LANDING_CAP)
-}
-
 function supplyLandings (worker) {
   const given = landings[worker] ?? (landings[worker] = [])
   const end = Math.min(LANDINGS, given.length + LANDINGS_STEP)
-  for (let id = given.length; id < end; id++) giveLanding(worker, id, newLanding())
+  for (let id = given.length; id < end; id++) giveLanding(worker, id, Buffer.allocUnsafeSlow(LANDING_CAP))
 }
 
 // The bytes of a landed DATA event. A well-filled landing becomes the
@@ -84,7 +76,7 @@ function supplyLandings (worker) {
 function takeLanded (worker, id, length) {
   const landing = landings[worker][id]
   if (length * 2 >= landing.length) {
-    giveLanding(worker, id, newLanding())
+    giveLanding(worker, id, Buffer.allocUnsafeSlow(LANDING_CAP))
     return length === landing.length ? landing : landing.subarray(0, length)
   }
   // its own memory: on Node 24 Buffer.allocUnsafe of 16 KiB came out of a

@@ -8,7 +8,6 @@
  *   cd_constants.c  the `constants` export (engine.h and cd_protocol.h values for JS)
  *   cd_slots.c      request slots, and keeping the event loop alive
  *   cd_events.c     event batches from the engine to JS (drain)
- *   cd_landing_mem.c  landing memory kept for reuse (newLanding)
  *   cd_config_js.c  createConfig / releaseConfig
  *   cd_requests.c   submit / write / pause / resume / abort
  *   cd_load_js.c    load runs: loadStart / loadRead / loadStop / loadFree
@@ -23,7 +22,6 @@
 #include "cd_config_js.h"
 #include "cd_constants.h"
 #include "cd_events.h"
-#include "cd_landing_mem.h"
 #include "cd_load_js.h"
 #include "cd_protocol.h"
 #include "cd_requests.h"
@@ -117,10 +115,6 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, obj, "configs", (double)s.configs);
   set_num(env, obj, "workers", (double)s.workers);
   set_num(env, obj, "inflight", (double)a->inflight);
-  unsigned kept = 0, lent = 0;
-  cd__landing_mem_counts(&kept, &lent);
-  set_num(env, obj, "landingsKept", (double)kept);
-  set_num(env, obj, "landingsLent", (double)lent);
   napi_value per_worker;
   CD__CHECK(napi_create_array_with_length(env, s.workers, &per_worker));
   for (unsigned i = 0; i < s.workers; i++) {
@@ -181,7 +175,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"abort", cd__js_abort},
       {"stats", js_stats},
       {"giveLanding", cd__js_give_landing},
-      {"newLanding", cd__js_new_landing},
       {"loadStart", cd__js_load_start},
       {"loadRead", cd__js_load_read},
       {"loadStop", cd__js_load_stop},
