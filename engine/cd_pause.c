@@ -4,12 +4,22 @@
 #include "cd_channel.h"
 #include "cd_worker.h"
 
-int cd__pause_owner(cd_request *req) {
-  if (!atomic_load_explicit(&req->paused, memory_order_relaxed)) return 0;
+/* Whether the owner asks for `bits`; a worker about to act on it records
+ * that it did (paused_seen), so that the owner's resume sends a RESUME. */
+static int owner_asks(cd_request *req, int bits) {
+  if (!(atomic_load_explicit(&req->paused, memory_order_relaxed) & bits)) return 0;
   atomic_store(&req->paused_seen, 1);
-  if (atomic_load(&req->paused)) return 1;
+  if (atomic_load(&req->paused) & bits) return 1;
   atomic_store(&req->paused_seen, 0);  /* resumed meanwhile, perhaps without a RESUME */
   return 0;
+}
+
+int cd__pause_owner(cd_request *req) {
+  return owner_asks(req, CD__OWNER_HOLD);
+}
+
+int cd__pause_consumer(cd_request *req) {
+  return owner_asks(req, CD__OWNER_CONSUMER);
 }
 
 unsigned cd__pause_recv_reason(cd_request *req) {

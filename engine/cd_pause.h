@@ -39,10 +39,16 @@
 #define CD__PAUSE_HELD_RECV 16u
 #define CD__PAUSE_HELD_SEND 32u
 
-/* Whether the owner has the transfer paused. A worker about to keep (or
- * put) receiving paused on that account records that it did
- * (paused_seen), so that the owner's resume sends a RESUME command. */
+/* Whether the owner has the transfer paused (cd_request_pause: receiving
+ * stops). A worker about to keep (or put) receiving paused on that account
+ * records that it did (paused_seen), so that the owner's resume sends a
+ * RESUME command. */
 int cd__pause_owner(cd_request *req);
+
+/* Whether the owner's consumer is paused (either pause): bodyTimeout's
+ * clock stops. Recorded as cd__pause_owner records, so that the resume
+ * arms the deadline again. */
+int cd__pause_consumer(cd_request *req);
 
 /* The reason receiving must wait now (OWNER, OVERFLOW or WINDOW, in that
  * order), or 0. A raw pipe asks it before each read. */

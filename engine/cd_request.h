@@ -61,10 +61,16 @@ enum cd__transfer_state {
   CD__T_DONE          /* terminal event emitted; worker ref dropped */
 };
 
+/* cd_request.paused: what the owner asked (cd_request_pause,
+ * cd_request_pause_consumer; cd_request_resume clears both). */
+#define CD__OWNER_CONSUMER 1 /* the consumer is paused: bodyTimeout's clock stops */
+#define CD__OWNER_HOLD 2     /* and receiving stops (the owner holds enough) */
+
 struct cd_request {
   atomic_int refs;
-  atomic_int paused;                /* [atomic] owner pauses, worker reads */
-  /* [atomic] the worker acted on `paused` (paused curl's receiving): the
+  atomic_int paused;                /* [atomic] CD__OWNER_* bits: owner sets, worker reads */
+  /* [atomic] the worker acted on `paused` (paused curl's receiving, or
+   * stopped bodyTimeout's clock for a paused consumer): the
    * owner's resume must then send a RESUME command; otherwise clearing
    * `paused` is all a resume takes. Set before the worker's second look at
    * `paused`, read after the owner's store to it (both seq_cst): one of

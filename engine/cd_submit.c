@@ -34,7 +34,11 @@ int cd_request_write(cd_request *req, const void *data, size_t len, int end) {
 }
 
 void cd_request_pause(cd_request *req) {
-  atomic_store_explicit(&req->paused, 1, memory_order_relaxed);
+  atomic_fetch_or_explicit(&req->paused, CD__OWNER_CONSUMER | CD__OWNER_HOLD, memory_order_relaxed);
+}
+
+void cd_request_pause_consumer(cd_request *req) {
+  atomic_fetch_or_explicit(&req->paused, CD__OWNER_CONSUMER, memory_order_relaxed);
 }
 
 void cd_request_resume(cd_request *req) {

@@ -493,7 +493,7 @@ void cd__transfer_timeout(cd__worker *w, cd_request *req) {
     if (cd__timer_heap_set(&w->timers, &req->timer, req->deadline_ms) != 0) abort();
     return;
   }
-  if (req->resp.final_headers && cd__pause_owner(req)) {
+  if (req->resp.final_headers && cd__pause_consumer(req)) {
     /* Paused time does not count: resume arms it again. */
     req->deadline_ms = 0;
     return;

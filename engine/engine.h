@@ -213,7 +213,16 @@ int cd_request_write(cd_request *req, const void *data,
  * Events already queued are still delivered: the owner holds them. */
 void cd_request_pause(cd_request *req);
 
-/* Lets the transfer receive again. */
+/* The owner's consumer is paused, but the owner keeps taking the bytes
+ * (it holds them itself, and calls cd_request_pause once it holds enough):
+ * the worker goes on receiving, within the response window, and only the
+ * time toward bodyTimeout stops until cd_request_resume. Where consumers
+ * pause after nearly every chunk and resume a moment later (undici's body
+ * streams, fetch's), this saves libcurl's pause, the copy it makes of a
+ * paused write, and a RESUME command each time. */
+void cd_request_pause_consumer(cd_request *req);
+
+/* Lets the transfer receive again (ends either pause). */
 void cd_request_resume(cd_request *req);
 
 /* Asks the worker to drop the transfer. Unless the terminal event was

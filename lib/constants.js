@@ -26,6 +26,8 @@
 //                    of tiny chunks is bounded in memory too
 //   SPILL_IN_FLIGHT  requests of one origin in flight on its home worker
 //                    before the next ones go to the least busy worker
+//   PAUSE_HOLD_BYTES response body bytes a paused request holds on the JS
+//                    side before the worker stops receiving (lib/request.js)
 
 const { constants } = require('./binding')
 
@@ -33,5 +35,6 @@ module.exports = Object.freeze({
   ...constants,
   BODY_HIGH_WATER: 1024 * 1024,
   BODY_CHUNK_COST: 512,
-  SPILL_IN_FLIGHT: 32
+  SPILL_IN_FLIGHT: 32,
+  PAUSE_HOLD_BYTES: constants.RESPONSE_WINDOW
 })

@@ -11,7 +11,13 @@
 //   - exactly one terminal callback (onResponseEnd or onResponseError),
 //     nothing after it;
 //   - no onResponseData while paused: events that arrive meanwhile wait in
-//     `queue` and are replayed, in order, after resume();
+//     `queue` and are replayed, in order, after resume(). A pause stays on
+//     this side until the queue holds PAUSE_HOLD_BYTES of body: only then
+//     does the worker stop receiving (binding.pause with hold). Consumers
+//     pause after nearly every chunk and resume a moment later (undici's
+//     body streams, fetch's); stopping libcurl each time cost a RESUME
+//     command and libcurl's copy of the paused write. The worker knows of
+//     the pause meanwhile all the same: bodyTimeout's clock stops.
 //   - a handler that throws gets onResponseError with what it threw.
 
 const { setImmediate } = require('./timers')
@@ -21,7 +27,7 @@ const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS, EV_CONNECTING, EV_SENDING,
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, REQ_DECODE, REQ_DECODE_ERRORS,
-  HTTP_1_1, HEAD_KEEPS_ALIVE
+  HTTP_1_1, HEAD_KEEPS_ALIVE, PAUSE_HOLD_BYTES
 } = require('./constants')
 const { mapEngineError, curlCodeOf } = require('./errors')
 const { engineTarget } = require('./normalize')
@@ -93,6 +99,8 @@ class CurlRequest {
     this.reason = null       // abort(): why; the request is aborted once set
     this.paused = false
     this.queue = null        // events held while paused
+    this.queuedBytes = 0     // body bytes in `queue`
+    this.held = false        // the worker was told to stop receiving (binding.pause with hold)
     this.flushScheduled = false
     this.pump = null         // lib/body-pump.js, for a streamed body
     this.diag = null         // DiagnosticsRequest while diagnostics are watched
@@ -225,7 +233,7 @@ class CurlRequest {
     })
     requests[this.slot] = this
     this.engine = ENGINE_ACTIVE
-    if (this.paused) binding.pause(this.slot) // paused before it was handed over
+    if (this.paused) this.pauseEngine(norm.raw) // paused before it was handed over
     if (norm.raw) {
       this.raw = new RawExchange(this, norm, norm.headersTimeout ?? this.settings.headersTimeout)
       this.raw.start()
@@ -289,7 +297,16 @@ class CurlRequest {
   pause () {
     if (this.state !== OPEN || this.paused) return
     this.paused = true
-    if (this.engine === ENGINE_ACTIVE) binding.pause(this.slot)
+    // a raw exchange's bytes are not queued here: its worker stops at once
+    this.pauseEngine(this.raw !== null)
+  }
+
+  // hold: the worker stops receiving; else it only knows the consumer is
+  // paused (bodyTimeout) and goes on sending what comes, queued here.
+  pauseEngine (hold) {
+    if (this.engine !== ENGINE_ACTIVE) return
+    binding.pause(this.slot, hold)
+    if (hold) this.held = true
   }
 
   resume () {
@@ -310,7 +327,17 @@ class CurlRequest {
   // otherwise let each resume add a window's worth to the queue while the
   // replay delivers one chunk, and the queue would grow without bound.
   resumeEngine () {
+    this.held = false
     if (this.engine === ENGINE_ACTIVE) binding.resume(this.slot)
+  }
+
+  // An event that must wait (paused, or behind others still queued).
+  enqueue (type, a, b, c, d, payload) {
+    if (this.queue === null) this.queue = []
+    this.queue.push([type, a, b, c, d, payload])
+    if (type !== EV_DATA) return
+    this.queuedBytes += payload.length
+    if (this.queuedBytes >= PAUSE_HOLD_BYTES && !this.held) this.pauseEngine(true)
   }
 
   flushQueue () {
@@ -318,6 +345,7 @@ class CurlRequest {
     const queue = this.queue
     while (queue !== null && queue.length > 0 && !this.paused && this.state === OPEN) {
       const ev = queue.shift()
+      if (ev[0] === EV_DATA) this.queuedBytes -= ev[5].length
       this.deliver(ev[0], ev[1], ev[2], ev[3], ev[4], ev[5])
     }
     if (this.queue !== null && this.queue.length === 0) {
@@ -371,11 +399,7 @@ class CurlRequest {
       this.pump?.wanted()
       return
     }
-    if (this.paused || this.queue !== null) {
-      if (this.queue === null) this.queue = []
-      this.queue.push([type, a, b, c, d, payload])
-      return
-    }
+    if (this.paused || this.queue !== null) return this.enqueue(type, a, b, c, d, payload)
     this.deliver(type, a, b, c, d, payload)
   }
 
@@ -455,11 +479,7 @@ class CurlRequest {
   // its events take the engine's path to the handler, pauses included.
   plainEvent (type, a, b, c, d, payload) {
     if (this.state !== OPEN) return
-    if (this.paused || this.queue !== null) {
-      if (this.queue === null) this.queue = []
-      this.queue.push([type, a, b, c, d, payload])
-      return
-    }
+    if (this.paused || this.queue !== null) return this.enqueue(type, a, b, c, d, payload)
     this.deliver(type, a, b, c, d, payload)
   }
 

@@ -22,6 +22,8 @@ static const struct {
     ENGINE(EV_TIMINGS), ENGINE(EV_CONNECTING), ENGINE(EV_SENDING), BRIDGE(EV_DATA_SLAB), BRIDGE(EV_DATA_LANDED),
     /* landings (engine.h) */
     ENGINE(LANDINGS), ENGINE(LANDING_MIN), ENGINE(LANDING_CAP),
+    /* what a request may have on its way to JS (engine.h) */
+    ENGINE(RESPONSE_WINDOW),
     /* CD_SLOT_NONE as the Int32Array `meta` shows it */
     {"SLOT_NONE", (double)(int32_t)CD_SLOT_NONE},
     /* cd_request_opts.flags */

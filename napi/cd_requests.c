@@ -167,10 +167,18 @@ static cd_request *slot_arg(napi_env env, napi_callback_info info, cd_addon *a) 
   return cd__slot_request(env, a, argv[0]);
 }
 
-/* pause(slot) */
+/* pause(slot, hold): hold true, receiving stops (cd_request_pause); else
+ * only the consumer is paused and JS holds what comes meanwhile
+ * (cd_request_pause_consumer). */
 napi_value cd__js_pause(napi_env env, napi_callback_info info) {
-  cd_request *req = slot_arg(env, info, cd__addon(env));
-  if (req) cd_request_pause(req);
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return cd__throw_last(env, "napi_get_cb_info");
+  cd_request *req = argc >= 1 ? cd__slot_request(env, cd__addon(env), argv[0]) : NULL;
+  if (req == NULL) return NULL;
+  bool hold = false;
+  if (argc >= 2 && napi_get_value_bool(env, argv[1], &hold) != napi_ok) hold = false;
+  if (hold) cd_request_pause(req); else cd_request_pause_consumer(req);
   return NULL;
 }
 

@@ -175,6 +175,32 @@ describe('timeouts and errors', function () {
       }
     })
 
+    // The worker keeps receiving while a consumer is paused (lib/request.js
+    // holds the bytes), but its bodyTimeout clock stops all the same: a
+    // server that stalls while the consumer is paused fails the request only
+    // a bodyTimeout after the resume.
+    it('a stall while paused times out only a bodyTimeout after the resume', async function () {
+      const agent = createAgent({ bodyTimeout: 300 })
+      try {
+        let resumedAt = 0
+        let erroredWhilePaused = false
+        const r = await collect(agent, { origin: raw.origin, path: '/stall-body', method: 'GET' }, {
+          onResponseData (controller, chunk, res) {
+            if (res.chunks.length !== 1) return
+            controller.pause()
+            setTimeout(() => { resumedAt = Date.now(); controller.resume() }, 1000)
+          },
+          onResponseError () { if (resumedAt === 0) erroredWhilePaused = true }
+        })
+        assert.equal(erroredWhilePaused, false, 'the request failed while its consumer was paused')
+        assert.ok(r.error instanceof undici.errors.BodyTimeoutError, `got ${r.error && r.error.stack}`)
+        const after = Date.now() - resumedAt
+        assert.ok(after >= 250, `failed ${after} ms after the resume`)
+      } finally {
+        await agent.close()
+      }
+    })
+
     it('time spent paused does not count', async function () {
       const agent = createAgent({ bodyTimeout: 300 })
       try {

@@ -255,20 +255,24 @@ TEST_IMPL(error_flags_reused_connection) {
 }
 
 #define PAUSED_AT u64[0]
+#define CONSUMER_ONLY u64[1]
 
 static void pause_at_first_data(th_env *t, th_req *r, const cd_event *ev) {
   (void)t;
   if (ev->type == CD_EV_DATA && !r->PAUSED_AT) {
     r->PAUSED_AT = tu_now_ms();
-    cd_request_pause(r->req);
+    if (r->CONSUMER_ONLY) cd_request_pause_consumer(r->req); else cd_request_pause(r->req);
   }
 }
 
-/* Time spent paused by the owner is not idle time of the server. */
-TEST_IMPL(body_timeout_while_paused) {
+/* Time spent paused by the owner is not idle time of the server, whether
+ * receiving stopped (cd_request_pause) or only the consumer is paused
+ * (cd_request_pause_consumer). */
+static int timeout_while_paused(int consumer_only) {
   th_fx fx;
   th_fx_begin(&fx, 1);
   th_req *r = get_with(&fx, "/stall?partial=1000", 0, 300);
+  r->CONSUMER_ONLY = (uint64_t)consumer_only;
   r->on_event = pause_at_first_data;
   th_pump_for(fx.t, 900);
   ASSERT_MSG(r->PAUSED_AT != 0, "no data within 900 ms");
@@ -285,4 +289,12 @@ TEST_IMPL(body_timeout_while_paused) {
   ASSERT_LE(took, tu_slow_ms(2000));
   th_fx_end(&fx, 0);
   return 0;
+}
+
+TEST_IMPL(body_timeout_while_paused) {
+  return timeout_while_paused(0);
+}
+
+TEST_IMPL(body_timeout_while_consumer_paused) {
+  return timeout_while_paused(1);
 }

@@ -58,6 +58,7 @@
   X(window_bounds_undrained)        \
   X(pause_resume)                   \
   X(pause_before_data)              \
+  X(pause_consumer_keeps_receiving) \
   X(pause_toggle)                   \
   X(pause_then_abort)               \
   /* test_abort.c */                \
@@ -80,6 +81,7 @@
   X(connect_timeout)                \
   X(error_flags_reused_connection)  \
   X(body_timeout_while_paused)      \
+  X(body_timeout_while_consumer_paused) \
   /* test_concurrency.c */          \
   X(many_concurrent)                \
   X(two_envs_two_threads)           \

@@ -1,4 +1,4 @@
-/* test_pause.c - cd_request_pause / cd_request_resume. */
+/* test_pause.c - cd_request_pause / cd_request_pause_consumer / cd_request_resume. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +63,36 @@ TEST_IMPL(pause_resume) {
   th_wait(fx.t, r, tu_slow_ms(30000));
   th_expect_end(r, 200);
   ASSERT_EQ(r->body_bytes, n);
+  th_fx_end(&fx, 0);
+  return 0;
+}
+
+static void pause_consumer_on_first_data(th_env *t, th_req *r, const cd_event *ev) {
+  (void)t;
+  if (ev->type == CD_EV_DATA && !r->PAUSED) {
+    r->PAUSED = 1;
+    r->AT_PAUSE = r->body_bytes;
+    cd_request_pause_consumer(r->req);
+  }
+}
+
+/* The owner holds what comes while its consumer is paused: the worker does
+ * not stop, and the whole body and its end arrive. */
+TEST_IMPL(pause_consumer_keeps_receiving) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  uint64_t n = 8u << 20;
+  char path[64];
+  snprintf(path, sizeof path, "/big?n=%llu", (unsigned long long)n);
+  th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", path, NULL);
+  r->check_pattern = 1;
+  r->on_event = pause_consumer_on_first_data;
+  th_wait(fx.t, r, tu_slow_ms(10000));
+  th_expect_end(r, 200);
+  ASSERT_EQ(r->body_bytes, n);
+  cd_test_log("consumer paused at %llu bytes, all %llu arrived", (unsigned long long)r->AT_PAUSE,
+              (unsigned long long)n);
+  ASSERT_LT(r->AT_PAUSE, n);
   th_fx_end(&fx, 0);
   return 0;
 }
