@@ -23,23 +23,23 @@ const ROUNDS = 3
 const RACES = [
   {
     title: 'tiny responses (12 B), request(), 32 in flight',
-    path: '/small', api: 'request', inFlight: 32, count: 3000,
+    path: '/small', api: 'request', inFlight: 32, count: 8000,
     meaning: 'per-request overhead: here both clients share two cores with the server, so the ratio stays near 1; ' +
       'our JS thread does a fraction of the work, which is what lets one Node process go further on more cores'
   },
   {
     title: 'large responses (1 MiB), request(), 8 in flight',
-    path: '/large', api: 'request', inFlight: 8, count: 300,
+    path: '/large', api: 'request', inFlight: 8, count: 500,
     meaning: 'bodies are read and handed over by the worker threads; the JS thread only receives 64 KiB chunks'
   },
   {
     title: 'large responses (1 MiB), fetch(), 8 in flight',
-    path: '/large', api: 'fetch', inFlight: 8, count: 300,
+    path: '/large', api: 'fetch', inFlight: 8, count: 500,
     meaning: 'fetch() adds web streams on the JS thread for both Agents; the bytes still arrive without the JS thread reading a socket'
   },
   {
     title: 'gzip JSON (88 KiB decoded), fetch(), 16 in flight',
-    path: '/json', api: 'fetch', inFlight: 16, count: 600, decompress: true,
+    path: '/json', api: 'fetch', inFlight: 16, count: 1500, decompress: true,
     meaning: 'ours decodes in the worker (the decompress option) and fetch() gets plain JSON; ' +
       'undici\'s fetch() decodes on the JS thread'
   }
