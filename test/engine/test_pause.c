@@ -9,13 +9,27 @@
 #define PAUSED u64[0]
 #define AT_PAUSE u64[1]
 
+#define CONSUMER_ONLY u64[2] /* pause_on_first_data only (pause_toggle uses [2] as TOGGLES) */
+
+/* Pauses at the first DATA: receiving stops, or with CONSUMER_ONLY only
+ * the consumer is paused (cd_request_pause_consumer). */
 static void pause_on_first_data(th_env *t, th_req *r, const cd_event *ev) {
   (void)t;
   if (ev->type == CD_EV_DATA && !r->PAUSED) {
     r->PAUSED = 1;
     r->AT_PAUSE = r->body_bytes;
-    cd_request_pause(r->req);
+    if (r->CONSUMER_ONLY) cd_request_pause_consumer(r->req); else cd_request_pause(r->req);
   }
+}
+
+/* A GET of `n` patterned bytes from the test server's `what` (big,
+ * chunked), the pattern checked as it arrives. */
+static th_req *get_pattern(th_fx *fx, const char *what, uint64_t n) {
+  char path[64];
+  snprintf(path, sizeof path, "/%s?n=%llu", what, (unsigned long long)n);
+  th_req *r = th_submit(fx->t, fx->cfg, fx->srv, "GET", path, NULL);
+  r->check_pattern = 1;
+  return r;
 }
 
 static int is_paused(th_env *t, void *arg) {
@@ -42,10 +56,7 @@ TEST_IMPL(pause_resume) {
   th_fx fx;
   th_fx_begin(&fx, 2);
   uint64_t n = 64u << 20;
-  char path[64];
-  snprintf(path, sizeof path, "/big?n=%llu", (unsigned long long)n);
-  th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", path, NULL);
-  r->check_pattern = 1;
+  th_req *r = get_pattern(&fx, "big", n);
   r->on_event = pause_on_first_data;
   ASSERT(th_wait_until(fx.t, is_paused, r, tu_slow_ms(5000)));
   uint64_t quiet = wait_quiet(fx.t, r, 300);
@@ -67,26 +78,15 @@ TEST_IMPL(pause_resume) {
   return 0;
 }
 
-static void pause_consumer_on_first_data(th_env *t, th_req *r, const cd_event *ev) {
-  (void)t;
-  if (ev->type == CD_EV_DATA && !r->PAUSED) {
-    r->PAUSED = 1;
-    r->AT_PAUSE = r->body_bytes;
-    cd_request_pause_consumer(r->req);
-  }
-}
-
 /* The owner holds what comes while its consumer is paused: the worker does
  * not stop, and the whole body and its end arrive. */
 TEST_IMPL(pause_consumer_keeps_receiving) {
   th_fx fx;
   th_fx_begin(&fx, 1);
   uint64_t n = 8u << 20;
-  char path[64];
-  snprintf(path, sizeof path, "/big?n=%llu", (unsigned long long)n);
-  th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", path, NULL);
-  r->check_pattern = 1;
-  r->on_event = pause_consumer_on_first_data;
+  th_req *r = get_pattern(&fx, "big", n);
+  r->CONSUMER_ONLY = 1;
+  r->on_event = pause_on_first_data;
   th_wait(fx.t, r, tu_slow_ms(10000));
   th_expect_end(r, 200);
   ASSERT_EQ(r->body_bytes, n);
@@ -101,10 +101,7 @@ TEST_IMPL(pause_before_data) {
   th_fx fx;
   th_fx_begin(&fx, 1);
   uint64_t n = 4u << 20;
-  char path[64];
-  snprintf(path, sizeof path, "/big?n=%llu", (unsigned long long)n);
-  th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", path, NULL);
-  r->check_pattern = 1;
+  th_req *r = get_pattern(&fx, "big", n);
   cd_request_pause(r->req);
   th_pump_for(fx.t, 500);
   cd_test_log("paused before any data: %d HEADERS, %llu body bytes delivered "
@@ -140,10 +137,7 @@ TEST_IMPL(pause_toggle) {
   th_fx fx;
   th_fx_begin(&fx, 2);
   uint64_t n = 16u << 20;
-  char path[64];
-  snprintf(path, sizeof path, "/chunked?n=%llu", (unsigned long long)n);
-  th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", path, NULL);
-  r->check_pattern = 1;
+  th_req *r = get_pattern(&fx, "chunked", n);
   r->on_event = pause_every_fifth;
   /* resuming a request that is not paused is harmless */
   cd_request_resume(r->req);
@@ -204,10 +198,7 @@ TEST_IMPL(window_bounds_undrained) {
   th_fx fx;
   th_fx_begin(&fx, 1);
   uint64_t n = 64u << 20;
-  char path[64];
-  snprintf(path, sizeof path, "/big?n=%llu", (unsigned long long)n);
-  th_req *r = th_submit(fx.t, fx.cfg, fx.srv, "GET", path, NULL);
-  r->check_pattern = 1;
+  th_req *r = get_pattern(&fx, "big", n);
   tu_sleep_ms(400);  /* not draining */
   cd_engine_stats s;
   cd_engine_get_stats(fx.eng, &s);
