@@ -109,12 +109,19 @@ function makeDispatchStart (dispatcher, urls, body, headers) {
     onResponseEnd () { this.cb(null, this.status, this.bytes) }
     onResponseError (controller, err) { this.cb(err) }
   }
-  const all = urls.map((url) => ({ origin: url.origin, path: url.pathname, method: cfg.method, headers }))
+  // The options are built once (a literal, as a caller's would be); only a
+  // stream body, which cannot be sent twice, makes them per request.
+  const all = urls.map((url) => ({ origin: url.origin, path: url.pathname, method: cfg.method, headers, body: cfg.bodyFile ? undefined : body() }))
+  const perRequest = (o) => ({ origin: o.origin, path: o.path, method: o.method, headers: o.headers, body: body() })
+  if (all.length === 1 && !cfg.bodyFile) {
+    const opts = all[0]
+    return (cb) => dispatcher.dispatch(opts, new Handler(cb))
+  }
   let next = 0
   return (cb) => {
     const opts = all[next]
     next = (next + 1) % all.length
-    dispatcher.dispatch({ ...opts, body: body() }, new Handler(cb))
+    dispatcher.dispatch(cfg.bodyFile ? perRequest(opts) : opts, new Handler(cb))
   }
 }
 
