@@ -4,8 +4,10 @@
  *
  * Reasons, each set by the callback that paused libcurl for it and lifted
  * by the event that ends it:
- *   CD__PAUSE_OWNER     the owner paused (cd_request.paused): lifted by
- *                       its RESUME (cd__transfer_resume)
+ *   CD__PAUSE_OWNER     the owner asked receiving to stop (CD__OWNER_HOLD
+ *                       in cd_request.paused; a paused consumer alone,
+ *                       CD__OWNER_CONSUMER, only stops bodyTimeout's
+ *                       clock): lifted by its RESUME (cd__transfer_resume)
  *   CD__PAUSE_WINDOW    the response window is full: lifted by the
  *                       owner's CREDIT; sticky until then
  *   CD__PAUSE_OVERFLOW  the event ring is full (the request waits on
