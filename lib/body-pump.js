@@ -26,6 +26,17 @@ function invalidChunk (chunk) {
   return err
 }
 
+// The whole length of a body whose source has ended with nothing left in
+// its buffer once `sent` bytes were read from it, else null (more may
+// come, or the source is no Readable). pipeline() ends its request side
+// this way before the first chunk is read, and undici frames such a body
+// by its length (none at all when it is empty on a GET), since it looks at
+// the stream only when it writes it.
+function lengthIfEnded (source, sent) {
+  const state = source._readableState
+  return state && state.objectMode === false && state.ended === true && state.length === 0 ? sent : null
+}
+
 class BodyPump {
   /** @param {import('./request').CurlRequest} request its owner */
   constructor (request) {
@@ -36,12 +47,16 @@ class BodyPump {
     this.onStreamError = null
   }
 
-  // Reads `source` to its end; start() submits the request before the
-  // first chunk is written (or at the end of an empty body). Ends the
-  // request with what went wrong: a source error, a length mismatch.
+  // Reads `source` to its end; start(known) submits the request before the
+  // first chunk is written (or at the end of an empty body), with the
+  // body's whole length when that is known by then (lengthIfEnded; only
+  // without a content-length header). Ends the request with what went
+  // wrong: a source error, a length mismatch.
   async run (source, declared, start) {
     const request = this.request
     const over = () => request.isOver()
+    // a content-length header, sent or not (lib/normalize.js bodyFraming), keeps its framing
+    const framed = declared >= 0 || request.norm.collector.contentLength !== null
     let sent = 0
     let started = false
     this.watch(source)
@@ -61,7 +76,7 @@ class BodyPump {
         if (!started) {
           started = true
           request.bodyBytes = true
-          start()
+          start(framed ? null : lengthIfEnded(source, sent))
         }
         binding.write(request.slot, chunk, false)
         request.bodyChunkSent(given) // as undici: the chunk as the source gave it
@@ -77,9 +92,9 @@ class BodyPump {
       if (loose !== null && sent !== loose) process.emitWarning(new RequestContentLengthMismatchError())
       if (!started) {
         started = true
-        start()
+        start(framed ? null : 0)
       }
-      binding.write(request.slot, null, true)
+      if (request.bodyStreamed) binding.write(request.slot, null, true)
       request.bodySent()
     } catch (err) {
       // a stream destroyed before its end, without an error: the request

@@ -142,6 +142,7 @@ function normalizeRequest (opts, strictContentLength = true, resetAll = false, r
     hasBody,
     bodyLength: hasBody && !raw ? (bodyLength ?? -1) : 0,
     bodyMode: hasBody && !raw ? BODY_STREAM : BODY_NONE,
+    expectsPayload,
     reset,
     resetOnBody,
     declaredLength,

@@ -27,7 +27,7 @@ const { binding, submit, requests, isTerminal } = require('./native')
 const {
   EV_HEADERS, EV_DATA, EV_BODY_WANTED, EV_END, EV_ERROR, EV_ABORTED, EV_CONNECTED, EV_TIMINGS, EV_CONNECTING, EV_SENDING,
   ERRF_CONNECTED, REQ_RESET, REQ_PROXY, REQ_NO_RETRY, REQ_RAW, REQ_RESOLVE, REQ_DECODE, REQ_DECODE_ERRORS,
-  HTTP_1_1, HEAD_KEEPS_ALIVE, PAUSE_HOLD_BYTES
+  HTTP_1_1, HEAD_KEEPS_ALIVE, PAUSE_HOLD_BYTES, BODY_NONE
 } = require('./constants')
 const { mapEngineError, curlCodeOf } = require('./errors')
 const { engineTarget } = require('./normalize')
@@ -109,6 +109,7 @@ class CurlRequest {
     this.connectTold = false // beforeConnect published for the connection it is opening
     this.raw = null          // RawExchange, for upgrade and CONNECT
     this.bodyBytes = false   // a streamed body gave bytes before it was submitted
+    this.bodyStreamed = false // submitted with a body the engine reads (BODY_STREAM)
     this.maxResponseSize = owner === null ? -1 : this.settings.maxResponseSize
     this.received = 0        // response body bytes, with maxResponseSize only
     this.decodedLimit = 0    // decompress' maxSize, for a response the worker decodes (0: none)
@@ -191,7 +192,7 @@ class CurlRequest {
     const where = engineTarget(norm, norm.servername ?? this.settings.servername, connectAddress)
     if (!norm.raw && norm.body.buffer === null && norm.body.source !== null) {
       this.pump = new BodyPump(this)
-      this.pump.run(norm.body.source, norm.bodyLength, () => this.submitNow(norm, configId, threads, resolveEntry, where))
+      this.pump.run(norm.body.source, norm.bodyLength, (known) => this.submitNow(norm, configId, threads, resolveEntry, where, known))
       return
     }
     const empty = norm.body.emptySource
@@ -203,9 +204,21 @@ class CurlRequest {
     this.submitNow(norm, configId, threads, resolveEntry, where)
   }
 
-  // `where`: lib/normalize.js engineTarget
-  submitNow (norm, configId, threads, resolveEntry, where) {
+  // `where`: lib/normalize.js engineTarget. `known`: a streamed body's
+  // whole length when the pump found its source ended before it went out
+  // (lib/body-pump.js lengthIfEnded), else null or undefined.
+  submitNow (norm, configId, threads, resolveEntry, where, known) {
     const target = norm.target
+    let bodyMode = norm.bodyMode
+    let bodyLength = norm.bodyLength
+    if (known != null && bodyLength < 0) {
+      // As undici, which frames a stream by the moment it writes it: an
+      // ended one by its length, an empty one on a method without payload
+      // not at all (pipeline()'s GET sends no `0` chunk).
+      if (known === 0 && !norm.expectsPayload && !norm.expectContinue) bodyMode = BODY_NONE
+      bodyLength = bodyMode === BODY_NONE ? 0 : known
+    }
+    this.bodyStreamed = bodyMode !== BODY_NONE
     this.multiplexed = norm.httpVersion !== HTTP_1_1
     if (norm.resetOnBody && norm.httpVersion === HTTP_1_1 && (norm.body.buffer !== null || this.bodyBytes)) {
       this.reset = true // lib/normalize.js resetOnBody
@@ -216,8 +229,8 @@ class CurlRequest {
       origin: target.key,
       method: norm.method,
       headers: where.headers,
-      bodyMode: norm.bodyMode,
-      bodyLength: norm.bodyLength,
+      bodyMode,
+      bodyLength,
       headersTimeout: norm.headersTimeout ?? this.settings.headersTimeout,
       bodyTimeout: norm.bodyTimeout ?? this.settings.bodyTimeout,
       worker: (this.worker = this.owner.origins.pickWorker(target, threads)),

@@ -313,6 +313,55 @@ describe('request body', function () {
     }
   })
 
+  // pipeline() hands the dispatcher its request side as a stream body, and
+  // a caller usually ends it at once (duplex.end()). undici frames such a
+  // body when it writes it, by then ended: an empty one on a GET is not
+  // sent at all, a short one goes with its content-length. Sent chunked,
+  // every pipeline() GET carried a `0` chunk for the server to read.
+  describe('a streamed body ended before it is read (pipeline()), as undici', function () {
+    // [method, what is written to the duplex, content-length sent, transfer-encoding sent, bytes]
+    const rows = [
+      ['GET', [], null, null, 0],
+      ['GET', ['abc'], '3', null, 3],
+      ['POST', [], '0', null, 0],
+      ['POST', ['abc'], '3', null, 3],
+      ['POST', ['a', 'later', 'b'], null, 'chunked', 2]
+    ]
+    function viaPipeline (dispatcher, method, writes) {
+      return new Promise((resolve, reject) => {
+        const chunks = []
+        const duplex = undici.pipeline(`${server.origin}/upload`, { dispatcher, method }, ({ body }) => body)
+        duplex.on('data', (c) => chunks.push(c))
+        duplex.on('error', reject)
+        duplex.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())))
+        const rest = writes.slice()
+        const step = () => {
+          while (rest.length > 1) {
+            const next = rest.shift()
+            if (next === 'later') return setTimeout(step, 20)
+            duplex.write(next)
+          }
+          duplex.end(rest.shift())
+        }
+        step()
+      })
+    }
+    for (const [method, writes, sentLength, sentCoding, bytes] of rows) {
+      it(`${method}, ${writes.length ? writes.join(' ') : 'ended at once'}: sent as ${sentLength ?? '-'}/${sentCoding ?? '-'}`, async function () {
+        const theirs = new undici.Agent()
+        try {
+          for (const dispatcher of [agent, theirs]) {
+            const got = await viaPipeline(dispatcher, method, writes)
+            assert.deepEqual([got.method, got.contentLength, got.transferEncoding, got.length],
+              [method, sentLength, sentCoding, bytes], dispatcher === agent ? 'ours' : 'undici\'s Agent')
+          }
+        } finally {
+          await theirs.close()
+        }
+      })
+    }
+  })
+
   describe('the body stream after the request, as undici', function () {
     // autoDestroy: false, so only the agent can destroy them
     function stream (data, { later = false } = {}) {
