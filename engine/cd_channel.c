@@ -103,10 +103,12 @@ void cd__channel_drop_backlog(cd_channel *ch) {
   ch->backlog_tail = NULL;
 }
 
-/* Wakes the worker now, or at cd_env_poll_end when inside a drain. */
+/* Wakes the worker now; inside a drain, once every CD__DRAIN_WAKE_EVERY
+ * commands, the rest at cd_env_poll_end. */
 static void channel_wake(cd_channel *ch) {
-  if (ch->env->draining) ch->wake_deferred = 1;
-  else cd__waker_wake(ch->waker);
+  if (ch->env->draining && ++ch->wake_deferred < CD__DRAIN_WAKE_EVERY) return;
+  ch->wake_deferred = 0;
+  cd__waker_wake(ch->waker);
 }
 
 void cd__channel_wake_deferred(cd_channel *ch) {

@@ -48,6 +48,14 @@
 #define CD__POOLS 2
 #define CD__POOL_LARGE_RING 64u        /* at most 4 MiB of idle large events per channel */
 #define CD__LANDING_RING (2u * CD_LANDINGS) /* holds every landing, one slot stays empty */
+/* While the owner drains a batch, its commands wake the worker in groups of
+ * this many, and once more at the end of the drain. A wake per command cost
+ * the JS thread a syscall per request; one per drain made the worker wait
+ * for the whole batch: with 64 requests in flight on one worker, ~58
+ * responses completed per batch, and the worker, the JS thread and the
+ * server took turns instead of working at once (docs/architecture.md,
+ * *Wakeups*). */
+#define CD__DRAIN_WAKE_EVERY 8u
 
 /* ---- commands -------------------------------------------------------------
  * A command is a tagged pointer: the low bits say what it is. Requests and
@@ -107,7 +115,7 @@ typedef struct cd_channel {
   cd__backlog_node *backlog_head;   /* [owner] commands waiting for room */
   cd__backlog_node *backlog_tail;
   atomic_int cmd_blocked;           /* [atomic] owner has a backlog: worker notifies after draining */
-  int wake_deferred;                /* [owner] a command was pushed during a drain */
+  unsigned wake_deferred;           /* [owner] commands pushed during a drain since the last wake */
 
   ck_ring_t ev_ring;                /* [worker produces, owner consumes] */
   ck_ring_buffer_t *ev_buf;
@@ -136,8 +144,9 @@ cd_channel *cd__channel_new(cd_env *env, cd__waker *waker, cd__dirty_list *dirty
 /* Frees the channel and whatever is still in it (detach, after the worker
  * let go and a grace period passed). */
 void cd__channel_free(cd_channel *ch);
-/* Queues a command (ring, or backlog when full) and wakes the worker, or
- * defers the wakeup to cd__channel_wake_deferred while the owner drains. */
+/* Queues a command (ring, or backlog when full) and wakes the worker; while
+ * the owner drains, only every CD__DRAIN_WAKE_EVERY-th command wakes it and
+ * cd__channel_wake_deferred wakes it for the rest. */
 void cd__channel_push_command(cd_channel *ch, void *cmd);
 /* Moves backlogged commands into the ring. Returns 1 if any was moved. */
 int cd__channel_flush_backlog(cd_channel *ch);

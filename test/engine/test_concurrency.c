@@ -7,6 +7,7 @@
 
 #include "cd_test.h"
 #include "harness.h"
+#include "cd_channel.h" /* CD__DRAIN_WAKE_EVERY */
 
 /* ---- a mixed batch, checked per kind ------------------------------------ */
 
@@ -423,6 +424,32 @@ TEST_IMPL(abort_queued_for_connection) {
   cd_config_release(cfg);
   th_detach(fx.t);
   fx.t = th_attach(fx.eng, "main");
+  th_fx_end(&fx, 0);
+  return 0;
+}
+
+/* Commands pushed while the owner drains a batch wake a parked worker in
+ * groups of CD__DRAIN_WAKE_EVERY, not only at the end of the drain: with one
+ * wake per drain, the worker sat idle until the owner had handled its whole
+ * batch, and the worker, the owner and the server took turns. Eight
+ * requests pushed inside a drain that has not ended reach the server well
+ * within the worker's idle poll (CD_IDLE_POLL_MS, a second; under the
+ * sanitizers and valgrind the wait is stretched past it, and the test then
+ * only checks that the drain's commands all went out). */
+TEST_IMPL(drain_wakes_in_groups) {
+  th_fx fx;
+  th_fx_begin(&fx, 1);
+  tu_sleep_ms(50); /* let the worker park */
+  cd_env_poll_begin(fx.t->env);
+  for (unsigned i = 0; i < CD__DRAIN_WAKE_EVERY; i++) th_submit(fx.t, fx.cfg, fx.srv, "GET", "/hello", NULL);
+  uint64_t t0 = tu_now_us(), limit_us = (uint64_t)tu_slow_ms(600) * 1000u;
+  while (ts_requests(fx.srv) < (long)CD__DRAIN_WAKE_EVERY && tu_now_us() - t0 < limit_us) tu_sleep_ms(1);
+  long seen = ts_requests(fx.srv);
+  cd_test_log("%ld of %u requests reached the server %llu us into the drain", seen, CD__DRAIN_WAKE_EVERY,
+              (unsigned long long)(tu_now_us() - t0));
+  cd_env_poll_end(fx.t->env);
+  ASSERT_EQ(seen, (long)CD__DRAIN_WAKE_EVERY);
+  th_wait_all(fx.t, tu_slow_ms(5000));
   th_fx_end(&fx, 0);
   return 0;
 }

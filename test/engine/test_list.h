@@ -95,6 +95,7 @@
   X(submit_and_event_backlog)       \
   X(abort_queued_for_connection)    \
   X(wakeup_latency)                 \
+  X(drain_wakes_in_groups)          \
   /* test_timings.c */              \
   X(timings_phases_and_reuse)       \
   X(timings_errors)                 \
