@@ -156,14 +156,16 @@ napi_value cd__js_write(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* The request named by the only argument, a slot; NULL with an exception. */
-static cd_request *slot_arg(napi_env env, napi_callback_info info, cd_addon *a) {
-  size_t argc = 1;
-  napi_value argv[1];
+/* The request named by the first argument, a slot; NULL with an exception.
+ * `second`, when not NULL, gets the second argument (undefined if none). */
+static cd_request *slot_arg(napi_env env, napi_callback_info info, cd_addon *a, napi_value *second) {
+  size_t argc = 2;
+  napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
     cd__throw_last(env, "napi_get_cb_info");
     return NULL;
   }
+  if (second != NULL) *second = argv[1];
   return cd__slot_request(env, a, argv[0]);
 }
 
@@ -171,13 +173,11 @@ static cd_request *slot_arg(napi_env env, napi_callback_info info, cd_addon *a) 
  * only the consumer is paused and JS holds what comes meanwhile
  * (cd_request_pause_consumer). */
 napi_value cd__js_pause(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return cd__throw_last(env, "napi_get_cb_info");
-  cd_request *req = argc >= 1 ? cd__slot_request(env, cd__addon(env), argv[0]) : NULL;
+  napi_value hold_arg;
+  cd_request *req = slot_arg(env, info, cd__addon(env), &hold_arg);
   if (req == NULL) return NULL;
   bool hold = false;
-  if (argc >= 2 && napi_get_value_bool(env, argv[1], &hold) != napi_ok) hold = false;
+  if (napi_get_value_bool(env, hold_arg, &hold) != napi_ok) hold = false;
   if (hold) cd_request_pause(req); else cd_request_pause_consumer(req);
   return NULL;
 }
@@ -185,7 +185,7 @@ napi_value cd__js_pause(napi_env env, napi_callback_info info) {
 /* resume(slot) */
 napi_value cd__js_resume(napi_env env, napi_callback_info info) {
   cd_addon *a = cd__addon(env);
-  cd_request *req = slot_arg(env, info, a);
+  cd_request *req = slot_arg(env, info, a, NULL);
   if (req) cd_request_resume(req);
   return NULL;
 }
@@ -193,7 +193,7 @@ napi_value cd__js_resume(napi_env env, napi_callback_info info) {
 /* abort(slot) */
 napi_value cd__js_abort(napi_env env, napi_callback_info info) {
   cd_addon *a = cd__addon(env);
-  cd_request *req = slot_arg(env, info, a);
+  cd_request *req = slot_arg(env, info, a, NULL);
   if (req) cd_request_abort(req);
   return NULL;
 }
