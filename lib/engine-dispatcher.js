@@ -81,7 +81,7 @@ class EngineDispatcher {
     this.poolSize = binding.ensureThreads(this.threads)
     this.maxOrigins = opts.maxOrigins ?? Infinity
     this.origins = new Origins(agent, opts.connections ?? null)
-    this.active = new Set()   // CurlRequests not yet finished
+    this.active = []          // CurlRequests not yet finished, each at its activeIndex
     this.idleWaiters = []     // close()/destroy() promises' resolvers
     this.configReleased = false
     // The HTTP version, proxy and decompress option of a request to
@@ -137,7 +137,8 @@ class EngineDispatcher {
       req.failImmediately(err)
       return false
     }
-    this.active.add(req)
+    req.activeIndex = this.active.length
+    this.active.push(req)
     const free = this.origins.count(norm.target, 1)
     req.start(norm, this.configId, Math.min(this.threads, this.poolSize))
     return free
@@ -146,7 +147,7 @@ class EngineDispatcher {
   // lib/request.js settle(): once per request, when both its handler and
   // the engine are done with it.
   requestFinished (req) {
-    this.active.delete(req)
+    this.forget(req)
     if (req.norm !== null) {
       if (req.worker >= 0) this.origins.workerDone(req.norm.target, req.worker)
       this.origins.count(req.norm.target, -1)
@@ -154,12 +155,24 @@ class EngineDispatcher {
     this.checkIdle()
   }
 
+  // Takes `req` out of `active`: the last one moves into its place.
+  forget (req) {
+    const i = req.activeIndex
+    if (i < 0) return
+    req.activeIndex = -1
+    const last = this.active.pop()
+    if (last !== req) {
+      this.active[i] = last
+      last.activeIndex = i
+    }
+  }
+
   get stats () {
     return this.origins.stats
   }
 
   get busy () {
-    return this.active.size > 0
+    return this.active.length > 0
   }
 
   // Resolves once the requests in flight have ended; the config is
@@ -179,7 +192,7 @@ class EngineDispatcher {
   }
 
   checkIdle () {
-    if (this.active.size > 0 || this.idleWaiters.length === 0) return
+    if (this.active.length > 0 || this.idleWaiters.length === 0) return
     if (!this.configReleased) {
       this.configReleased = true
       configRegistry.unregister(this)

@@ -127,6 +127,32 @@ describe('lifecycle', function () {
       assert.ok(results[0].events.includes('responseStart'), 'the first one was mid-response')
     })
 
+    // The agent keeps its requests in flight in an array where the last
+    // one takes the place of one that ends (lib/engine-dispatcher.js
+    // forget): requests ending out of order must leave exactly the others
+    // for destroy() to fail.
+    it('destroy(err) after some requests ended out of order fails exactly the rest', async function () {
+      const agent = createAgent()
+      const before = server.stats.requests
+      const paths = ['/hang?o=0', '/?from=1', '/hang?o=2', '/?from=3', '/?from=4', '/hang?o=5', '/?from=6']
+      const pending = paths.map((p) => collect(agent, { origin: server.origin, path: p, method: 'GET' }, {}, { grace: 150 }))
+      const quick = [1, 3, 4, 6]
+      await Promise.all(quick.map((i) => pending[i]))
+      await waitFor(() => server.stats.requests >= before + paths.length, 3000, 'every request to arrive')
+      const reason = new Error('going away')
+      await agent.destroy(reason)
+      const results = await Promise.all(pending)
+      results.forEach((r, i) => {
+        if (quick.includes(i)) {
+          assert.equal(r.error, null, `request ${i} failed: ${r.error && r.error.stack}`)
+          assert.equal(r.body.toString(), `hello ${i}`)
+        } else {
+          assert.equal(r.error, reason, `request ${i}`)
+          assert.equal(r.events.filter((e) => e === 'error').length, 1)
+        }
+      })
+    })
+
     it('destroy() without err fails in-flight requests with ClientDestroyedError', async function () {
       const agent = createAgent()
       const pending = [0, 1].map((i) => collect(agent, { origin: server.origin, path: `/hang?d=${i}`, method: 'GET' }, {}, { grace: 150 }))
