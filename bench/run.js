@@ -34,6 +34,10 @@ const SCENARIOS = [
   // as dynamic servers, Node servers and TLS without kTLS do.
   { id: 'h1-get-64k', title: 'HTTP/1.1 GET 64 KiB', server: 'http', path: '/64k', concurrency: 64, tool: 'wrk', streams: true },
   { id: 'h1-get-64k-mem', title: 'HTTP/1.1 GET 64 KiB, server writes from memory (sendfile off)', server: 'mem', path: '/64k', concurrency: 64, tool: 'wrk', streams: true },
+  // The 64 KiB rows' clients hold about 10 MB of live JS; a service holds
+  // far more (caches, sessions, state), and V8 sizes its old-generation
+  // limit, and so how often it runs full collections, from the live heap.
+  { id: 'h1-get-64k-heap', title: 'HTTP/1.1 GET 64 KiB, client with 150 MB of live objects', server: 'http', path: '/64k', concurrency: 64, liveHeapMB: 150, clients: ['ours-dispatch', 'undici-dispatch', 'ours-request', 'undici-request', 'ours-fetch', 'undici-fetch'] },
   { id: 'h1-get-1m', title: 'HTTP/1.1 GET 1 MiB', server: 'http', path: '/1m', concurrency: 16, tool: 'wrk', streams: true },
   { id: 'h1-get-1m-mem', title: 'HTTP/1.1 GET 1 MiB, server writes from memory (sendfile off)', server: 'mem', path: '/1m', concurrency: 16, tool: 'wrk', streams: true },
   // A consumer slower than the network (1 ms per 64 KiB, 64 MB/s per
@@ -244,7 +248,8 @@ async function runRound (row, scenario, servers, opts) {
     acceptEncoding: scenario.acceptEncoding,
     // the docroot's file of that name: its size is the scenario's bodySize
     bodyFile: scenario.bodyFile ? path.join(servers.dir, 'www', scenario.bodyFile) : undefined,
-    consumeUsPer64k: scenario.consumeUsPer64k || 0
+    consumeUsPer64k: scenario.consumeUsPer64k || 0,
+    liveHeapMB: scenario.liveHeapMB || 0
   }
   return runChild(cfg, opts.warmupMs + opts.durationMs + 30000)
 }

@@ -25,6 +25,9 @@
 //   consumeUsPer64k (stream() and pipeline() rows: the Writable the body
 //   goes into takes this long per 64 KiB before it asks for more, as a slow
 //   disk or a slow downstream client would)
+//   liveHeapMB (about this many MB of live JS objects held through the run,
+//   as a service holds its caches and state: V8 sizes its old-generation
+//   limit, and so how often it runs full collections, from the live heap)
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -316,7 +319,16 @@ function runClosedLoop (start) {
   })
 }
 
+// Small objects that stay alive to the end of the run: ~155 bytes each,
+// with a string and an array, as a service's cached records are.
+function holdLiveHeap (mb) {
+  const records = new Array(Math.round(mb * 1024 * 1024 / 155))
+  for (let i = 0; i < records.length; i++) records[i] = { id: i, name: 'record ' + i, tags: [i, i + 1] }
+  return records
+}
+
 async function main () {
+  const liveHeap = cfg.liveHeapMB ? holdLiveHeap(cfg.liveHeapMB) : null
   const undici = require('undici')
   const made = makeDispatcher(undici)
   if (!made.dispatcher) return { status: made.status, reason: made.reason, detail: made.detail }
@@ -348,6 +360,7 @@ async function main () {
     new Promise((resolve) => setTimeout(resolve, 2000).unref())
   ])
   r.maxRssMB = process.resourceUsage().maxRSS / 1024
+  if (liveHeap !== null) r.liveHeapRecords = liveHeap.length // held to here
   if (r.requests === 0) return { status: 'error', reason: r.firstError || 'no request completed', ...r }
   return { status: 'ok', ...r }
 }
