@@ -38,6 +38,10 @@ const configRegistry = new FinalizationRegistry((configId) => {
   binding.releaseConfig(configId)
 })
 
+function byDispatchOrder (a, b) {
+  return a.dispatchOrder - b.dispatchOrder
+}
+
 class EngineDispatcher {
   /**
    * @param {import('./agent')} agent emits the agent's events
@@ -82,6 +86,7 @@ class EngineDispatcher {
     this.maxOrigins = opts.maxOrigins ?? Infinity
     this.origins = new Origins(agent, opts.connections ?? null)
     this.active = []          // CurlRequests not yet finished, each at its activeIndex
+    this.dispatched = 0       // requests dispatched so far: each one's dispatchOrder
     this.idleWaiters = []     // close()/destroy() promises' resolvers
     this.configReleased = false
     // The HTTP version, proxy and decompress option of a request to
@@ -138,6 +143,7 @@ class EngineDispatcher {
       return false
     }
     req.activeIndex = this.active.length
+    req.dispatchOrder = ++this.dispatched
     this.active.push(req)
     const free = this.origins.count(norm.target, 1)
     req.start(norm, this.configId, Math.min(this.threads, this.poolSize))
@@ -187,7 +193,8 @@ class EngineDispatcher {
 
   destroy (err) {
     const reason = err ?? new ClientDestroyedError()
-    for (const req of [...this.active]) req.abort(reason)
+    // in the order they were dispatched, as undici fails its queue
+    for (const req of this.active.slice().sort(byDispatchOrder)) req.abort(reason)
     return this.close()
   }
 

@@ -94,6 +94,7 @@ class CurlRequest {
     this.slot = -1
     this.worker = -1 // set on submit (lib/origins.js pickWorker)
     this.activeIndex = -1 // in its dispatcher's `active` (lib/engine-dispatcher.js)
+    this.dispatchOrder = 0 // its place among its dispatcher's requests (destroy() fails them in that order)
     this.norm = null         // lib/normalize.js, frozen
     this.reset = false       // the connection closes after it (norm.reset, or a body on a GET)
     this.lengthMismatch = false // a content-length warning still to give

@@ -130,12 +130,16 @@ describe('lifecycle', function () {
     // The agent keeps its requests in flight in an array where the last
     // one takes the place of one that ends (lib/engine-dispatcher.js
     // forget): requests ending out of order must leave exactly the others
-    // for destroy() to fail.
-    it('destroy(err) after some requests ended out of order fails exactly the rest', async function () {
+    // for destroy() to fail, in the order they were dispatched (as undici
+    // fails its queue).
+    it('destroy(err) after some requests ended out of order fails exactly the rest, in order', async function () {
       const agent = createAgent()
       const before = server.stats.requests
       const paths = ['/hang?o=0', '/?from=1', '/hang?o=2', '/?from=3', '/?from=4', '/hang?o=5', '/?from=6']
-      const pending = paths.map((p) => collect(agent, { origin: server.origin, path: p, method: 'GET' }, {}, { grace: 150 }))
+      const failed = []
+      const pending = paths.map((p, i) => collect(agent, { origin: server.origin, path: p, method: 'GET' }, {
+        onResponseError () { failed.push(i) }
+      }, { grace: 150 }))
       const quick = [1, 3, 4, 6]
       await Promise.all(quick.map((i) => pending[i]))
       await waitFor(() => server.stats.requests >= before + paths.length, 3000, 'every request to arrive')
@@ -151,6 +155,7 @@ describe('lifecycle', function () {
           assert.equal(r.events.filter((e) => e === 'error').length, 1)
         }
       })
+      assert.deepEqual(failed, [0, 2, 5])
     })
 
     it('destroy() without err fails in-flight requests with ClientDestroyedError', async function () {
