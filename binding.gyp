@@ -34,6 +34,7 @@
         "engine/cd_raw.c",
         "engine/cd_loop.c",
         "engine/cd_engine.c",
+        "engine/cd_heap.c",
         "engine/cd_env.c",
         "engine/cd_submit.c",
         "engine/cd_hdr.c",

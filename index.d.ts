@@ -114,6 +114,13 @@ export interface EngineStats {
   inflight: number
   /** transfers each worker has finished since it started, by worker index */
   workerTransfers: number[]
+  /**
+   * what loading the addon did to glibc's malloc (README, Performance):
+   * raised its thresholds, found them raised already (or a malloc not
+   * glibc's), left a hand-tuned one unchanged, was turned off by
+   * CURL_DISPATCHER_MALLOC_ADAPT=0, or found no glibc
+   */
+  heap: 'adapted' | 'already' | 'unchanged' | 'disabled' | 'unsupported'
 }
 
 export interface AgentOriginStats {

@@ -72,6 +72,26 @@ typedef struct cd_engine_stats {
 
 void cd_engine_get_stats(cd_engine *engine, cd_engine_stats *out);
 
+/* ---- the process's malloc (cd_heap.c) ---------------------------------- */
+
+/* What cd_heap_adapt found and did. */
+typedef enum cd_heap_state {
+  CD_HEAP_ADAPTED,     /* glibc's thresholds raised: freed landings stay resident */
+  CD_HEAP_ALREADY,     /* an 8 MiB block already stays in the heap (raised
+                          before, or a malloc that is not glibc's) */
+  CD_HEAP_UNCHANGED,   /* glibc tuned by hand (it does not adapt), or no memory */
+  CD_HEAP_DISABLED,    /* CURL_DISPATCHER_MALLOC_ADAPT=0 */
+  CD_HEAP_UNSUPPORTED  /* not glibc */
+} cd_heap_state;
+
+/* Lets glibc keep freed landing memory resident, as it does by itself
+ * once a process has freed an 8 MiB block (cd_heap.c says why and how).
+ * Once per process; any thread. */
+cd_heap_state cd_heap_adapt(void);
+
+/* "adapted", "already", "unchanged", "disabled" or "unsupported". */
+const char *cd_heap_state_name(cd_heap_state state);
+
 /* ---- environments ----------------------------------------------------- */
 
 typedef void (*cd_notify_fn)(void *ctx);

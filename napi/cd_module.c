@@ -123,6 +123,9 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
     CD__CHECK(napi_set_element(env, per_worker, i, n));
   }
   CD__CHECK(napi_set_named_property(env, obj, "workerTransfers", per_worker));
+  napi_value heap;
+  CD__CHECK(napi_create_string_utf8(env, cd_heap_state_name(cd_heap_adapt()), NAPI_AUTO_LENGTH, &heap));
+  CD__CHECK(napi_set_named_property(env, obj, "heap", heap));
   return obj;
 }
 
@@ -149,6 +152,7 @@ static void cleanup(void *arg) {
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  cd_heap_adapt(); /* before the first landing is allocated (engine.h) */
   cd_addon *a = calloc(1, sizeof(*a));
   if (a == NULL) return NULL;
   a->engine = cd_engine_acquire();

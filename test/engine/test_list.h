@@ -142,6 +142,10 @@
   X(load_rate_and_correction)       \
   X(load_bad_options)               \
   X(load_two_runs_at_once)          \
+  /* test_heap.c */                 \
+  X(heap_adapt)                     \
+  X(heap_adapt_disabled)            \
+  X(heap_adapt_tuned)               \
   /* test_stress.c */               \
   X(stress_rings)
 
