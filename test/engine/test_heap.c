@@ -21,9 +21,10 @@ static int maps_block(size_t size) {
   return mapped;
 }
 
-/* 1 MiB: mapped at glibc's start (its threshold is 128 KiB), kept in the
- * heap once adapted; 4 MiB likewise. Freeing a probe raises glibc's
- * threshold to the probe's size, so each probe is larger than the last. */
+/* A 1 MiB block is mapped at glibc's start (its threshold is 128 KiB).
+ * Freeing that first probe raises the threshold to 1 MiB by itself, so the
+ * checks after adapting use larger blocks: 2 and 4 MiB stay in the heap,
+ * 64 MiB is still mapped. */
 TEST_IMPL(heap_adapt) {
   int glibc = maps_block((size_t)1 << 20);
   cd_heap_state state = cd_heap_adapt();
