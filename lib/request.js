@@ -73,6 +73,9 @@ const ENDED = 2   // the handler had its terminal callback, or an upgrade's sock
 const SETTLED = 3 // ENDED and the engine is through with it: its owner was told (settle)
 
 // And on the engine's side:
+// What a settled request keeps in place of its handler (settle()).
+const RELEASED_HANDLER = Object.freeze({ onResponseError () {} })
+
 const ENGINE_NONE = 0   // never handed to the engine (refused, aborted first, or waiting)
 const ENGINE_ACTIVE = 1 // submitted; commands go to its slot
 const ENGINE_DONE = 2   // the engine's terminal event came: the slot is gone
@@ -526,6 +529,12 @@ class CurlRequest {
   settle (engineFree = this.engine !== ENGINE_ACTIVE) {
     if (this.state !== ENDED || !engineFree) return
     this.state = SETTLED
+    // The handler has had its last callback: let go of it. A request V8
+    // has promoted to its old generation keeps what it points at alive
+    // through young collections until the next full one, and through the
+    // handler that was pipeline()'s whole stream graph, each response's
+    // promoted in turn (docs/architecture.md, "Decisions measured").
+    this.handler = RELEASED_HANDLER
     this.owner.requestFinished(this)
   }
 

@@ -484,6 +484,48 @@ describe('lifecycle', function () {
       assert.equal(after.requests + after.transfers + after.events + after.commands, 0, r.stdout)
     })
 
+    it('a finished request lets go of its handler while its controller is still held (--expose-gc)', async function () {
+      // A request V8 promoted keeps what it points at through young
+      // collections: pipeline()'s stream graph, each response's, when the
+      // request held its handler to the end (lib/request.js settle()).
+      // undici's own controller keeps its handler: this is about ours.
+      if (kind === 'undici') this.skip()
+      this.timeout(30000)
+      const r = await runChild(prelude() + `
+        const { setTimeout: sleep } = require('node:timers/promises')
+        ;(async () => {
+          const agent = new Agent()
+          const kept = []
+          const refs = []
+          for (let i = 0; i < 3; i++) {
+            await new Promise((resolve, reject) => {
+              const handler = {
+                payload: Buffer.alloc(1 << 20), // what a stream graph would hold
+                onRequestStart (controller) { kept.push(controller) },
+                onResponseStart () {},
+                onResponseData () {},
+                onResponseEnd () { resolve() },
+                onResponseError (controller, err) { reject(err) }
+              }
+              refs.push(new WeakRef(handler))
+              agent.dispatch({ origin, path: '/?from=handler' + i, method: 'GET' }, handler)
+            })
+          }
+          let alive = refs.length
+          for (let round = 0; round < 50 && alive > 0; round++) {
+            await sleep(20)
+            global.gc()
+            alive = refs.filter((ref) => ref.deref() !== undefined).length
+          }
+          process.stdout.write(JSON.stringify({ alive, controllers: kept.length, aborted: kept.map((c) => c.aborted) }))
+          await agent.close()
+        })()
+      `, { args: ['--expose-gc'], ms: 20000 })
+      assert.ok(!r.hung, `the child did not finish: ${r.stderr}`)
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(JSON.parse(r.stdout), { alive: 0, controllers: 3, aborted: [false, false, false] })
+    })
+
     it('1000 agents created, used and closed in a loop: nothing accumulates', async function () {
       this.timeout(60000)
       const rssBefore = process.memoryUsage().rss
