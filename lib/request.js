@@ -73,12 +73,12 @@ const ENDED = 2   // the handler had its terminal callback, or an upgrade's sock
 const SETTLED = 3 // ENDED and the engine is through with it: its owner was told (settle)
 
 // And on the engine's side:
-// What a settled request keeps in place of its handler (settle()).
-const RELEASED_HANDLER = Object.freeze({ onResponseError () {} })
-
 const ENGINE_NONE = 0   // never handed to the engine (refused, aborted first, or waiting)
 const ENGINE_ACTIVE = 1 // submitted; commands go to its slot
 const ENGINE_DONE = 2   // the engine's terminal event came: the slot is gone
+
+// What a settled request keeps in place of its handler (settle()).
+const RELEASED_HANDLER = Object.freeze({ onResponseError () {} })
 
 class CurlRequest {
   /**
